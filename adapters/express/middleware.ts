@@ -1,0 +1,73 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Decision, Guard, HeaderPairs, RequestBody } from '../../src/guard/types.js';
+import { nodeView, readNodeBody } from '../../src/guard/node-view.js';
+import { captureResponse } from './capture.js';
+
+/** Largest raw body read for a guard when no body parser ran before it. */
+const RAW_BODY_LIMIT = 1_048_576;
+
+/**
+ * Turns a core guard into Express middleware: build the neutral view, ask, apply.
+ * Works with Express 4 and 5.
+ * @internal
+ */
+export function fromGuard(guard: Guard<Request>): RequestHandler {
+  return function bulwarkMiddleware(req: Request, res: Response, next: NextFunction) {
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = guard.check(nodeView(req, req.originalUrl ?? req.url, req, () => expressBody(req)));
+    } catch (err) {
+      next(err);
+      return;
+    }
+    if (decision instanceof Promise) {
+      decision.then(
+        (settled) => apply(settled, req, res, next),
+        (err) => next(err),
+      );
+    } else {
+      apply(decision, req, res, next);
+    }
+  };
+}
+
+function apply(decision: Decision, req: Request, res: Response, next: NextFunction): void {
+  if (decision.type === 'respond') {
+    if (res.headersSent) return;
+    res.statusCode = decision.status;
+    writeHeaders(res, decision.headers);
+    res.end(req.method === 'HEAD' ? undefined : decision.body);
+    return;
+  }
+  if (decision.headers) writeHeaders(res, decision.headers);
+  if (decision.sink) captureResponse(req, res, decision.sink);
+  next();
+}
+
+/** Content-Type and Content-Length replace; every other header is appended (two limiters add two list members). */
+export function writeHeaders(res: Response, headers: HeaderPairs): void {
+  for (const [name, value] of headers) {
+    if (name === 'content-type' || name === 'content-length') res.setHeader(name, value);
+    else res.appendHeader(name, value);
+  }
+}
+
+async function expressBody(req: Request): Promise<RequestBody> {
+  const contentType = req.headers['content-type'];
+  const parsed = (req as { body?: unknown }).body;
+  if (parsed !== undefined && ((req as { _body?: boolean })._body === true || !req.readable)) {
+    if (parsed instanceof Uint8Array) return { kind: 'bytes', bytes: parsed, contentType };
+    if (typeof parsed === 'string') return { kind: 'bytes', bytes: new TextEncoder().encode(parsed), contentType };
+    return { kind: 'parsed', value: parsed, contentType };
+  }
+  if (!hasBody(req)) return { kind: 'none' };
+  const bytes = await readNodeBody(req, RAW_BODY_LIMIT);
+  // Later body parsers skip a request whose body was already read; hand them the bytes.
+  (req as { body?: unknown }).body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  (req as { _body?: boolean })._body = true;
+  return { kind: 'bytes', bytes, contentType };
+}
+
+function hasBody(req: Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+}

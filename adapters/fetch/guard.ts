@@ -1,0 +1,139 @@
+import { createErrorResponder, type ErrorHandlerOptions, type ErrorResponder } from '../../src/errors/error-responder.js';
+import type { Decision, Guard, HeaderPairs, ResponseSink } from '../../src/guard/types.js';
+import { captureResponse } from './capture.js';
+import { fetchView } from './view.js';
+
+/** A Web `fetch` handler: `(request, ...rest) => Response`. */
+export type FetchHandler<Rest extends unknown[] = unknown[]> = (
+  request: Request,
+  ...rest: Rest
+) => Response | Promise<Response>;
+
+/** Options of {@link guard}. Each key takes the same option object as the Express and Koa middleware. */
+export interface GuardOptions<Rest extends unknown[] = unknown[]> {
+  /**
+   * Error handling (always on): the documented JSON body for every thrown error or rejected promise.
+   * @default {}
+   */
+  errors?: ErrorHandlerOptions;
+  /**
+   * The peer address of a request, which a Web `Request` does not carry. Without it, address-based
+   * features see no address (an allowlist then denies).
+   * @default undefined
+   * @example
+   * ```ts
+   * // @hono/node-server: serve({ fetch: guarded })
+   * clientIp: (_request, env) => env.incoming.socket.remoteAddress
+   * // Bun: Bun.serve({ fetch: (req, server) => guarded(req, server) })
+   * clientIp: (request, server) => server.requestIP(request)?.address
+   * ```
+   */
+  clientIp?: (request: Request, ...rest: Rest) => string | undefined | null | Promise<string | undefined | null>;
+}
+
+/**
+ * Wraps a Web `fetch` handler (Hono, Next.js route handlers, Bun, Deno, Workers, @hono/node-server)
+ * with bulwark: errors become the documented JSON body, and the allowlist, rate limit, spend cap and
+ * idempotency keys apply in that order before the handler runs.
+ *
+ * @example
+ * ```ts
+ * import { guard, readJson } from 'bulwark/fetch';
+ * import { ApiError } from 'bulwark';
+ *
+ * export default guard(async (request) => {
+ *   const body = await readJson(request);
+ *   if (!body) throw new ApiError('invalid_request', { message: 'A JSON body is required.' });
+ *   return Response.json({ id: 'msg_1' }, { status: 202 });
+ * });
+ * ```
+ */
+export function guard<Rest extends unknown[] = unknown[]>(
+  handler: FetchHandler<Rest>,
+  options: GuardOptions<Rest> = {},
+): (request: Request, ...rest: Rest) => Promise<Response> {
+  if (typeof handler !== 'function') throw new TypeError('guard: handler must be a function (request) => Response');
+  if (typeof options !== 'object' || options === null) throw new TypeError('guard: options must be an object');
+  if (options.clientIp !== undefined && typeof options.clientIp !== 'function') {
+    throw new TypeError('guard: options.clientIp must be a function (request, ...rest) => string | undefined');
+  }
+  const responder = createErrorResponder(options.errors ?? {}, 'guard: options.errors');
+  // In this order: allowlist, rate limit, spend cap, idempotency (one line each).
+  const guards: Array<Guard<Request>> = [];
+  const clientIp = options.clientIp;
+
+  return async function guarded(request: Request, ...rest: Rest): Promise<Response> {
+    const added: HeaderPairs = [];
+    let sink: ResponseSink | undefined;
+    try {
+      const peer = clientIp ? ((await clientIp(request, ...rest)) ?? undefined) : undefined;
+      const view = fetchView(request, peer);
+      for (const g of guards) {
+        const decision: Decision = await g.check(view);
+        if (decision.type === 'respond') return respond(decision.status, [...added, ...decision.headers], decision.body);
+        if (decision.headers) added.push(...decision.headers);
+        if (decision.sink) sink = decision.sink;
+      }
+      let response = await handler(request, ...rest);
+      if (!(response instanceof Response)) {
+        throw new TypeError('guard: the handler did not return a Response');
+      }
+      if (sink) {
+        const captured = sink;
+        sink = undefined;
+        response = await captureResponse(response, captured);
+      }
+      return finish(response, added, responder, request);
+    } catch (err) {
+      if (sink) await sink.abort(err);
+      const path = new URL(request.url).pathname;
+      const formatted = responder.respond(err, request.method, path);
+      return respond(formatted.status, [...added, ...Object.entries(formatted.headers)], formatted.body);
+    }
+  };
+}
+
+function respond(status: number, headers: HeaderPairs, body: string | Uint8Array): Response {
+  return new Response(body as BodyInit, { status, headers: toHeaders(headers) });
+}
+
+function toHeaders(pairs: HeaderPairs): Headers {
+  const headers = new Headers();
+  for (const [name, value] of pairs) {
+    if (name === 'content-type' || name === 'content-length') headers.set(name, value);
+    else headers.append(name, value);
+  }
+  return headers;
+}
+
+/** Adds the guards' headers and watches a streamed body for an error after headers were sent. */
+function finish(response: Response, added: HeaderPairs, responder: ErrorResponder, request: Request): Response {
+  const body = response.body;
+  if (added.length === 0 && body === null) return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of added) headers.append(name, value);
+  return new Response(body === null ? null : watch(body, responder, request), {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+}
+
+function watch(body: ReadableStream<Uint8Array>, responder: ErrorResponder, request: Request): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (err) {
+        responder.afterHeadersSent(err, request.method, new URL(request.url).pathname);
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}

@@ -1,0 +1,39 @@
+import type { RequestBody, RequestView } from '../../src/guard/types.js';
+
+/** Builds the neutral view of a Web `Request`. @internal */
+export function fetchView(request: Request, peer: string | undefined): RequestView<Request> {
+  const url = request.url;
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  const pathAndQuery = start === -1 ? '/' : url.slice(start);
+  const hash = pathAndQuery.indexOf('#');
+  const clean = hash === -1 ? pathAndQuery : pathAndQuery.slice(0, hash);
+  const q = clean.indexOf('?');
+  let body: Promise<RequestBody> | undefined;
+  return {
+    method: request.method.toUpperCase(),
+    path: q === -1 ? clean : clean.slice(0, q),
+    query: q === -1 ? '' : clean.slice(q + 1),
+    header(name) {
+      return request.headers.get(name) ?? undefined;
+    },
+    headerLines(name) {
+      // A Web Request joins repeated header lines; the joined value is all there is.
+      const value = request.headers.get(name);
+      return value === null ? [] : [value];
+    },
+    peer,
+    body() {
+      body ??= readBody(request);
+      return body;
+    },
+    request,
+  };
+}
+
+async function readBody(request: Request): Promise<RequestBody> {
+  if (request.body === null) return { kind: 'none' };
+  const contentType = request.headers.get('content-type') ?? undefined;
+  // Read a clone so that the handler still gets the whole body.
+  const bytes = new Uint8Array(await request.clone().arrayBuffer());
+  return bytes.byteLength === 0 ? { kind: 'none' } : { kind: 'bytes', bytes, contentType };
+}

@@ -1,0 +1,51 @@
+import type { Context, Middleware, Next } from 'koa';
+import { nodeView, readNodeBody } from '../../src/guard/node-view.js';
+import type { Decision, Guard, HeaderPairs, RequestBody } from '../../src/guard/types.js';
+import { captureResponse } from './capture.js';
+
+const RAW_BODY_LIMIT = 1_048_576;
+
+/**
+ * Turns a core guard into Koa middleware (Koa 2 and 3): build the neutral view, ask, apply.
+ * @internal
+ */
+export function fromGuard(guard: Guard<Context>): Middleware {
+  return async function bulwarkMiddleware(ctx: Context, next: Next) {
+    const view = nodeView(ctx.req, ctx.originalUrl, ctx, () => koaBody(ctx));
+    const decision: Decision = await guard.check(view);
+    if (decision.type === 'respond') {
+      ctx.status = decision.status;
+      ctx.body = ctx.method === 'HEAD' ? null : typeof decision.body === 'string' ? decision.body : Buffer.from(decision.body);
+      writeHeaders(ctx, decision.headers);
+      return;
+    }
+    if (decision.headers) writeHeaders(ctx, decision.headers);
+    if (decision.sink) await captureResponse(ctx, next, decision.sink);
+    else await next();
+  };
+}
+
+/** Content-Type and Content-Length replace; every other header is appended. */
+export function writeHeaders(ctx: Context, headers: HeaderPairs): void {
+  for (const [name, value] of headers) {
+    if (name === 'content-type' || name === 'content-length') ctx.set(name, value);
+    else ctx.append(name, value);
+  }
+}
+
+async function koaBody(ctx: Context): Promise<RequestBody> {
+  const contentType = ctx.get('content-type') || undefined;
+  const request = ctx.request as { body?: unknown; rawBody?: unknown };
+  if (request.body !== undefined) {
+    if (typeof request.rawBody === 'string') {
+      return { kind: 'bytes', bytes: new TextEncoder().encode(request.rawBody), contentType };
+    }
+    if (request.body instanceof Uint8Array) return { kind: 'bytes', bytes: request.body, contentType };
+    return { kind: 'parsed', value: request.body, contentType };
+  }
+  const length = ctx.get('content-length');
+  if (!ctx.get('transfer-encoding') && (length === '' || length === '0')) return { kind: 'none' };
+  const bytes = await readNodeBody(ctx.req, RAW_BODY_LIMIT);
+  request.rawBody = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  return { kind: 'bytes', bytes, contentType };
+}

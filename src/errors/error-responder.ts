@@ -1,0 +1,83 @@
+import type { ApiError } from './api-error.js';
+import { type FormatOptions, type FormattedError, formatError, validateFormatOptions } from './format.js';
+
+/** What the `onError` hook receives. */
+export interface ErrorEvent {
+  /** The error as the client sees it. */
+  error: ApiError<string>;
+  /** The original thrown value (its stack and message are only ever logged, never sent). */
+  cause: unknown;
+  /** Request method and path, for the log line. */
+  method: string;
+  path: string;
+  /** True when headers were already sent: the connection was ended instead of answered. */
+  afterHeadersSent: boolean;
+}
+
+/** Options of `errorHandler` on every adapter (and of `guard`'s `errors`). */
+export interface ErrorHandlerOptions extends FormatOptions {
+  /**
+   * Called once for every 5xx and for every error raised after headers were sent, with its cause.
+   * Replaces the default logger.
+   * @default one line to stderr: `bulwark: 500 internal_error POST /v1/messages: <cause>`
+   * @example
+   * ```ts
+   * errorHandler({ onError: ({ error, cause }) => logger.error({ code: error.code, err: cause }) })
+   * ```
+   */
+  onError?: (event: ErrorEvent) => void;
+}
+
+/** The decisions an adapter asks for when an error reaches it. */
+export interface ErrorResponder {
+  /** Formats the response for an error that arrives before headers were sent, and reports 5xx. */
+  respond(err: unknown, method: string, path: string): FormattedError;
+  /** Reports an error that arrived after headers were sent (the adapter ends the connection). */
+  afterHeadersSent(err: unknown, method: string, path: string): void;
+}
+
+/**
+ * Builds the shared error policy of every adapter: formatting, the `onError` hook and its default
+ * logger. Options are validated here.
+ *
+ * @example
+ * ```ts
+ * const responder = createErrorResponder({ format: 'problem' });
+ * const { status, headers, body } = responder.respond(err, 'GET', '/v1/messages/1');
+ * ```
+ */
+export function createErrorResponder(options: ErrorHandlerOptions = {}, name = 'errorHandler'): ErrorResponder {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${name}: options must be an object`);
+  validateFormatOptions(name, options);
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new TypeError(`${name}: options.onError must be a function`);
+  }
+  const report = options.onError ?? defaultLogger;
+  const safeReport = (event: ErrorEvent) => {
+    try {
+      report(event);
+    } catch {
+      // a failing hook must not turn one error into two
+    }
+  };
+  const format: FormatOptions = { format: options.format, problemTypeBase: options.problemTypeBase };
+  return {
+    respond(err, method, path) {
+      const formatted = formatError(err, format);
+      if (formatted.status >= 500) {
+        safeReport({ error: formatted.error, cause: err, method, path, afterHeadersSent: false });
+      }
+      return formatted;
+    },
+    afterHeadersSent(err, method, path) {
+      const formatted = formatError(err, format);
+      safeReport({ error: formatted.error, cause: err, method, path, afterHeadersSent: true });
+    },
+  };
+}
+
+function defaultLogger(event: ErrorEvent): void {
+  const cause = event.cause instanceof Error ? `${event.cause.name}: ${event.cause.message}` : String(event.cause);
+  const when = event.afterHeadersSent ? ' (after headers were sent; connection ended)' : '';
+  console.error(`bulwark: ${event.error.status} ${event.error.code} ${event.method} ${event.path}${when}: ${cause.split('\n')[0]}`);
+}

@@ -1,0 +1,80 @@
+import { ApiError } from '../errors/api-error.js';
+import type { RequestBody, RequestView } from './types.js';
+
+/**
+ * The parts of a Node.js `IncomingMessage` that a view needs, typed structurally so that the core
+ * does not depend on `node:http`.
+ */
+export interface NodeRequestLike {
+  method?: string | undefined;
+  url?: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+  socket: { remoteAddress?: string | undefined } | null;
+}
+
+/**
+ * Builds the neutral view of a Node.js request (shared by the Express and Koa adapters).
+ *
+ * @param url the URL to report (Express's `originalUrl`, Koa's `originalUrl`), path and query
+ * @param request the framework object passed to user callbacks
+ * @param body reads the body when a guard asks for it
+ */
+export function nodeView<Req>(
+  req: NodeRequestLike,
+  url: string,
+  request: Req,
+  body: () => Promise<RequestBody>,
+): RequestView<Req> {
+  const q = url.indexOf('?');
+  return {
+    method: (req.method ?? 'GET').toUpperCase(),
+    path: q === -1 ? url : url.slice(0, q),
+    query: q === -1 ? '' : url.slice(q + 1),
+    header(name) {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+    headerLines(name) {
+      return headerLines(req.rawHeaders, name);
+    },
+    peer: req.socket?.remoteAddress,
+    body,
+    request,
+  };
+}
+
+/** The separate lines of one header in a `rawHeaders` array (name/value pairs). */
+export function headerLines(rawHeaders: readonly string[], name: string): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const key = rawHeaders[i]!;
+    if (key.length === name.length && key.toLowerCase() === name) lines.push(rawHeaders[i + 1]!);
+  }
+  return lines;
+}
+
+/**
+ * Reads a Node.js request stream to its end, up to `limit` bytes (beyond it the body is reported as too
+ * large by rejecting with a `payload_too_large` ApiError).
+ */
+export async function readNodeBody(
+  stream: AsyncIterable<unknown> & { readableEnded?: boolean; complete?: boolean },
+  limit: number,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : (chunk as Uint8Array);
+    total += bytes.byteLength;
+    if (total > limit) throw new ApiError('payload_too_large');
+    chunks.push(bytes);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,87 @@
+/**
+ * The seam between adapters and the core. An adapter turns a framework request into a
+ * {@link RequestView}, asks a {@link Guard} for a {@link Decision}, and applies it.
+ */
+
+/** Response headers as an ordered list of name/value pairs (lower-case names; a name may repeat). */
+export type HeaderPairs = Array<[name: string, value: string]>;
+
+/** A framework-neutral view of one request. */
+export interface RequestView<Req = unknown> {
+  /** Upper-case method. */
+  readonly method: string;
+  /** Path without the query string, as received (not decoded). */
+  readonly path: string;
+  /** Raw query string without the leading `?`; empty when there is none. */
+  readonly query: string;
+  /** A header's value; several header lines are joined with `, `. Lower-case name. */
+  header(name: string): string | undefined;
+  /** A header's separate lines as received (used where two lines must be told apart). Lower-case name. */
+  headerLines(name: string): string[];
+  /** The address of the connected peer (the socket's remote address), if the runtime knows it. */
+  readonly peer: string | undefined;
+  /**
+   * The request body: bytes as received, or the value a body parser already produced.
+   * Only read by guards that need it (idempotency fingerprints).
+   */
+  body(): Promise<RequestBody>;
+  /** The framework's own request object (Express `req`, Koa `ctx`, a Web `Request`), passed to user callbacks. */
+  readonly request: Req;
+}
+
+/** A request body as a guard sees it. */
+export type RequestBody =
+  | { kind: 'none' }
+  | { kind: 'bytes'; bytes: Uint8Array; contentType: string | undefined }
+  | { kind: 'parsed'; value: unknown; contentType: string | undefined };
+
+/** A full response as sent by the application, captured for storage (idempotent replay). */
+export interface CapturedResponse {
+  status: number;
+  headers: HeaderPairs;
+  body: Uint8Array;
+  /** True when the body was larger than the sink's `maxBytes` and was not kept whole. */
+  truncated: boolean;
+}
+
+/**
+ * Receives the application's response when a guard asked to see it. The adapter buffers the response,
+ * awaits `complete` and only then sends it, so a stored result exists before the client can retry.
+ */
+export interface ResponseSink {
+  /** Largest body kept in memory; beyond it `complete` gets `truncated: true` and an empty body. */
+  readonly maxBytes: number;
+  /**
+   * The application produced this response. Resolves to headers to add to the response sent now
+   * (never throws; a storage failure is the sink's to handle).
+   */
+  complete(response: CapturedResponse): Promise<HeaderPairs | undefined>;
+  /** The application threw, or the response never completed. Never throws. */
+  abort(error: unknown): Promise<void>;
+}
+
+/** What a guard decided for one request. */
+export type Decision =
+  | {
+      /** Continue to the application. */
+      type: 'next';
+      /** Headers to add to whatever response the application sends (for example `RateLimit`). */
+      headers?: HeaderPairs;
+      /** Capture the application's response and hand it to this sink before sending. */
+      sink?: ResponseSink;
+    }
+  | {
+      /** Answer now; the application does not run. */
+      type: 'respond';
+      status: number;
+      headers: HeaderPairs;
+      body: string | Uint8Array;
+    };
+
+/** A compiled, validated policy that decides on requests. Build one per middleware, not per request. */
+export interface Guard<Req = unknown> {
+  /** Name used in error messages and logs, for example `rateLimit`. */
+  readonly name: string;
+  /** Decides for one request. Never rejects: failures become a decision (an error response). */
+  check(view: RequestView<Req>): Decision | Promise<Decision>;
+}

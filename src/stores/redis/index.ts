@@ -1,0 +1,71 @@
+/**
+ * `bulwark/redis`: the shared store for APIs that run on many processes or hosts.
+ * @module
+ */
+import { RedisIdempotencyStore } from './idempotency.js';
+import type { RedisClient } from './script.js';
+import { RedisThrottleStore } from './throttle.js';
+
+/** Options of {@link RedisStore}. */
+export interface RedisStoreOptions {
+  /**
+   * Prefix of every key bulwark writes.
+   * @default 'bulwark:'
+   */
+  prefix?: string;
+  /**
+   * Deadline of every Redis command, in milliseconds. A slower answer counts as an outage.
+   * @default 500
+   */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * A store on Redis or Redis Cluster through ioredis: one round trip (EVALSHA) per decision, time
+ * from Redis `TIME`, every command under a deadline. One instance can serve every middleware at once.
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis';
+ * import { RedisStore } from 'bulwark/redis';
+ * const store = new RedisStore(new Redis(process.env.REDIS_URL));
+ * app.use(rateLimit({ limit: 100, windowMs: 60_000, store }));
+ * ```
+ */
+export class RedisStore {
+  /** The ioredis client (single node or Cluster). */
+  readonly redis: RedisClient;
+  /** Resolved options. */
+  readonly options: Readonly<Required<RedisStoreOptions>>;
+  #throttle: RedisThrottleStore | undefined;
+  #idempotency: RedisIdempotencyStore | undefined;
+
+  constructor(redis: RedisClient, options: RedisStoreOptions = {}) {
+    if (typeof redis !== 'object' || redis === null || typeof (redis as { evalsha?: unknown }).evalsha !== 'function') {
+      throw new TypeError('RedisStore: redis must be an ioredis Redis or Cluster instance');
+    }
+    if (typeof options !== 'object' || options === null) throw new TypeError('RedisStore: options must be an object');
+    const prefix = options.prefix ?? 'bulwark:';
+    if (typeof prefix !== 'string') throw new TypeError('RedisStore: options.prefix must be a string');
+    const commandTimeoutMs = options.commandTimeoutMs ?? 500;
+    if (!Number.isFinite(commandTimeoutMs) || commandTimeoutMs <= 0) {
+      throw new TypeError('RedisStore: options.commandTimeoutMs must be a positive number of milliseconds');
+    }
+    this.redis = redis;
+    this.options = Object.freeze({ prefix, commandTimeoutMs });
+  }
+
+  /** The rate-limit and spend-cap side of the store. */
+  get throttle(): RedisThrottleStore {
+    this.#throttle ??= new RedisThrottleStore(this.redis, this.options);
+    return this.#throttle;
+  }
+
+  /** The idempotency side of the store. */
+  get idempotency(): RedisIdempotencyStore {
+    this.#idempotency ??= new RedisIdempotencyStore(this.redis, this.options);
+    return this.#idempotency;
+  }
+}
+
+export type { RedisClient } from './script.js';
