@@ -1,4 +1,4 @@
-import { createErrorResponder, type ErrorHandlerOptions, type ErrorResponder } from '../../src/errors/error-responder.js';
+import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
 import type { Decision, Guard, HeaderPairs, ResponseSink } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
 import { fetchView } from './view.js';
@@ -83,7 +83,7 @@ export function guard<Rest extends unknown[] = unknown[]>(
         sink = undefined;
         response = await captureResponse(response, captured);
       }
-      return finish(response, added, responder, request);
+      return finish(response, added);
     } catch (err) {
       if (sink) await sink.abort(err);
       const path = new URL(request.url).pathname;
@@ -106,34 +106,20 @@ function toHeaders(pairs: HeaderPairs): Headers {
   return headers;
 }
 
-/** Adds the guards' headers and watches a streamed body for an error after headers were sent. */
-function finish(response: Response, added: HeaderPairs, responder: ErrorResponder, request: Request): Response {
-  const body = response.body;
-  if (added.length === 0 && body === null) return response;
-  const headers = new Headers(response.headers);
-  for (const [name, value] of added) headers.append(name, value);
-  return new Response(body === null ? null : watch(body, responder, request), {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-  });
-}
-
-function watch(body: ReadableStream<Uint8Array>, responder: ErrorResponder, request: Request): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (err) {
-        responder.afterHeadersSent(err, request.method, new URL(request.url).pathname);
-        controller.error(err);
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
+/**
+ * Adds the guards' headers to the application's response. The response is kept as it is (its body and
+ * length untouched) unless its headers are immutable (`Response.redirect()`, a proxied `fetch()`), when a
+ * copy is made. An error inside a streamed body happens after this returns: the runtime ends the
+ * connection.
+ */
+function finish(response: Response, added: HeaderPairs): Response {
+  if (added.length === 0) return response;
+  try {
+    for (const [name, value] of added) response.headers.append(name, value);
+    return response;
+  } catch {
+    const headers = new Headers(response.headers);
+    for (const [name, value] of added) headers.append(name, value);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  }
 }

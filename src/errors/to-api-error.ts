@@ -50,6 +50,10 @@ export function toApiError(value: unknown): ApiError<string> {
     return new ApiError<string>(mapped.code, { message: mapped.message, cause: value });
   }
   const status = typeof err.status === 'number' ? err.status : typeof err.statusCode === 'number' ? err.statusCode : undefined;
+  // co-body (Koa's body parsers) marks a JSON SyntaxError with status 400 instead of a type.
+  if (value instanceof SyntaxError && status === 400) {
+    return new ApiError<string>('invalid_request', { message: BODY_ERRORS['entity.parse.failed'].message, cause: value });
+  }
   if (status === undefined || !Number.isInteger(status) || status < 400 || status > 599) return internal(value);
   const headers: Record<string, string> = {};
   if (typeof err.headers === 'object' && err.headers !== null) {
