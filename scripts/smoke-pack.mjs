@@ -1,0 +1,104 @@
+// Packs bulwark, installs the tarball into a temporary project, and checks every entry point of the
+// exports map loads with require() and import(), and type-checks against the installed types.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const entries = Object.keys(pkg.exports)
+  .filter((key) => key !== './package.json')
+  .map((key) => (key === '.' ? 'bulwark' : `bulwark/${key.slice(2)}`));
+const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+
+const dir = mkdtempSync(join(tmpdir(), 'bulwark-smoke-'));
+try {
+  const tarball = run('npm', ['pack', '--silent', '--pack-destination', dir], root).trim().split('\n').pop();
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'smoke', private: true, type: 'commonjs' }));
+  const devVersion = (name) => pkg.devDependencies[name];
+  run(
+    'npm',
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      join(dir, tarball),
+      `typescript@${devVersion('typescript')}`,
+      `vitest@${devVersion('vitest')}`,
+      `@types/node@${devVersion('@types/node')}`,
+      `ioredis@${devVersion('ioredis')}`,
+      `@types/express@${devVersion('@types/express')}`,
+      `@types/koa@${devVersion('@types/koa')}`,
+    ],
+    dir,
+  );
+
+  // require() and import() of every entry point, and one ApiError across the two copies.
+  const cjs = `
+    const names = ${JSON.stringify(entries)};
+    for (const name of names) {
+      const mod = require(name);
+      if (Object.keys(mod).length === 0) throw new Error('require(' + name + ') exported nothing');
+    }
+    (async () => {
+      for (const name of names) {
+        const mod = await import(name);
+        if (Object.keys(mod).length === 0) throw new Error('import(' + name + ') exported nothing');
+      }
+      const fromCjs = require('bulwark');
+      const fromEsm = await import('bulwark');
+      const err = new fromCjs.ApiError('throttled');
+      if (!fromEsm.isApiError(err)) throw new Error('isApiError does not see a CJS ApiError from ESM');
+      if (!fromCjs.isApiError(new fromEsm.ApiError('not_found'))) throw new Error('isApiError does not see an ESM ApiError from CJS');
+      const express = require('bulwark/express');
+      for (const fn of ['errorHandler', 'notFound']) if (typeof express[fn] !== 'function') throw new Error('bulwark/express lacks ' + fn);
+      console.log('entry points loaded in CJS and ESM: ' + names.join(', '));
+    })().catch((err) => { console.error(err); process.exit(1); });
+  `;
+  writeFileSync(join(dir, 'check.cjs'), cjs);
+  process.stdout.write(run('node', ['check.cjs'], dir));
+
+  // Importing bulwark/express must not load Koa, Redis or opossum.
+  const isolation = `
+    require('bulwark/express');
+    const heavy = Object.keys(require.cache).filter((p) => /node_modules[\\\\/](koa|ioredis|opossum|express)[\\\\/]/.test(p));
+    if (heavy.length) { console.error('bulwark/express loaded: ' + heavy.join(', ')); process.exit(1); }
+    console.log('bulwark/express loads no framework, Redis client or opossum');
+  `;
+  writeFileSync(join(dir, 'isolation.cjs'), isolation);
+  process.stdout.write(run('node', ['isolation.cjs'], dir));
+
+  // Type-check against the installed declaration files, as an ESM and as a CJS consumer.
+  const source = (kind) => `
+import { ApiError, isApiError, ERROR_CODES, defineErrorCodes, formatError } from 'bulwark';
+import { errorHandler, notFound } from 'bulwark/express';
+import { errorHandler as koaErrorHandler } from 'bulwark/koa';
+import { guard } from 'bulwark/fetch';
+import { RedisStore } from 'bulwark/redis';
+import { createFetch } from 'bulwark/client';
+import { storeContract } from 'bulwark/testing';
+const err: ApiError = new ApiError('throttled', { details: { scope: '${kind}' } });
+const status: number = ERROR_CODES.spend_limit_exceeded.status;
+const { ApiError: AppError } = defineErrorCodes({ custom_code: { status: 409, message: 'x' } });
+new AppError('custom_code');
+// @ts-expect-error: misspelt code
+new AppError('custom_cod');
+const formatted: { status: number; body: string } = formatError(err);
+export const used = [isApiError(err), status, formatted, errorHandler, notFound, koaErrorHandler, guard, RedisStore, createFetch, storeContract];
+`;
+  writeFileSync(join(dir, 'esm.mts'), source('esm'));
+  writeFileSync(join(dir, 'cjs.cts'), source('cjs'));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: { module: 'node16', moduleResolution: 'node16', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], lib: ['ES2023', 'DOM'] },
+      files: ['esm.mts', 'cjs.cts'],
+    }),
+  );
+  run(join(dir, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], dir);
+  console.log('types check as ESM (esm.mts) and CJS (cjs.cts) consumers');
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
