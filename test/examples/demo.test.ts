@@ -1,19 +1,33 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExpressApp } from '../../examples/messaging/express-app.js';
+import { createFetchApp } from '../../examples/messaging/fetch-app.js';
+import { createKoaApp } from '../../examples/messaging/koa-app.js';
 import { CONDITIONS } from '../../examples/messaging/rules.js';
 import { MessagingService } from '../../examples/messaging/service.js';
 
-let server: http.Server;
-let base: string;
+/** Each version of the demo API, served on a free port. */
+const APPS: Record<string, (service: MessagingService) => Promise<http.Server>> = {
+  express: (service) => listen(http.createServer(createExpressApp({ service, onError: () => {} }))),
+  koa: (service) => listen(http.createServer(createKoaApp({ service, onError: () => {} }).callback())),
+  fetch: (service) =>
+    new Promise((resolve) => {
+      const s = serve({ fetch: createFetchApp({ service, onError: () => {} }) as never, port: 0, hostname: '127.0.0.1' }, () =>
+        resolve(s as http.Server),
+      );
+    }),
+};
+
+async function listen(server: http.Server): Promise<http.Server> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
 let audioPort: number;
-const service = new MessagingService();
 
 beforeAll(async () => {
-  server = http.createServer(createExpressApp({ service, onError: () => {} }));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // A port that refuses connections: an audio_url that cannot be fetched.
   const probe = http.createServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
@@ -21,10 +35,7 @@ beforeAll(async () => {
   await new Promise((resolve) => probe.close(resolve));
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+let base: string;
 
 function call(method: string, path: string, token: string | undefined, body?: unknown, raw?: string) {
   const headers: Record<string, string> = {};
@@ -51,7 +62,19 @@ const cases: Record<string, () => Promise<Response>> = {
   not_found: () => call('GET', '/v1/messages/msg_nope', 'demo_alice'),
 };
 
-describe('the demo messaging API', () => {
+describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
+  let server: http.Server;
+
+  beforeAll(async () => {
+    server = await APPS[name]!(new MessagingService());
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
   it.each(Object.keys(cases))('answers %s on its documented condition', async (code) => {
     const res = await cases[code]!();
     const body = await res.json();

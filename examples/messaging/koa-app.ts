@@ -1,0 +1,36 @@
+/**
+ * The demo messaging API on Koa, with bulwark's error handling.
+ */
+import bodyParser from '@koa/bodyparser';
+import Koa from 'koa';
+import { errorHandler } from '../../adapters/koa.js';
+import type { DemoAppOptions } from './express-app.js';
+import { MessagingService, type Reply } from './service.js';
+
+/**
+ * Builds the Koa demo app.
+ *
+ * @example
+ * ```ts
+ * createKoaApp().listen(3000);
+ * ```
+ */
+export function createKoaApp(options: DemoAppOptions = {}): Koa {
+  const service = options.service ?? new MessagingService();
+  const app = new Koa();
+  app.use(errorHandler({ onError: options.onError }));
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '16kb' }));
+  app.use(async (ctx, next) => {
+    const caller = () => service.authenticate(ctx.get('authorization') || undefined);
+    const body = (ctx.request as { body?: unknown }).body;
+    const message = /^\/v1\/messages\/([^/]+)$/.exec(ctx.path);
+    let reply: Reply | undefined;
+    if (ctx.method === 'POST' && ctx.path === '/v1/messages') reply = await service.send(caller(), body);
+    else if (ctx.method === 'GET' && message) reply = service.get(caller(), decodeURIComponent(message[1]!));
+    else if (ctx.method === 'POST' && ctx.path === '/v1/lookups') reply = service.lookup(caller(), body);
+    if (!reply) return next();
+    ctx.status = reply.status;
+    ctx.body = reply.body;
+  });
+  return app;
+}
