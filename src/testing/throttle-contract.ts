@@ -1,4 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, expect, it } from 'vitest';
+import type { HasThrottleStore, RateRequest, ThrottleStore } from '../throttle/store.js';
 import type { StoreFactory } from './store-contract.js';
 
-/** Placeholder until the throttle issue lands. */
-export function throttleStoreContract(_factory: StoreFactory): void {}
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The throttle side of the store contract: atomic decisions under concurrency, refused requests
+ * consume nothing, Retry-After that is neither early nor late, costs larger than the bucket, and the
+ * all-or-nothing spend counters of spend caps. Runs on real time (a store may take its time from its own
+ * server), so it waits about a second in total.
+ *
+ * @example
+ * ```ts
+ * import { throttleStoreContract } from 'bulwark/testing';
+ * throttleStoreContract(() => ({ store: new MemoryStore() }));
+ * ```
+ */
+export function throttleStoreContract(factory: StoreFactory): void {
+  let cleanups: Array<() => void | Promise<void>> = [];
+  afterEach(async () => {
+    const pending = cleanups;
+    cleanups = [];
+    for (const cleanup of pending) await cleanup();
+  });
+  const open = async (): Promise<ThrottleStore> => {
+    const made = await factory();
+    if (made.cleanup) cleanups.push(made.cleanup);
+    const store = made.store as HasThrottleStore;
+    expect(typeof store?.throttle?.consume).toBe('function');
+    expect(typeof store?.throttle?.spend).toBe('function');
+    return store.throttle;
+  };
+  const rate = (over: Partial<RateRequest> = {}): RateRequest => ({
+    key: `contract:${randomUUID()}`,
+    algorithm: 'gcra',
+    limit: 20,
+    windowMs: 3_600_000,
+    burst: 20,
+    cost: 1,
+    ...over,
+  });
+
+  for (const algorithm of ['gcra', 'sliding-window'] as const) {
+    it(`throttle (${algorithm}): 60 concurrent decisions at one key with room for 20 admit exactly 20`, async () => {
+      const store = await open();
+      const request = rate({ algorithm });
+      const results = await Promise.all(Array.from({ length: 60 }, () => store.consume({ ...request })));
+      expect(results.filter((r) => r.allowed)).toHaveLength(20);
+      for (const r of results) {
+        if (r.allowed) expect(r.retryAfterMs).toBe(0);
+        else {
+          expect(r.retryAfterMs).toBeGreaterThan(0);
+          expect(r.remaining).toBe(0);
+        }
+      }
+      expect(results.map((r) => r.remaining).sort((a, b) => a - b).slice(-1)[0]).toBe(19);
+    });
+
+    it(`throttle (${algorithm}): concurrent random costs never sum beyond the limit`, async () => {
+      const store = await open();
+      const request = rate({ algorithm, limit: 50, burst: 50 });
+      const costs = Array.from({ length: 80 }, (_, i) => 1 + ((i * 7) % 5));
+      const results = await Promise.all(costs.map((cost) => store.consume({ ...request, cost })));
+      const admitted = results.reduce((sum, r, i) => sum + (r.allowed ? costs[i]! : 0), 0);
+      expect(admitted).toBeLessThanOrEqual(50);
+      expect(admitted).toBeGreaterThanOrEqual(46); // every refusal happened with fewer than its cost left
+    });
+
+    it(`throttle (${algorithm}): a refused request consumes nothing`, async () => {
+      const store = await open();
+      const request = rate({ algorithm, limit: 10, burst: 10 });
+      expect((await store.consume({ ...request, cost: 8 })).allowed).toBe(true);
+      for (let i = 0; i < 10; i++) expect((await store.consume({ ...request, cost: 3 })).allowed).toBe(false);
+      const last = await store.consume({ ...request, cost: 2 });
+      expect(last.allowed).toBe(true);
+      expect(last.remaining).toBe(0);
+    });
+
+    it(`throttle (${algorithm}): a cost beyond the bucket is refused with retryAfterMs -1 and consumes nothing`, async () => {
+      const store = await open();
+      const request = rate({ algorithm, limit: 5, burst: 5 });
+      const refused = await store.consume({ ...request, cost: 6 });
+      expect(refused.allowed).toBe(false);
+      expect(refused.retryAfterMs).toBe(-1);
+      const admitted = await store.consume({ ...request, cost: 5 });
+      expect(admitted.allowed).toBe(true);
+      expect(admitted.remaining).toBe(0);
+    });
+
+    it(`throttle (${algorithm}): cost 0 is admitted on an empty bucket and reports it`, async () => {
+      const store = await open();
+      const request = rate({ algorithm, limit: 3, burst: 3 });
+      expect((await store.consume({ ...request, cost: 3 })).allowed).toBe(true);
+      const probe = await store.consume({ ...request, cost: 0 });
+      expect(probe.allowed).toBe(true);
+      expect(probe.remaining).toBe(0);
+      expect(probe.resetMs).toBeGreaterThan(3_500_000);
+    });
+
+    it(`throttle (${algorithm}): retryAfterMs is neither early nor late`, async () => {
+      const store = await open();
+      const request = rate({ algorithm, limit: 2, windowMs: 600, burst: 2 });
+      expect((await store.consume(request)).allowed).toBe(true);
+      expect((await store.consume(request)).allowed).toBe(true);
+      const refused = await store.consume(request);
+      expect(refused.allowed).toBe(false);
+      const expected = algorithm === 'gcra' ? 300 : 600;
+      expect(refused.retryAfterMs).toBeGreaterThan(expected - 150);
+      expect(refused.retryAfterMs).toBeLessThanOrEqual(expected + 1);
+      await sleep(Math.max(0, refused.retryAfterMs - 80));
+      expect((await store.consume(request)).allowed).toBe(false);
+      await sleep(120);
+      expect((await store.consume(request)).allowed).toBe(true);
+    });
+
+    it(`throttle (${algorithm}): keys are independent`, async () => {
+      const store = await open();
+      const a = rate({ algorithm, limit: 1, burst: 1 });
+      const b = rate({ algorithm, limit: 1, burst: 1 });
+      expect((await store.consume(a)).allowed).toBe(true);
+      expect((await store.consume(a)).allowed).toBe(false);
+      expect((await store.consume(b)).allowed).toBe(true);
+      expect((await store.consume({ ...a, key: `${a.key}{x}` })).allowed).toBe(true);
+    });
+  }
+
+  it('throttle: GCRA refills at limit per window and never holds more than burst', async () => {
+    const store = await open();
+    const request = rate({ limit: 10, windowMs: 1_000, burst: 3 });
+    const first = await store.consume(request);
+    expect(first.allowed).toBe(true);
+    expect(first.remaining).toBe(2);
+    expect(first.resetMs).toBeGreaterThan(50);
+    expect(first.resetMs).toBeLessThanOrEqual(101);
+    await sleep(400);
+    const later = await store.consume({ ...request, cost: 3 });
+    expect(later.allowed).toBe(true);
+    expect(later.remaining).toBe(0);
+  });
+
+  it('spend: counters add all or nothing and name the first exceeded', async () => {
+    const store = await open();
+    const key = `contract:${randomUUID()}`;
+    const counters = [
+      { period: 'd2025-03-14', limit: 10, ttlMs: 60_000 },
+      { period: 'm2025-03', limit: 12, ttlMs: 60_000 },
+    ];
+    expect(await store.spend({ key, counters, cost: 7 })).toEqual({ allowed: true, exceeded: -1, used: [7, 7] });
+    expect(await store.spend({ key, counters, cost: 4 })).toEqual({ allowed: false, exceeded: 0, used: [7, 7] });
+    const nextDay = [{ ...counters[0]!, period: 'd2025-03-15' }, counters[1]!];
+    expect(await store.spend({ key, counters: nextDay, cost: 6 })).toEqual({ allowed: false, exceeded: 1, used: [0, 7] });
+    expect(await store.spend({ key, counters: nextDay, cost: 5 })).toEqual({ allowed: true, exceeded: -1, used: [5, 12] });
+    expect(await store.spend({ key, counters: nextDay, cost: 0 })).toEqual({ allowed: true, exceeded: -1, used: [5, 12] });
+  });
+
+  it('spend: 60 concurrent spends with room for 20 record exactly 20', async () => {
+    const store = await open();
+    const key = `contract:${randomUUID()}`;
+    const counters = [{ period: 'd2025-01-01', limit: 20, ttlMs: 60_000 }];
+    const results = await Promise.all(Array.from({ length: 60 }, () => store.spend({ key, counters, cost: 1 })));
+    expect(results.filter((r) => r.allowed)).toHaveLength(20);
+    expect(Math.max(...results.flatMap((r) => r.used))).toBe(20);
+  });
+
+  it('spend: a counter is forgotten after its ttl', async () => {
+    const store = await open();
+    const key = `contract:${randomUUID()}`;
+    const counters = [{ period: 'd2025-01-01', limit: 5, ttlMs: 150 }];
+    expect((await store.spend({ key, counters, cost: 5 })).allowed).toBe(true);
+    expect((await store.spend({ key, counters, cost: 1 })).allowed).toBe(false);
+    await sleep(300);
+    expect(await store.spend({ key, counters, cost: 1 })).toEqual({ allowed: true, exceeded: -1, used: [1] });
+  });
+}

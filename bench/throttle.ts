@@ -1,0 +1,256 @@
+/**
+ * Throttle benchmark (a script, not a test): `npx tsx bench/throttle.ts`.
+ *
+ * 1. The cost of one decision: bulwark's limiter on the memory store, against express-rate-limit's
+ *    MemoryStore and rate-limiter-flexible's RateLimiterMemory; and on Redis (a redis-server of its own),
+ *    against rate-limit-redis and RateLimiterRedis. Medians over batches.
+ * 2. Redis round trips per bulwark decision, read from `INFO commandstats` (EVALSHA + EVAL calls).
+ * 3. Express and Koa throughput with the memory-store limiter as a ratio to the same bare server, and
+ *    Express with express-rate-limit, all in this run. Each server runs in a child process.
+ *
+ * `run()` returns the table rows, so that `npm run bench` can combine them.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { MemoryStore as ErlMemoryStore } from 'express-rate-limit';
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
+import { RedisStore as RlrRedisStore } from 'rate-limit-redis';
+import type { RequestView } from '../src/guard/types.js';
+import { MemoryStore } from '../src/stores/memory/index.js';
+import { RedisStore } from '../src/stores/redis/index.js';
+import { createRateLimiter } from '../src/throttle/rate-limiter.js';
+import { startRedisServer } from '../test/support/redis.js';
+
+type Row = Record<string, string | number>;
+const SERVER_ENV = 'BULWARK_BENCH_THROTTLE_SERVER';
+const KEYS = Array.from({ length: 1024 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.7`);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Median nanoseconds per call of `fn` over `batches` batches of `size` calls (awaiting when it returns a promise). */
+async function perCall(fn: (i: number) => unknown, batches: number, size: number): Promise<number> {
+  const samples: number[] = [];
+  let i = 0;
+  for (let b = 0; b < batches + 3; b++) {
+    const start = process.hrtime.bigint();
+    for (let j = 0; j < size; j++) {
+      const out = fn(i++);
+      if (out instanceof Promise) await out;
+    }
+    if (b >= 3) samples.push(Number(process.hrtime.bigint() - start) / size);
+  }
+  return median(samples);
+}
+
+const us = (ns: number) => (ns / 1000).toFixed(ns < 10_000 ? 2 : 1);
+
+function views(): RequestView[] {
+  return KEYS.map((peer) => ({
+    method: 'GET',
+    path: '/',
+    query: '',
+    header: () => undefined,
+    headerLines: () => [],
+    peer,
+    body: async () => ({ kind: 'none' as const }),
+    request: {},
+  }));
+}
+
+async function memoryRows(): Promise<Row[]> {
+  const all = views();
+  const limiter = createRateLimiter({ limit: 1e9, windowMs: 60_000, store: new MemoryStore() });
+  const erl = new ErlMemoryStore();
+  erl.init({ windowMs: 60_000 } as never);
+  const rlf = new RateLimiterMemory({ points: 1e9, duration: 60 });
+  const rows: Row[] = [];
+  const bulwark = await perCall((i) => limiter.check(all[i & 1023]!), 200, 2_000);
+  rows.push({ table: 'decision', store: 'memory', library: 'bulwark rateLimit (GCRA, whole guard)', 'median µs': us(bulwark), 'vs bulwark': '1.00x' });
+  for (const [library, fn] of [
+    ['express-rate-limit MemoryStore.increment', (i: number) => erl.increment(KEYS[i & 1023]!)],
+    ['rate-limiter-flexible RateLimiterMemory.consume', (i: number) => rlf.consume(KEYS[i & 1023]!)],
+  ] as const) {
+    const ns = await perCall(fn, 200, 2_000);
+    rows.push({ table: 'decision', store: 'memory', library, 'median µs': us(ns), 'vs bulwark': `${(ns / bulwark).toFixed(2)}x` });
+  }
+  erl.shutdown();
+  return rows;
+}
+
+async function commandCalls(redis: Redis): Promise<Record<string, number>> {
+  const info = await redis.info('commandstats');
+  const calls: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) calls[match[1]!] = Number(match[2]);
+  return calls;
+}
+
+async function redisRows(): Promise<Row[]> {
+  const server = await startRedisServer();
+  const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  const rows: Row[] = [];
+  try {
+    const store = new RedisStore(redis, { prefix: 'bench:' });
+    const request = { key: '', algorithm: 'gcra' as const, limit: 1e9, windowMs: 60_000, burst: 1e9, cost: 1 };
+    const consume = (i: number) => store.throttle.consume({ ...request, key: KEYS[i & 1023]! });
+    await consume(0);
+    await redis.config('RESETSTAT');
+    const decisions = 2_000;
+    for (let i = 0; i < decisions; i++) await consume(i);
+    const calls = await commandCalls(redis);
+    const trips = ((calls.evalsha ?? 0) + (calls.eval ?? 0)) / decisions;
+    const inner = Object.entries(calls)
+      .filter(([name]) => !['evalsha', 'eval', 'config', 'info'].includes(name))
+      .reduce((sum, [, n]) => sum + n, 0);
+    rows.push({
+      table: 'redis commands',
+      decisions,
+      'EVALSHA+EVAL per decision': trips.toFixed(2),
+      'commands inside the script per decision': (inner / decisions).toFixed(2),
+    });
+
+    const bulwark = await perCall(consume, 40, 200);
+    rows.push({ table: 'decision', store: 'redis', library: 'bulwark RedisStore (GCRA)', 'median µs': us(bulwark), 'vs bulwark': '1.00x' });
+    const rlr = new RlrRedisStore({
+      prefix: 'bench-rlr:',
+      sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as never,
+    });
+    rlr.init({ windowMs: 60_000 } as never);
+    const rlf = new RateLimiterRedis({ storeClient: redis, points: 1e9, duration: 60, keyPrefix: 'bench-rlf' });
+    for (const [library, fn] of [
+      ['express-rate-limit + rate-limit-redis', (i: number) => rlr.increment(KEYS[i & 1023]!)],
+      ['rate-limiter-flexible RateLimiterRedis', (i: number) => rlf.consume(KEYS[i & 1023]!)],
+    ] as const) {
+      await fn(0);
+      const ns = await perCall(fn, 40, 200);
+      rows.push({ table: 'decision', store: 'redis', library, 'median µs': us(ns), 'vs bulwark': `${(ns / bulwark).toFixed(2)}x` });
+    }
+  } finally {
+    redis.disconnect();
+    await server.stop();
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Throughput: each server in a child process (this file, run with SERVER_ENV set).
+
+type ServerKind = 'express-bare' | 'express-bulwark' | 'express-erl' | 'koa-bare' | 'koa-bulwark';
+
+async function serve(kind: ServerKind): Promise<void> {
+  const http = await import('node:http');
+  let handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
+  if (kind.startsWith('express')) {
+    const { default: express } = await import('express');
+    const app = express();
+    app.disable('x-powered-by');
+    app.set('etag', false);
+    if (kind === 'express-bulwark') {
+      const { rateLimit } = await import('../adapters/express.js');
+      app.use(rateLimit({ limit: 1e9, windowMs: 60_000 }));
+    } else if (kind === 'express-erl') {
+      const { rateLimit } = await import('express-rate-limit');
+      app.use(rateLimit({ windowMs: 60_000, limit: 1e9, standardHeaders: 'draft-8', legacyHeaders: false, validate: false }));
+    }
+    app.get('/', (_req, res) => {
+      res.type('text/plain').send('ok');
+    });
+    handler = app as unknown as typeof handler;
+  } else {
+    const { default: Koa } = await import('koa');
+    const app = new Koa();
+    if (kind === 'koa-bulwark') {
+      const { rateLimit } = await import('../adapters/koa.js');
+      app.use(rateLimit({ limit: 1e9, windowMs: 60_000 }));
+    }
+    app.use((ctx) => {
+      ctx.type = 'text/plain';
+      ctx.body = 'ok';
+    });
+    handler = app.callback() as unknown as typeof handler;
+  }
+  const server = http.createServer(handler);
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
+  });
+}
+
+function startServer(kind: ServerKind): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [SERVER_ENV]: kind }, stdio: 'inherit' });
+    child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the ${kind} server exited (${code})`)));
+  });
+}
+
+async function throughput(kind: ServerKind): Promise<{ rps: number; failures: number }> {
+  const { child, port } = await startServer(kind);
+  try {
+    await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: 1 });
+    const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: 3 });
+    return { rps: result.requests.average, failures: result.non2xx + result.errors };
+  } finally {
+    child.removeAllListeners('exit');
+    child.kill();
+  }
+}
+
+async function throughputRows(): Promise<Row[]> {
+  const best = async (kind: ServerKind) => {
+    let rps = 0;
+    let failures = 0;
+    for (let round = 0; round < 2; round++) {
+      const r = await throughput(kind);
+      rps = Math.max(rps, r.rps);
+      failures += r.failures;
+    }
+    return { rps, failures };
+  };
+  const rows: Row[] = [];
+  const expressBare = await best('express-bare');
+  const expressBulwark = await best('express-bulwark');
+  const expressErl = await best('express-erl');
+  const koaBare = await best('koa-bare');
+  const koaBulwark = await best('koa-bulwark');
+  const row = (server: string, r: { rps: number; failures: number }, bare: number, extra: Row = {}): Row => ({
+    table: 'throughput',
+    server,
+    'req/s': Math.round(r.rps),
+    'vs bare': `${((r.rps / bare) * 100).toFixed(1)}%`,
+    ...extra,
+    ...(r.failures > 0 ? { failures: r.failures } : {}),
+  });
+  rows.push(row('express bare', expressBare, expressBare.rps));
+  rows.push(row('express + bulwark rateLimit (memory)', expressBulwark, expressBare.rps, { 'vs express-rate-limit': `${(expressBulwark.rps / expressErl.rps).toFixed(2)}x` }));
+  rows.push(row('express + express-rate-limit (memory)', expressErl, expressBare.rps, { 'vs express-rate-limit': '1.00x' }));
+  rows.push(row('koa bare', koaBare, koaBare.rps));
+  rows.push(row('koa + bulwark rateLimit (memory)', koaBulwark, koaBare.rps));
+  return rows;
+}
+
+/** Runs the whole benchmark and returns its table rows. */
+export async function run(): Promise<Row[]> {
+  return [...(await memoryRows()), ...(await redisRows()), ...(await throughputRows())];
+}
+
+function print(rows: Row[]): void {
+  for (const table of ['decision', 'redis commands', 'throughput']) {
+    const part = rows.filter((r) => r.table === table).map(({ table: _t, ...rest }) => rest);
+    console.log(`\nThrottle: ${table}`);
+    console.table(part);
+  }
+}
+
+const serverKind = process.env[SERVER_ENV] as ServerKind | undefined;
+if (serverKind) {
+  await serve(serverKind);
+} else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  print(await run());
+}

@@ -1,0 +1,114 @@
+import { ApiError } from '../errors/api-error.js';
+
+/**
+ * What a limiter or spend cap does while its store is unavailable (down, slow beyond its deadline):
+ * - `'fallback'`: decide with a per-process memory limiter, and go back to the store when it answers again;
+ * - `'open'`: admit every request (no headers);
+ * - `'closed'`: refuse every request with 503 `service_unavailable`.
+ */
+export type OutageMode = 'fallback' | 'open' | 'closed';
+
+/** What the `onStoreSwitch` hook receives. */
+export interface StoreSwitchEvent {
+  /** The middleware's `name`. */
+  name: string;
+  /** `'degraded'`: the store failed and the outage mode took over; `'recovered'`: the store answers again. */
+  state: 'degraded' | 'recovered';
+  /** The configured outage mode. */
+  mode: OutageMode;
+  /** The failure that caused the switch (for `'degraded'`). */
+  error?: unknown;
+}
+
+/** Validates the outage options. @internal */
+export function validateOutage(
+  what: string,
+  mode: unknown,
+  hook: unknown,
+): { mode: OutageMode; hook: ((event: StoreSwitchEvent) => void) | undefined } {
+  const resolved = mode ?? 'fallback';
+  if (resolved !== 'fallback' && resolved !== 'open' && resolved !== 'closed') {
+    throw new TypeError(`${what}: options.onStoreError must be 'fallback', 'open' or 'closed'`);
+  }
+  if (hook !== undefined && typeof hook !== 'function') {
+    throw new TypeError(`${what}: options.onStoreSwitch must be a function`);
+  }
+  return { mode: resolved, hook: hook as ((event: StoreSwitchEvent) => void) | undefined };
+}
+
+/**
+ * The health of one middleware's store. While the store is healthy every decision goes to it; after a
+ * failure the outage mode decides, and one decision per `probeIntervalMs` goes to the store again to
+ * find out whether it is back (so a dead store costs one bounded wait per interval, not one per request).
+ * @internal
+ */
+export class StoreHealth {
+  #degraded = false;
+  #probing = false;
+  #lastProbe = 0;
+
+  constructor(
+    readonly name: string,
+    readonly mode: OutageMode,
+    readonly hook: ((event: StoreSwitchEvent) => void) | undefined,
+    readonly probeIntervalMs = 1000,
+  ) {}
+
+  /** Whether the store is currently considered down. */
+  get degraded(): boolean {
+    return this.#degraded;
+  }
+
+  /** Whether this decision should ask the store. Marks a probe in flight while degraded. */
+  useStore(): boolean {
+    if (!this.#degraded) return true;
+    if (this.#probing) return false;
+    const now = Date.now();
+    if (now - this.#lastProbe < this.probeIntervalMs) return false;
+    this.#lastProbe = now;
+    this.#probing = true;
+    return true;
+  }
+
+  /** The store answered. */
+  succeeded(): void {
+    this.#probing = false;
+    if (!this.#degraded) return;
+    this.#degraded = false;
+    this.#emit({ name: this.name, state: 'recovered', mode: this.mode });
+  }
+
+  /** The store failed (rejected, threw, or missed its deadline). */
+  failed(error: unknown): void {
+    this.#probing = false;
+    if (this.#degraded) return;
+    this.#degraded = true;
+    this.#lastProbe = Date.now();
+    this.#emit({ name: this.name, state: 'degraded', mode: this.mode, error });
+  }
+
+  #emit(event: StoreSwitchEvent): void {
+    try {
+      if (this.hook) this.hook(event);
+      else defaultLog(event);
+    } catch {
+      // a failing hook must not change the decision
+    }
+  }
+}
+
+function defaultLog(event: StoreSwitchEvent): void {
+  if (event.state === 'recovered') {
+    console.warn(`bulwark: ${event.name}: store available again`);
+    return;
+  }
+  const cause = event.error instanceof Error ? `${event.error.name}: ${event.error.message}` : String(event.error);
+  const action =
+    event.mode === 'fallback' ? 'deciding with a per-process limiter' : event.mode === 'open' ? 'admitting every request' : 'refusing requests with 503';
+  console.warn(`bulwark: ${event.name}: store unavailable, ${action} (${cause.split('\n')[0]})`);
+}
+
+/** The 503 sent in `'closed'` mode. @internal */
+export function unavailableError(): ApiError {
+  return new ApiError('service_unavailable', { headers: { 'retry-after': '1' } });
+}

@@ -1,0 +1,225 @@
+import type { TrustProxy } from '../allowlist/client-ip.js';
+import { ApiError } from '../errors/api-error.js';
+import { errorDecision, NEXT } from '../guard/respond.js';
+import type { Decision, Guard, RequestView } from '../guard/types.js';
+import { MemoryStore } from '../stores/memory/index.js';
+import { createClientKey } from './client-key.js';
+import { askStore, chain, guarded, type MaybePromise } from './decide.js';
+import { type OutageMode, StoreHealth, type StoreSwitchEvent, validateOutage } from './outage.js';
+import { type HasThrottleStore, isThrottleStoreHolder, type SpendRequest, type SpendResult } from './store.js';
+
+/** A calendar period of a spend cap; `period` in the 403 body. */
+export type SpendPeriod = 'daily' | 'monthly';
+
+/** Options of `spendCap` (the same object on Express, Koa and fetch) and of {@link createSpendCap}. */
+export interface SpendCapOptions<Req = unknown> {
+  /**
+   * Most spent per calendar day (in `timeZone`). At least one of `daily` and `monthly` is required.
+   * @default undefined (no daily cap)
+   * @example `daily: 10_000` (for example cents)
+   */
+  daily?: number;
+  /**
+   * Most spent per calendar month (in `timeZone`).
+   * @default undefined (no monthly cap)
+   * @example `monthly: 200_000`
+   */
+  monthly?: number;
+  /**
+   * What one request spends: a non-negative integer, or a function of the framework's request. A
+   * request that would take a total past a cap is refused with 403 `spend_limit_exceeded` and spends nothing.
+   * @default 1
+   * @example `cost: (req) => req.body.recipients.length * 5`
+   */
+  cost?: number | ((request: Req) => MaybePromise<number>);
+  /**
+   * The spender: usually the account.
+   * @default the client address, as `rateLimit`'s default key
+   * @example `key: (req) => req.account.id`
+   */
+  key?: (request: Req) => MaybePromise<string>;
+  /**
+   * Requests for which this returns true spend nothing and are not checked.
+   * @default undefined
+   * @example `skip: (req) => req.method === 'GET'`
+   */
+  skip?: (request: Req) => MaybePromise<boolean>;
+  /**
+   * The IANA time zone whose calendar days and months the caps follow.
+   * @default 'UTC'
+   * @example `timeZone: 'Europe/Paris'`
+   */
+  timeZone?: string;
+  /**
+   * Where counters live (`MemoryStore`, `RedisStore`). Memory counters are per process and a counter
+   * evicted by the store's `max` starts again from zero: use Redis for caps that matter.
+   * @default a MemoryStore of this middleware's own
+   * @example `store: new RedisStore(redis)`
+   */
+  store?: HasThrottleStore;
+  /**
+   * This cap's key space in the store (two caps with the same name share counters). Letters, digits, `-`, `_`.
+   * @default 'spend'
+   * @example `name: 'sms-spend'`
+   */
+  name?: string;
+  /**
+   * While the store is unavailable: `'fallback'` counts in a per-process memory store, `'open'` admits,
+   * `'closed'` answers 503 `service_unavailable`.
+   * @default 'fallback'
+   * @example `onStoreError: 'closed'`
+   */
+  onStoreError?: OutageMode;
+  /**
+   * Called on each switch between the store and the outage mode.
+   * @default one `console.warn` line per switch
+   * @example `onStoreSwitch: (e) => log.warn(e)`
+   */
+  onStoreSwitch?: (event: StoreSwitchEvent) => void;
+  /** For the default key, as in `rateLimit`. @default undefined @example `trustProxy: ['10.0.0.0/8']` */
+  trustProxy?: TrustProxy;
+  /** For the default key, as in `rateLimit`. @default false @example `forwarded: true` */
+  forwarded?: boolean;
+  /**
+   * The 403 message per period.
+   * @default `This request would exceed your daily spend limit.` (or `monthly`)
+   * @example `message: (period) => \`This send would exceed your ${period} spend limit.\``
+   */
+  message?: (period: SpendPeriod) => string;
+}
+
+const NAME = 'spendCap';
+const DAY_MS = 86_400_000;
+
+/**
+ * Builds the spend cap guard that `spendCap` (Express, Koa) and `guard({ spendCap })` (fetch) run: a
+ * per-spender total over calendar days and/or months in a time zone. A request that would take a total
+ * past its cap gets 403 `spend_limit_exceeded` with `period` (`daily` or `monthly`) in the body, and
+ * spends nothing. Both counters move together or not at all.
+ *
+ * Periods are read from the application's clock (a calendar date needs a time zone, which Redis lacks);
+ * counters expire on their own a day or so after their period ends.
+ *
+ * @throws TypeError naming the option when an option is invalid
+ * @example
+ * ```ts
+ * app.post('/v1/messages', spendCap({ daily: 10_000, timeZone: 'Europe/Paris', key: (req) => req.account.id,
+ *   cost: (req) => req.body.to.length, store }), send);
+ * ```
+ */
+export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Guard<Req> {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${NAME}: options must be an object`);
+  for (const field of ['daily', 'monthly'] as const) {
+    const value = options[field];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
+      throw new TypeError(`${NAME}: options.${field} must be a non-negative integer`);
+    }
+  }
+  if (options.daily === undefined && options.monthly === undefined) {
+    throw new TypeError(`${NAME}: options.daily or options.monthly is required`);
+  }
+  const cost = options.cost ?? 1;
+  if (typeof cost === 'number') {
+    if (!Number.isSafeInteger(cost) || cost < 0) throw new TypeError(`${NAME}: options.cost must be a non-negative integer or a function`);
+  } else if (typeof cost !== 'function') {
+    throw new TypeError(`${NAME}: options.cost must be a non-negative integer or a function`);
+  }
+  if (options.key !== undefined && typeof options.key !== 'function') throw new TypeError(`${NAME}: options.key must be a function`);
+  if (options.skip !== undefined && typeof options.skip !== 'function') throw new TypeError(`${NAME}: options.skip must be a function`);
+  if (options.message !== undefined && typeof options.message !== 'function') throw new TypeError(`${NAME}: options.message must be a function`);
+  if (options.store !== undefined && !isThrottleStoreHolder(options.store)) {
+    throw new TypeError(`${NAME}: options.store must be a MemoryStore, a RedisStore, or an object with a throttle side`);
+  }
+  const name = options.name ?? 'spend';
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    throw new TypeError(`${NAME}: options.name must be 1 to 64 letters, digits, - or _`);
+  }
+  const timeZone = options.timeZone ?? 'UTC';
+  let calendar: Intl.DateTimeFormat;
+  try {
+    if (typeof timeZone !== 'string') throw new RangeError('not a string');
+    calendar = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+  } catch {
+    throw new TypeError(`${NAME}: options.timeZone must be an IANA time zone such as 'UTC' or 'Europe/Paris'`);
+  }
+  const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
+  const keyOf: (view: RequestView<Req>) => MaybePromise<string> = options.key
+    ? ((userKey) => (view) => userKey(view.request))(options.key)
+    : createClientKey({ trustProxy: options.trustProxy, forwarded: options.forwarded }, NAME);
+  const store = (options.store ?? new MemoryStore()).throttle;
+  const health = new StoreHealth(`${NAME} "${name}"`, mode, hook);
+  let fallbackStore: MemoryStore | undefined;
+  const caps: Array<{ period: SpendPeriod; limit: number }> = [];
+  if (options.daily !== undefined) caps.push({ period: 'daily', limit: options.daily });
+  if (options.monthly !== undefined) caps.push({ period: 'monthly', limit: options.monthly });
+  const message = options.message ?? ((period: SpendPeriod) => `This request would exceed your ${period} spend limit.`);
+  const skip = options.skip;
+
+  const decided = (result: SpendResult): Decision => {
+    if (result.allowed) return NEXT;
+    const period = caps[result.exceeded]?.period ?? 'daily';
+    let text: string;
+    try {
+      text = message(period);
+    } catch {
+      text = `This request would exceed your ${period} spend limit.`;
+    }
+    return errorDecision(new ApiError('spend_limit_exceeded', { message: String(text), details: { period } }));
+  };
+
+  const decide = (key: string, units: number): MaybePromise<Decision> => {
+    if (!Number.isSafeInteger(units) || units < 0) {
+      return errorDecision(new TypeError(`${NAME}: options.cost returned ${String(units)}, not a non-negative integer`));
+    }
+    if (typeof key !== 'string') return errorDecision(new TypeError(`${NAME}: options.key did not return a string`));
+    const [year, month, day] = dateParts(calendar, Date.now());
+    const request: SpendRequest = {
+      key: `sc:${name}:${key}`,
+      cost: units,
+      counters: caps.map((cap) =>
+        cap.period === 'daily'
+          ? { period: `d${year}-${month}-${day}`, limit: cap.limit, ttlMs: 2 * DAY_MS }
+          : { period: `m${year}-${month}`, limit: cap.limit, ttlMs: 32 * DAY_MS },
+      ),
+    };
+    return askStore(
+      health,
+      () => store.spend(request),
+      decided,
+      () => {
+        fallbackStore ??= new MemoryStore({ max: 10_000 });
+        return decided(fallbackStore.throttle.spend(request));
+      },
+    );
+  };
+
+  const run = (view: RequestView<Req>): MaybePromise<Decision> => {
+    const key = keyOf(view);
+    const units = typeof cost === 'number' ? cost : cost(view.request);
+    if (key instanceof Promise || units instanceof Promise) return Promise.all([key, units]).then(([k, u]) => decide(k, u));
+    return decide(key, units);
+  };
+
+  return {
+    name: NAME,
+    check(view) {
+      return guarded(() => {
+        if (!skip) return run(view);
+        return chain(skip(view.request), (skipped) => (skipped === true ? NEXT : run(view)));
+      });
+    },
+  };
+}
+
+/** Year, month and day (zero-padded) of an instant in the formatter's time zone. @internal */
+export function dateParts(calendar: Intl.DateTimeFormat, at: number): [string, string, string] {
+  let year = '0000';
+  let month = '01';
+  let day = '01';
+  for (const part of calendar.formatToParts(at)) {
+    if (part.type === 'year') year = part.value;
+    else if (part.type === 'month') month = part.value;
+    else if (part.type === 'day') day = part.value;
+  }
+  return [year, month, day];
+}

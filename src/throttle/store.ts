@@ -1,0 +1,90 @@
+/**
+ * The throttle side of a store: what `rateLimit` and `spendCap` ask of it. `MemoryStore` and
+ * `RedisStore` implement it; a third-party store implements it and proves it with `storeContract`.
+ */
+
+/** The rate-limit algorithms. */
+export type Algorithm = 'gcra' | 'sliding-window';
+
+/** One rate-limit decision asked of a store. */
+export interface RateRequest {
+  /** The full key (already namespaced by the limiter). */
+  key: string;
+  /** `gcra`: token bucket semantics; `sliding-window`: an exact log of the last `windowMs`. */
+  algorithm: Algorithm;
+  /** Units admitted per `windowMs` (the steady rate). */
+  limit: number;
+  /** Window length in milliseconds. */
+  windowMs: number;
+  /** GCRA bucket size: most units admitted at once. Equal to `limit` for the sliding window. */
+  burst: number;
+  /** Units this request costs (a non-negative integer). */
+  cost: number;
+}
+
+/** A store's answer to a {@link RateRequest}. */
+export interface RateResult {
+  /** Whether the request is admitted (and its cost consumed). A rejected request consumes nothing. */
+  allowed: boolean;
+  /** Units still available right after this decision. */
+  remaining: number;
+  /** Milliseconds until the bucket (or window) is full again. */
+  resetMs: number;
+  /**
+   * When rejected: milliseconds until this same request would be admitted (> 0), or -1 when it never
+   * can be (its cost exceeds the bucket). 0 when allowed.
+   */
+  retryAfterMs: number;
+}
+
+/** One spend decision: add `cost` to every counter only if each stays within its limit. */
+export interface SpendRequest {
+  /** The spender's key (already namespaced); every counter of one decision lives under it. */
+  key: string;
+  /**
+   * One counter per calendar period: `period` names the period instance (`d2025-03-14`, `m2025-03`;
+   * letters, digits and `-` only), `ttlMs` how long the counter must outlive its last write.
+   */
+  counters: Array<{ period: string; limit: number; ttlMs: number }>;
+  /** Amount this request spends (a non-negative integer). */
+  cost: number;
+}
+
+/** A store's answer to a {@link SpendRequest}. */
+export interface SpendResult {
+  /** Whether the spend was recorded. A refused spend records nothing. */
+  allowed: boolean;
+  /** Index in `counters` of the first counter that would be exceeded; -1 when allowed. */
+  exceeded: number;
+  /** Each counter's total after this decision. */
+  used: number[];
+}
+
+/**
+ * The throttle side of a store. Methods may answer synchronously (the memory store does, so that a
+ * decision costs no promise) or with a promise; a promise must settle within the store's own deadline
+ * and reject (never hang) when the backing service is unavailable.
+ */
+export interface ThrottleStore {
+  /** Makes one rate-limit decision atomically. */
+  consume(request: RateRequest): RateResult | Promise<RateResult>;
+  /** Makes one spend decision atomically. */
+  spend(request: SpendRequest): SpendResult | Promise<SpendResult>;
+}
+
+/** Anything that has a throttle side: `MemoryStore`, `RedisStore`, or a store of your own. */
+export interface HasThrottleStore {
+  readonly throttle: ThrottleStore;
+}
+
+/** Whether `value` is a store with a usable throttle side. @internal */
+export function isThrottleStoreHolder(value: unknown): value is HasThrottleStore {
+  if (typeof value !== 'object' || value === null) return false;
+  const throttle = (value as { throttle?: unknown }).throttle;
+  return (
+    typeof throttle === 'object' &&
+    throttle !== null &&
+    typeof (throttle as ThrottleStore).consume === 'function' &&
+    typeof (throttle as ThrottleStore).spend === 'function'
+  );
+}

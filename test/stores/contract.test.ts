@@ -1,0 +1,27 @@
+/**
+ * The store contract, run on every store bulwark ships. Adding a store is adding one line.
+ */
+import { afterAll, beforeAll } from 'vitest';
+import { MemoryStore } from '../../src/stores/memory/index.js';
+import { RedisStore } from '../../src/stores/redis/index.js';
+import { storeContract } from '../../src/testing/store-contract.js';
+import { connectRedis, type OwnRedisCluster, startCluster, testPrefix } from '../support/redis.js';
+
+let cluster: OwnRedisCluster | undefined;
+beforeAll(async () => {
+  cluster = await startCluster();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+storeContract('MemoryStore', () => ({ store: new MemoryStore() }));
+storeContract('RedisStore (single node)', async () => {
+  const redis = await connectRedis();
+  return { store: new RedisStore(redis, { prefix: testPrefix('contract') }), cleanup: () => void redis.disconnect() };
+});
+storeContract('RedisStore (Cluster)', () => {
+  if (!cluster) throw new Error('the Redis Cluster did not start');
+  const client = cluster.connect();
+  return { store: new RedisStore(client, { prefix: testPrefix('contract-cluster') }), cleanup: () => void client.disconnect() };
+});
