@@ -1,11 +1,139 @@
 import type { Request, Response } from 'express';
-import type { ResponseSink } from '../../src/guard/types.js';
+import type { HeaderPairs, ResponseSink } from '../../src/guard/types.js';
+import { thrownErrorOf } from './thrown.js';
+
+type Callback = (err?: Error | null) => void;
 
 /**
- * Buffers everything the application writes to `res`, hands the whole response to `sink.complete`, and
- * sends it only after that settles.
+ * Buffers everything the application writes to `res` (`res.json`, `res.send`, `res.end`, chunked
+ * `res.write`, `stream.pipe(res)`, `res.sendStatus`, `res.redirect`: they all end in `writeHead`,
+ * `write` and `end`), hands the whole response to `sink.complete`, and sends it only after that
+ * settles. A body over `sink.maxBytes` is reported truncated as soon as it grows past the bound, then
+ * streamed through. A client that disconnected still has its response completed (stored).
  * @internal
  */
-export function captureResponse(_req: Request, _res: Response, _sink: ResponseSink): void {
-  throw new Error('captureResponse: not built yet (idempotency issue)');
+export function captureResponse(_req: Request, res: Response, sink: ResponseSink): void {
+  const original = { write: res.write, end: res.end, writeHead: res.writeHead, flushHeaders: res.flushHeaders };
+  const writeRaw = original.write as unknown as (this: Response, chunk: Uint8Array) => boolean;
+  const endRaw = original.end as unknown as (this: Response, chunk?: Uint8Array | Callback, cb?: Callback) => Response;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  /** 'buffer' while capturing; 'settling' while the sink completes (writes queue); then restored. */
+  let state: 'buffer' | 'settling' = 'buffer';
+  let ended = false;
+  let endCallback: Callback | undefined;
+  const writeCallbacks: Callback[] = [];
+
+  const add = (chunk: unknown, encoding: unknown): void => {
+    if (chunk === undefined || chunk === null) return;
+    const bytes =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
+        : Buffer.from((chunk as Uint8Array).buffer, (chunk as Uint8Array).byteOffset, (chunk as Uint8Array).byteLength);
+    chunks.push(bytes);
+    size += bytes.byteLength;
+  };
+
+  const restore = (): void => {
+    res.write = original.write;
+    res.end = original.end;
+    res.writeHead = original.writeHead;
+    res.flushHeaders = original.flushHeaders;
+  };
+
+  const settle = async (truncated: boolean): Promise<void> => {
+    state = 'settling';
+    const body = truncated ? new Uint8Array(0) : concat(chunks, size);
+    const thrown = thrownErrorOf(res);
+    // A thrown error answered by errorHandler releases the key, as on Koa and fetch.
+    const extra =
+      thrown === undefined
+        ? await sink.complete({ status: res.statusCode, headers: headerPairs(res), body, truncated })
+        : await sink.abort(thrown);
+    restore();
+    if (extra && !res.headersSent) {
+      for (const [name, value] of extra) res.appendHeader(name, value);
+    }
+    if (truncated && ended) {
+      // The whole body is known: one write, with a Content-Length, as without bulwark.
+      for (const cb of writeCallbacks.splice(0)) cb();
+      endRaw.call(res, Buffer.concat(chunks), endCallback);
+      return;
+    }
+    if (truncated) {
+      for (const chunk of chunks) writeRaw.call(res, chunk);
+      chunks.length = 0;
+      for (const cb of writeCallbacks.splice(0)) cb();
+      if (ended) endRaw.call(res, endCallback);
+      return;
+    }
+    for (const cb of writeCallbacks.splice(0)) cb();
+    endRaw.call(res, body, endCallback);
+  };
+
+  const run = (truncated: boolean): void => {
+    settle(truncated).catch((err: unknown) => {
+      // Only reached if the socket is gone: the response cannot be sent anyway.
+      res.destroy(err instanceof Error ? err : undefined);
+    });
+  };
+
+  res.writeHead = function writeHead(this: Response, status: number, ...rest: unknown[]) {
+    res.statusCode = status;
+    if (typeof rest[0] === 'string') res.statusMessage = rest.shift() as string;
+    const headers = rest[0];
+    if (Array.isArray(headers)) {
+      for (let i = 0; i + 1 < headers.length; i += 2) res.appendHeader(String(headers[i]), String(headers[i + 1]));
+    } else if (headers && typeof headers === 'object') {
+      for (const [name, value] of Object.entries(headers)) {
+        if (value !== undefined) res.setHeader(name, value as string | number | readonly string[]);
+      }
+    }
+    return res;
+  } as Response['writeHead'];
+
+  res.flushHeaders = function flushHeaders() {} as Response['flushHeaders'];
+
+  res.write = function write(this: Response, chunk: unknown, encoding?: unknown, cb?: unknown) {
+    if (typeof encoding === 'function') cb = encoding;
+    if (ended) return false;
+    add(chunk, encoding);
+    if (typeof cb === 'function') writeCallbacks.push(cb as Callback);
+    if (state === 'buffer') {
+      if (size > sink.maxBytes) run(true);
+      else for (const done of writeCallbacks.splice(0)) process.nextTick(done);
+    }
+    return true;
+  } as Response['write'];
+
+  res.end = function end(this: Response, chunk?: unknown, encoding?: unknown, cb?: unknown) {
+    if (typeof chunk === 'function') {
+      cb = chunk;
+      chunk = undefined;
+    } else if (typeof encoding === 'function') {
+      cb = encoding;
+    }
+    if (ended) return res;
+    ended = true;
+    add(chunk, encoding);
+    if (typeof cb === 'function') endCallback = cb as Callback;
+    if (state === 'buffer') run(size > sink.maxBytes);
+    return res;
+  } as Response['end'];
+}
+
+function headerPairs(res: Response): HeaderPairs {
+  const pairs: HeaderPairs = [];
+  for (const name of res.getHeaderNames()) {
+    const value = res.getHeader(name);
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value) pairs.push([name, String(item)]);
+    else pairs.push([name, String(value)]);
+  }
+  return pairs;
+}
+
+function concat(chunks: readonly Buffer[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  return Buffer.concat(chunks as Buffer[], size);
 }

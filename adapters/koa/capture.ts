@@ -1,11 +1,115 @@
+import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
-import type { ResponseSink } from '../../src/guard/types.js';
+import type { HeaderPairs, ResponseSink } from '../../src/guard/types.js';
+
+/** Statuses whose responses carry no body (Koa strips it). */
+const EMPTY_STATUS = new Set([204, 205, 304]);
 
 /**
  * Runs the rest of the chain, reads the whole response body Koa is about to send (string, Buffer,
- * object or stream), hands it to `sink.complete`, and sends it after that settles.
+ * object, Node stream, Blob, Web stream or Response), hands it to `sink.complete`, and sends it after
+ * that settles (the body becomes the buffered bytes, with the same status and headers). A thrown error
+ * aborts the sink (the key is released) and propagates to the error handler.
  * @internal
  */
-export async function captureResponse(_ctx: Context, _next: Next, _sink: ResponseSink): Promise<void> {
-  throw new Error('captureResponse: not built yet (idempotency issue)');
+export async function captureResponse(ctx: Context, next: Next, sink: ResponseSink): Promise<void> {
+  try {
+    await next();
+  } catch (err) {
+    await sink.abort(err);
+    throw err;
+  }
+  if (ctx.respond === false) {
+    // The application writes to ctx.res itself: bulwark cannot see that response.
+    await sink.abort(new Error('ctx.respond is false'));
+    return;
+  }
+  let chunks: Uint8Array[];
+  let rest: AsyncIterator<unknown> | undefined;
+  try {
+    ({ chunks, rest } = await bodyChunks(ctx, sink.maxBytes));
+  } catch (err) {
+    await sink.abort(err);
+    throw err;
+  }
+  const truncated = rest !== undefined;
+  const body = truncated ? new Uint8Array(0) : Buffer.concat(chunks);
+  const extra = await sink.complete({ status: ctx.status, headers: headerPairs(ctx), body, truncated });
+  if (extra) for (const [name, value] of extra) ctx.append(name, value);
+  // Koa sends no body for these: nothing to replace.
+  if (EMPTY_STATUS.has(ctx.status) || ctx.body === null || ctx.body === undefined) return;
+  const status = ctx.status;
+  if (truncated) {
+    ctx.body = Readable.from(resume(chunks, rest!));
+  } else {
+    ctx.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  }
+  ctx.status = status;
+}
+
+/**
+ * The body as Koa would send it, read up to `limit` bytes. Beyond the limit, `rest` holds the unread
+ * remainder (the chunks read so far are in `chunks`).
+ */
+async function bodyChunks(ctx: Context, limit: number): Promise<{ chunks: Uint8Array[]; rest?: AsyncIterator<unknown> }> {
+  let body: unknown = ctx.body;
+  if (body === null || body === undefined) {
+    if (EMPTY_STATUS.has(ctx.status) || (ctx.response as { _explicitNullBody?: boolean })._explicitNullBody) return { chunks: [] };
+    // What Koa itself sends for a status without a body: its message as text.
+    const status = ctx.status;
+    const text = ctx.message || String(status);
+    ctx.body = text;
+    ctx.status = status;
+    ctx.type = 'text';
+    return { chunks: [Buffer.from(text)] };
+  }
+  if (EMPTY_STATUS.has(ctx.status)) return { chunks: [] };
+  if (typeof body === 'string') return { chunks: [Buffer.from(body)] };
+  if (body instanceof Uint8Array) return { chunks: [body] };
+  if (typeof Response !== 'undefined' && body instanceof Response) body = body.body ?? new Uint8Array(0);
+  if (typeof Blob !== 'undefined' && body instanceof Blob) body = body.stream();
+  if (body instanceof Uint8Array) return { chunks: [body] };
+  if (isAsyncIterable(body)) {
+    const iterator = (body as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await iterator.next();
+      if (done) return { chunks };
+      const bytes = toBytes(value);
+      chunks.push(bytes);
+      size += bytes.byteLength;
+      if (size > limit) return { chunks, rest: iterator };
+    }
+  }
+  return { chunks: [Buffer.from(JSON.stringify(body))] };
+}
+
+async function* resume(chunks: Uint8Array[], rest: AsyncIterator<unknown>): AsyncGenerator<Uint8Array> {
+  yield* chunks;
+  for (;;) {
+    const { done, value } = await rest.next();
+    if (done) return;
+    yield toBytes(value);
+  }
+}
+
+function isAsyncIterable(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+}
+
+function toBytes(value: unknown): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value);
+  if (value instanceof Uint8Array) return value;
+  return Buffer.from(String(value));
+}
+
+function headerPairs(ctx: Context): HeaderPairs {
+  const pairs: HeaderPairs = [];
+  for (const [name, value] of Object.entries(ctx.response.headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value) pairs.push([name, String(item)]);
+    else pairs.push([name, String(value)]);
+  }
+  return pairs;
 }

@@ -1,6 +1,72 @@
+import { LRUCache } from 'lru-cache';
+import type { ClaimResult, CompletedResponse, IdempotencyStore } from '../../idempotency/store.js';
+import { StoreUnavailableError } from '../store-error.js';
 import type { MemoryStoreOptions } from './index.js';
 
-/** Placeholder until the idempotency issue lands. */
-export class MemoryIdempotencyStore {
-  constructor(readonly options: Readonly<Required<MemoryStoreOptions>>) {}
+interface Claim {
+  fingerprint: string;
+  token: string;
+  /** performance.now() at which the lease runs out. */
+  leaseEnd: number;
+}
+
+interface Completed {
+  fingerprint: string;
+  response: CompletedResponse;
+}
+
+/**
+ * The idempotency side of `MemoryStore`: completed responses in an LRU cache bounded by `max` (with a
+ * TTL per record), live claims in a separate table that the LRU can never evict, also bounded by `max`
+ * (lapsed leases are swept when it is full; beyond that a claim is refused as a store outage).
+ */
+export class MemoryIdempotencyStore implements IdempotencyStore {
+  readonly #claims = new Map<string, Claim>();
+  readonly #completed: LRUCache<string, Completed>;
+
+  constructor(readonly options: Readonly<Required<MemoryStoreOptions>>) {
+    this.#completed = new LRUCache<string, Completed>({ max: options.max, ttlAutopurge: false });
+  }
+
+  async claim(key: string, fingerprint: string, token: string, leaseMs: number, _ttlMs: number): Promise<ClaimResult> {
+    const done = this.#completed.get(key);
+    if (done) return { type: 'completed', fingerprint: done.fingerprint, response: done.response };
+    const now = performance.now();
+    const held = this.#claims.get(key);
+    if (held && held.leaseEnd > now) {
+      return { type: 'in_flight', fingerprint: held.fingerprint, leaseRemainingMs: Math.ceil(held.leaseEnd - now) };
+    }
+    if (!held && this.#claims.size >= this.options.max) {
+      this.#sweep(now);
+      if (this.#claims.size >= this.options.max) throw new StoreUnavailableError('too many idempotency keys in flight');
+    }
+    this.#claims.set(key, { fingerprint, token, leaseEnd: now + leaseMs });
+    return { type: 'claimed' };
+  }
+
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    const held = this.#claims.get(key);
+    if (!held || held.token !== token) return false;
+    held.leaseEnd = performance.now() + leaseMs;
+    return true;
+  }
+
+  async complete(key: string, token: string, response: CompletedResponse, ttlMs: number): Promise<boolean> {
+    const held = this.#claims.get(key);
+    if (!held || held.token !== token) return false;
+    this.#claims.delete(key);
+    this.#completed.set(key, { fingerprint: held.fingerprint, response }, { ttl: ttlMs });
+    return true;
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    const held = this.#claims.get(key);
+    if (!held || held.token !== token) return false;
+    this.#claims.delete(key);
+    return true;
+  }
+
+  #sweep(now: number): void {
+    for (const [key, claim] of this.#claims) if (claim.leaseEnd <= now) this.#claims.delete(key);
+  }
 }

@@ -1,10 +1,117 @@
+import type { HeaderPairs } from '../../guard/types.js';
+import type { ClaimResult, CompletedResponse, IdempotencyStore } from '../../idempotency/store.js';
+import { StoreUnavailableError } from '../store-error.js';
 import type { RedisStoreOptions } from './index.js';
-import type { RedisClient } from './script.js';
+import { hashTag, type RedisClient, RedisScript } from './script.js';
 
-/** Placeholder until the idempotency issue lands. */
-export class RedisIdempotencyStore {
+/*
+ * One hash per key: s = state (1 in flight, 2 completed), f = fingerprint, t = owner token,
+ * l = lease end (Redis TIME, ms), r = the stored response ('-' when not replayable).
+ * Time comes from Redis, so processes with skewed clocks agree on leases.
+ */
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+const CLAIM = new RedisScript(
+  `${NOW}local r = redis.call('HMGET', KEYS[1], 's', 'f', 'l', 'r')
+if r[1] == '2' then return {'c', r[2], r[4]} end
+if r[1] == '1' and tonumber(r[3]) > now then return {'i', r[2], tonumber(r[3]) - now} end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 's', '1', 'f', ARGV[1], 't', ARGV[2], 'l', string.format('%.0f', now + tonumber(ARGV[3])))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {'k'}`,
+  1,
+);
+
+const RENEW = new RedisScript(
+  `local r = redis.call('HMGET', KEYS[1], 's', 't')
+if r[1] ~= '1' or r[2] ~= ARGV[1] then return 0 end
+${NOW}redis.call('HSET', KEYS[1], 'l', string.format('%.0f', now + tonumber(ARGV[2])))
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`,
+  1,
+);
+
+const COMPLETE = new RedisScript(
+  `local r = redis.call('HMGET', KEYS[1], 's', 't')
+if r[1] ~= '1' or r[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 's', '2', 'r', ARGV[2])
+redis.call('HDEL', KEYS[1], 't', 'l')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`,
+  1,
+);
+
+const RELEASE = new RedisScript(
+  `local r = redis.call('HMGET', KEYS[1], 's', 't')
+if r[1] ~= '1' or r[2] ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`,
+  1,
+);
+
+const NOT_REPLAYABLE = '-';
+
+/**
+ * The idempotency side of `RedisStore`: one Lua script per operation (claim, renew, complete,
+ * release), each a single round trip on one key, so it runs on Redis Cluster (the key carries a hash
+ * tag) and every write is compare-and-set on the owner token. Every command has the store's deadline.
+ */
+export class RedisIdempotencyStore implements IdempotencyStore {
   constructor(
     readonly redis: RedisClient,
     readonly options: Readonly<Required<RedisStoreOptions>>,
   ) {}
+
+  /** The Redis key of a (scoped, hashed) idempotency key. */
+  keyOf(key: string): string {
+    return `${this.options.prefix}idem:${hashTag(key)}`;
+  }
+
+  async claim(key: string, fingerprint: string, token: string, leaseMs: number, ttlMs: number): Promise<ClaimResult> {
+    const reply = await this.#run(CLAIM, key, [fingerprint, token, leaseMs, ttlMs], 'idempotency claim');
+    if (!Array.isArray(reply)) throw new StoreUnavailableError('idempotency claim: unexpected reply');
+    const [kind, fp, extra] = reply as [string, string | undefined, string | number | undefined];
+    if (kind === 'k') return { type: 'claimed' };
+    if (kind === 'i') return { type: 'in_flight', fingerprint: String(fp), leaseRemainingMs: Number(extra) };
+    if (kind === 'c') return { type: 'completed', fingerprint: String(fp), response: decode(String(extra)) };
+    throw new StoreUnavailableError('idempotency claim: unexpected reply');
+  }
+
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    return (await this.#run(RENEW, key, [token, leaseMs], 'idempotency renew')) === 1;
+  }
+
+  async complete(key: string, token: string, response: CompletedResponse, ttlMs: number): Promise<boolean> {
+    return (await this.#run(COMPLETE, key, [token, encode(response), ttlMs], 'idempotency complete')) === 1;
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    return (await this.#run(RELEASE, key, [token], 'idempotency release')) === 1;
+  }
+
+  #run(script: RedisScript, key: string, args: Array<string | number>, what: string): Promise<unknown> {
+    return script.run(this.redis, [this.keyOf(key)], args, this.options.commandTimeoutMs, what);
+  }
+}
+
+function encode(response: CompletedResponse): string {
+  if (response === null) return NOT_REPLAYABLE;
+  const body = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength).toString('base64');
+  return JSON.stringify({ s: response.status, h: response.headers, b: body });
+}
+
+function decode(text: string): CompletedResponse {
+  if (text === NOT_REPLAYABLE) return null;
+  let parsed: { s?: unknown; h?: unknown; b?: unknown };
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch (err) {
+    throw new StoreUnavailableError('idempotency record is unreadable', { cause: err });
+  }
+  if (typeof parsed.s !== 'number' || !Array.isArray(parsed.h) || typeof parsed.b !== 'string') {
+    throw new StoreUnavailableError('idempotency record is unreadable');
+  }
+  return { status: parsed.s, headers: parsed.h as HeaderPairs, body: new Uint8Array(Buffer.from(parsed.b, 'base64')) };
 }

@@ -1,0 +1,259 @@
+import { ApiError } from '../errors/api-error.js';
+import { errorDecision, NEXT } from '../guard/respond.js';
+import type { Decision, Guard, RequestView } from '../guard/types.js';
+import { MemoryStore } from '../stores/memory/index.js';
+import { StoreUnavailableError } from '../stores/store-error.js';
+import { IdempotencyEngine } from './engine.js';
+import { fingerprint } from './fingerprint.js';
+import { readKey, scopedKey } from './key.js';
+import { replayHeaders } from './replay.js';
+import { type HasIdempotencyStore, type IdempotencyStore, isIdempotencyStore } from './store.js';
+
+/** Options of {@link createIdempotency} (and of `idempotency()` on every adapter). */
+export interface IdempotencyOptions<Req = unknown> {
+  /**
+   * Where claims and completed responses live: a `MemoryStore` (one process), a `RedisStore` (many
+   * processes or hosts), or any object with an `idempotency` side (see `bulwark/testing`).
+   * @default a new MemoryStore()
+   * @example
+   * ```ts
+   * idempotency({ store: new RedisStore(new Redis(process.env.REDIS_URL)) })
+   * ```
+   */
+  store?: HasIdempotencyStore | IdempotencyStore;
+  /**
+   * The account a request belongs to (an account id, a token). Keys are stored per scope (hashed with
+   * it), so one account can never replay another's response. Returning `undefined` puts the request in
+   * the shared scope; throwing (for example an `ApiError('unauthorized')`) answers with that error.
+   * @default the request's `Authorization` header (requests without one share a scope)
+   * @example
+   * ```ts
+   * idempotency({ scope: (req) => req.user?.accountId })
+   * ```
+   */
+  scope?: (request: Req) => string | undefined | null | Promise<string | undefined | null>;
+  /**
+   * Refuse requests of the guarded methods that carry no key (422 `invalid_request`).
+   * @default false
+   * @example
+   * ```ts
+   * idempotency({ required: true })
+   * ```
+   */
+  required?: boolean;
+  /**
+   * Methods that keys apply to. Safe methods (GET, HEAD, OPTIONS) are always passed through and are
+   * refused here.
+   * @default ['POST', 'PATCH']
+   * @example
+   * ```ts
+   * idempotency({ methods: ['POST', 'PUT', 'PATCH', 'DELETE'] })
+   * ```
+   */
+  methods?: readonly string[];
+  /**
+   * How long a completed response is kept for replay, in milliseconds (from completion).
+   * @default 86400000 (24 hours)
+   * @example
+   * ```ts
+   * idempotency({ ttlMs: 60 * 60 * 1000 })
+   * ```
+   */
+  ttlMs?: number;
+  /**
+   * Lease of a claim, in milliseconds, renewed every third of it while the handler runs. A process that
+   * dies while it holds a key blocks that key for one lease, not for `ttlMs`.
+   * @default 10000
+   * @example
+   * ```ts
+   * idempotency({ leaseMs: 5000 })
+   * ```
+   */
+  leaseMs?: number;
+  /**
+   * A duplicate that arrives while the first request runs waits up to this many milliseconds for it to
+   * finish, then gets the replay (or runs, if the first released the key). `false` or `0`: answer
+   * 409 `idempotency_conflict` at once.
+   * @default false
+   * @example
+   * ```ts
+   * idempotency({ wait: 2000 })
+   * ```
+   */
+  wait?: number | false;
+  /**
+   * Largest response body kept for replay, in bytes. A larger response is still sent, and its key is
+   * recorded as completed but not replayable: a retry gets 409 `idempotency_conflict` (with
+   * `replayable: false`) and the handler never runs twice.
+   * @default 1048576 (1 MiB)
+   * @example
+   * ```ts
+   * idempotency({ maxResponseBytes: 64 * 1024 })
+   * ```
+   */
+  maxResponseBytes?: number;
+  /**
+   * Which statuses are stored for replay; any other releases the key (a retry runs again). A thrown
+   * error always releases the key.
+   * @default (status) => status < 500
+   * @example
+   * ```ts
+   * idempotency({ shouldStore: (status) => status < 500 || status === 503 })
+   * ```
+   */
+  shouldStore?: (status: number) => boolean;
+  /**
+   * Request header that carries the key (case-insensitive).
+   * @default 'Idempotency-Key'
+   * @example
+   * ```ts
+   * idempotency({ header: 'X-Request-Id' })
+   * ```
+   */
+  header?: string;
+  /**
+   * Longest wait for any store operation, in milliseconds. A store that is down or slower answers
+   * 503 `service_unavailable`; the handler never runs unprotected.
+   * @default 1000
+   * @example
+   * ```ts
+   * idempotency({ storeTimeoutMs: 300 })
+   * ```
+   */
+  storeTimeoutMs?: number;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const NAME = 'idempotency';
+
+/**
+ * Builds the idempotency guard shared by every adapter: the first request with a key runs, a
+ * duplicate while it runs gets 409 `idempotency_conflict` (with `Retry-After`), a duplicate after it
+ * completed gets the stored status, headers and body with `Idempotent-Replayed: true`, and the same key
+ * with another method, path, query or body gets 422 `idempotency_key_mismatch`.
+ *
+ * @example
+ * ```ts
+ * import { createIdempotency, MemoryStore } from 'bulwark';
+ * const guard = createIdempotency({ store: new MemoryStore(), required: true });
+ * ```
+ */
+export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req> = {}): Guard<Req> {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${NAME}: options must be an object`);
+  const store = resolveStore(options.store);
+  const scope = options.scope;
+  if (scope !== undefined && typeof scope !== 'function') {
+    throw new TypeError(`${NAME}: options.scope must be a function (request) => string | undefined`);
+  }
+  const required = options.required ?? false;
+  if (typeof required !== 'boolean') throw new TypeError(`${NAME}: options.required must be a boolean`);
+  const methods = resolveMethods(options.methods);
+  const ttlMs = positiveInteger(options.ttlMs ?? 86_400_000, 'ttlMs');
+  const leaseMs = positiveInteger(options.leaseMs ?? 10_000, 'leaseMs');
+  if (leaseMs < 3) throw new TypeError(`${NAME}: options.leaseMs must be at least 3 milliseconds`);
+  if (ttlMs < leaseMs) throw new TypeError(`${NAME}: options.ttlMs must not be shorter than options.leaseMs`);
+  const wait = options.wait ?? false;
+  if (wait !== false && (!Number.isInteger(wait) || (wait as number) < 0)) {
+    throw new TypeError(`${NAME}: options.wait must be false or a non-negative integer number of milliseconds`);
+  }
+  const maxResponseBytes = options.maxResponseBytes ?? 1_048_576;
+  if (!Number.isInteger(maxResponseBytes) || maxResponseBytes < 0) {
+    throw new TypeError(`${NAME}: options.maxResponseBytes must be a non-negative integer`);
+  }
+  const shouldStore = options.shouldStore ?? ((status: number) => status < 500);
+  if (typeof shouldStore !== 'function') throw new TypeError(`${NAME}: options.shouldStore must be a function (status) => boolean`);
+  const headerOption = options.header ?? 'Idempotency-Key';
+  if (typeof headerOption !== 'string' || !TOKEN.test(headerOption)) {
+    throw new TypeError(`${NAME}: options.header must be a header name`);
+  }
+  const header = headerOption.toLowerCase();
+  const storeTimeoutMs = positiveInteger(options.storeTimeoutMs ?? 1000, 'storeTimeoutMs');
+
+  const engine = new IdempotencyEngine({
+    store,
+    ttlMs,
+    leaseMs,
+    waitMs: wait === false ? 0 : wait,
+    maxResponseBytes,
+    shouldStore,
+    storeTimeoutMs,
+  });
+
+  async function decide(view: RequestView<Req>): Promise<Decision> {
+    const read = readKey(view.headerLines(header), headerOption);
+    if ('missing' in read) {
+      if (!required) return NEXT;
+      return errorDecision(new ApiError('invalid_request', { message: `This request requires an ${headerOption} header.` }));
+    }
+    if ('problem' in read) return errorDecision(new ApiError('invalid_request', { message: read.problem }));
+    const account = scope ? `u:${(await scope(view.request)) ?? ''}` : `a:${view.header('authorization') ?? ''}`;
+    const fp = fingerprint(view.method, view.path, view.query, await view.body());
+    let result: Awaited<ReturnType<IdempotencyEngine['begin']>>;
+    try {
+      result = await engine.begin(scopedKey(account, read.key), fp);
+    } catch (err) {
+      const cause = err instanceof StoreUnavailableError ? err : new StoreUnavailableError('idempotency store failed', { cause: err });
+      return errorDecision(new ApiError('service_unavailable', { cause }));
+    }
+    if (result.type === 'run') return { type: 'next', sink: result.sink };
+    if (result.fingerprint !== fp) return errorDecision(new ApiError('idempotency_key_mismatch'));
+    if (result.type === 'in_flight') {
+      return errorDecision(new ApiError('idempotency_conflict', { headers: { 'retry-after': '1' } }));
+    }
+    const response = result.response;
+    if (response === null) {
+      return errorDecision(
+        new ApiError('idempotency_conflict', {
+          message:
+            'A request with this Idempotency-Key already completed, but its response was too large to keep for replay. It will not run again.',
+          details: { replayable: false },
+        }),
+      );
+    }
+    return {
+      type: 'respond',
+      status: response.status,
+      headers: replayHeaders(response.headers, response.body.byteLength),
+      body: response.body,
+    };
+  }
+
+  return {
+    name: NAME,
+    check(view) {
+      if (!methods.has(view.method)) return NEXT;
+      return decide(view).catch((err: unknown) => errorDecision(err));
+    },
+  };
+}
+
+function resolveStore(store: IdempotencyOptions['store']): IdempotencyStore {
+  if (store === undefined) return new MemoryStore().idempotency as IdempotencyStore;
+  if (isIdempotencyStore(store)) return store;
+  const side = typeof store === 'object' && store !== null ? (store as { idempotency?: unknown }).idempotency : undefined;
+  if (isIdempotencyStore(side)) return side;
+  throw new TypeError(`${NAME}: options.store must be a MemoryStore, a RedisStore, or a store with an idempotency side`);
+}
+
+function resolveMethods(methods: readonly string[] | undefined): Set<string> {
+  if (methods === undefined) return new Set(['POST', 'PATCH']);
+  if (!Array.isArray(methods) || methods.length === 0) {
+    throw new TypeError(`${NAME}: options.methods must be a non-empty array of method names`);
+  }
+  const out = new Set<string>();
+  for (const method of methods) {
+    if (typeof method !== 'string' || !TOKEN.test(method)) throw new TypeError(`${NAME}: options.methods must hold method names`);
+    const upper = method.toUpperCase();
+    if (SAFE_METHODS.has(upper)) throw new TypeError(`${NAME}: options.methods must not include ${upper} (safe methods pass untouched)`);
+    out.add(upper);
+  }
+  return out;
+}
+
+function positiveInteger(value: unknown, name: string): number {
+  if (!Number.isInteger(value) || (value as number) < 1) {
+    throw new TypeError(`${NAME}: options.${name} must be a positive integer number of milliseconds`);
+  }
+  return value as number;
+}

@@ -1,0 +1,86 @@
+/**
+ * Adapter cases outside the matrix: header lines that only Node servers can tell apart, and bodies
+ * streamed past maxResponseBytes.
+ */
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../src/stores/memory/index.js';
+import { type AppSpec, send, startServer, VARIANTS } from '../support/matrix.js';
+
+const CHUNK = 'y'.repeat(1000);
+
+function bigStreamApp(count: () => number): AppSpec {
+  const parts = (n: number) => [`${n}:`, ...Array.from({ length: 20 }, () => CHUNK)];
+  return {
+    errors: { onError: () => {} },
+    guards: [{ kind: 'idempotency', options: { store: new MemoryStore(), maxResponseBytes: 4096 } }],
+    routes: [
+      {
+        method: 'POST',
+        path: '/stream',
+        native: {
+          express: (_req: any, res: any) => {
+            res.status(201).type('text');
+            Readable.from(parts(count())).pipe(res);
+          },
+          koa: (ctx: any) => {
+            ctx.status = 201;
+            ctx.type = 'text';
+            ctx.body = Readable.from(parts(count()));
+          },
+          fetch: () => {
+            const chunks = parts(count());
+            return new Response(
+              new ReadableStream({
+                pull(controller) {
+                  const next = chunks.shift();
+                  if (next === undefined) controller.close();
+                  else controller.enqueue(new TextEncoder().encode(next));
+                },
+              }),
+              { status: 201, headers: { 'content-type': 'text/plain; charset=utf-8' } },
+            );
+          },
+        },
+      },
+      { method: 'POST', path: '/m', handler: () => ({ status: 201, json: { n: count() } }) },
+    ],
+  };
+}
+
+describe('idempotency on each adapter', () => {
+  for (const variant of VARIANTS) {
+    it(`${variant}: a body streamed past maxResponseBytes reaches the client whole; a retry never runs it again`, async () => {
+      let n = 0;
+      const app = await startServer(variant, bigStreamApp(() => ++n));
+      try {
+        const req = { method: 'POST', path: '/stream', headers: { 'idempotency-key': 'big' }, body: '{}' };
+        const first = await send(app.url, req);
+        expect(first.status).toBe(201);
+        expect(first.aborted).toBe(false);
+        expect(first.body).toBe(`1:${CHUNK.repeat(20)}`);
+        const retry = await send(app.url, req);
+        expect(retry.status).toBe(409);
+        expect(JSON.parse(retry.body)).toMatchObject({ error: 'idempotency_conflict', replayable: false });
+        expect(n).toBe(1);
+      } finally {
+        await app.close();
+      }
+    });
+  }
+
+  for (const variant of ['express5', 'express4', 'koa3', 'koa2'] as const) {
+    it(`${variant}: two Idempotency-Key header lines are a 422 invalid_request`, async () => {
+      let n = 0;
+      const app = await startServer(variant, bigStreamApp(() => ++n));
+      try {
+        const r = await send(app.url, { method: 'POST', path: '/m', headers: { 'idempotency-key': ['a', 'b'] }, body: '{}' });
+        expect(r.status).toBe(422);
+        expect(JSON.parse(r.body).error).toBe('invalid_request');
+        expect(n).toBe(0);
+      } finally {
+        await app.close();
+      }
+    });
+  }
+});
