@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
+import { markThrown } from './thrown.js';
 
 /**
  * Express error middleware that answers every error with the documented JSON body
@@ -25,6 +26,7 @@ export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHan
       return;
     }
     const { status, headers, body } = responder.respond(err, req.method, path);
+    markThrown(res, err);
     res.statusCode = status;
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     res.setHeader('content-length', Buffer.byteLength(body));

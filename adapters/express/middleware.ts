@@ -36,6 +36,7 @@ function apply(decision: Decision, req: Request, res: Response, next: NextFuncti
     if (res.headersSent) return;
     res.statusCode = decision.status;
     writeHeaders(res, decision.headers);
+    res.setHeader('content-length', typeof decision.body === 'string' ? Buffer.byteLength(decision.body) : decision.body.byteLength);
     res.end(req.method === 'HEAD' ? undefined : decision.body);
     return;
   }

@@ -1,4 +1,8 @@
+import { readLimited } from '../../src/guard/read-limited.js';
 import type { RequestBody, RequestView } from '../../src/guard/types.js';
+
+/** Largest body read for a guard (the idempotency fingerprint), as on the Express and Koa adapters. */
+const RAW_BODY_LIMIT = 1_048_576;
 
 /** Builds the neutral view of a Web `Request`. @internal */
 export function fetchView(request: Request, peer: string | undefined): RequestView<Request> {
@@ -34,6 +38,6 @@ async function readBody(request: Request): Promise<RequestBody> {
   if (request.body === null) return { kind: 'none' };
   const contentType = request.headers.get('content-type') ?? undefined;
   // Read a clone so that the handler still gets the whole body.
-  const bytes = new Uint8Array(await request.clone().arrayBuffer());
+  const bytes = await readLimited(request.clone().body, RAW_BODY_LIMIT);
   return bytes.byteLength === 0 ? { kind: 'none' } : { kind: 'bytes', bytes, contentType };
 }

@@ -15,7 +15,8 @@ export function fromGuard(guard: Guard<Context>): Middleware {
     const decision: Decision = await guard.check(view);
     if (decision.type === 'respond') {
       ctx.status = decision.status;
-      ctx.body = ctx.method === 'HEAD' ? null : typeof decision.body === 'string' ? decision.body : Buffer.from(decision.body);
+      // Koa sends no body for HEAD itself, and keeps the Content-Length.
+      ctx.body = typeof decision.body === 'string' ? decision.body : Buffer.from(decision.body);
       writeHeaders(ctx, decision.headers);
       return;
     }

@@ -1,5 +1,6 @@
 import { ApiError } from '../errors/api-error.js';
 import { BODY_ERROR_MESSAGES } from '../errors/to-api-error.js';
+import { readLimited } from './read-limited.js';
 
 /** Options of {@link readJson}. */
 export interface ReadJsonOptions {
@@ -41,35 +42,6 @@ export async function readJson(request: Request, options: ReadJsonOptions = {}):
   } catch {
     throw new ApiError('invalid_request', { message: BODY_ERROR_MESSAGES['entity.parse.failed'] });
   }
-}
-
-async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {
-  if (body === null) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > limit) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge();
-      }
-      chunks.push(value);
-    }
-  } catch (err) {
-    if (err instanceof ApiError) throw err;
-    throw new ApiError('invalid_request', { message: BODY_ERROR_MESSAGES['request.aborted'] });
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 function tooLarge(): ApiError {

@@ -1,0 +1,37 @@
+import { ApiError } from '../errors/api-error.js';
+import { BODY_ERROR_MESSAGES } from '../errors/to-api-error.js';
+
+/**
+ * Reads a Web body stream to its end, refusing more than `limit` bytes with a 413 `payload_too_large`
+ * (the stream is cancelled) and a stream that fails midway with a 422 `invalid_request`.
+ * @internal
+ */
+export async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {
+  if (body === null) return new Uint8Array(0);
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > limit) {
+        await reader.cancel().catch(() => {});
+        throw new ApiError('payload_too_large', { message: BODY_ERROR_MESSAGES['entity.too.large'] });
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    throw new ApiError('invalid_request', { message: BODY_ERROR_MESSAGES['request.aborted'] });
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
