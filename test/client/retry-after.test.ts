@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { parseRetryAfter } from '../../src/client/retry-after.js';
+import { classifyNetworkError, statusVerdict } from '../../src/client/retry.js';
+
+describe('parseRetryAfter', () => {
+  const now = Date.UTC(1994, 10, 6, 8, 49, 0);
+
+  it('reads whole seconds', () => {
+    expect(parseRetryAfter('0', now)).toBe(0);
+    expect(parseRetryAfter('7', now)).toBe(7_000);
+    expect(parseRetryAfter(' 120 ', now)).toBe(120_000);
+  });
+
+  it('reads the three HTTP-date forms as GMT', () => {
+    expect(parseRetryAfter('Sun, 06 Nov 1994 08:49:37 GMT', now)).toBe(37_000);
+    expect(parseRetryAfter('Sunday, 06-Nov-94 08:49:37 GMT', now)).toBe(37_000);
+    expect(parseRetryAfter('Sun Nov  6 08:49:37 1994', now)).toBe(37_000);
+  });
+
+  it('gives 0 for a date in the past', () => {
+    expect(parseRetryAfter('Sat, 05 Nov 1994 08:49:37 GMT', now)).toBe(0);
+  });
+
+  it.each([null, undefined, '', 'soon', '-1', '1.5', '1e3', '0x10', '12abc', 'Sun, 31 Feb 1994 08:49:37 GMT',
+    'Sun, 06 Nov 1994 25:49:37 GMT', '06 Nov 1994 08:49:37 GMT', 'Sun, 06 Nov 1994 08:49:37 PST', '2015-10-21T07:28:00Z'])(
+    'gives undefined for %j',
+    (value) => {
+      expect(parseRetryAfter(value as string | null | undefined, now)).toBeUndefined();
+    },
+  );
+});
+
+describe('classification', () => {
+  it('retries 5xx, 408 and 429; looks into 409; never retries other 4xx', () => {
+    expect([500, 502, 503, 504, 408, 429].map(statusVerdict)).toEqual(Array(6).fill('retry'));
+    expect(statusVerdict(409)).toBe('conflict');
+    expect([200, 301, 400, 401, 402, 403, 404, 422].map(statusVerdict)).toEqual(Array(8).fill('final'));
+  });
+
+  it('tells failures before the connection from failures after it', () => {
+    const failed = (cause: unknown) => new TypeError('fetch failed', { cause });
+    expect(classifyNetworkError(failed({ code: 'ECONNREFUSED' }))).toBe('before-connect');
+    expect(classifyNetworkError(failed({ code: 'ENOTFOUND' }))).toBe('before-connect');
+    expect(classifyNetworkError(failed(new AggregateError([{ code: 'ECONNREFUSED' }, { code: 'ECONNREFUSED' }])))).toBe(
+      'before-connect',
+    );
+    expect(classifyNetworkError(failed({ code: 'ECONNRESET' }))).toBe('network');
+    expect(classifyNetworkError(failed({ code: 'UND_ERR_SOCKET' }))).toBe('network');
+    expect(classifyNetworkError(failed(new Error('other')))).toBe('network');
+    expect(classifyNetworkError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))).toBe('network');
+    expect(classifyNetworkError(new TypeError('Request with GET/HEAD method cannot have body.'))).toBeUndefined();
+    expect(classifyNetworkError(new DOMException('aborted', 'AbortError'))).toBeUndefined();
+    expect(classifyNetworkError('nope')).toBeUndefined();
+  });
+});
