@@ -15,7 +15,7 @@ export function fromGuard(guard: Guard<Request>): RequestHandler {
   return function bulwarkMiddleware(req: Request, res: Response, next: NextFunction) {
     let decision: Decision | Promise<Decision>;
     try {
-      decision = guard.check(nodeView(req, req.originalUrl ?? req.url, req, () => expressBody(req)));
+      decision = guard.check(nodeView(req, req.originalUrl ?? req.url, req, expressBody));
     } catch (err) {
       next(err);
       return;

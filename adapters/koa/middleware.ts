@@ -11,7 +11,7 @@ const RAW_BODY_LIMIT = 1_048_576;
  */
 export function fromGuard(guard: Guard<Context>): Middleware {
   return async function bulwarkMiddleware(ctx: Context, next: Next) {
-    const view = nodeView(ctx.req, ctx.originalUrl, ctx, () => koaBody(ctx));
+    const view = nodeView(ctx.req, ctx.originalUrl, ctx, koaBody);
     const decision: Decision = await guard.check(view);
     if (decision.type === 'respond') {
       ctx.status = decision.status;
@@ -26,11 +26,12 @@ export function fromGuard(guard: Guard<Context>): Middleware {
   };
 }
 
-/** Content-Type and Content-Length replace; every other header is appended. */
+/** Content-Type and Content-Length replace; every other header is appended (straight on the Node response). */
 export function writeHeaders(ctx: Context, headers: HeaderPairs): void {
+  const res = ctx.res;
   for (const [name, value] of headers) {
     if (name === 'content-type' || name === 'content-length') ctx.set(name, value);
-    else ctx.append(name, value);
+    else res.appendHeader(name, value);
   }
 }
 
