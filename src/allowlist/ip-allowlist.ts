@@ -1,0 +1,232 @@
+import { LRUCache } from 'lru-cache';
+import { ApiError } from '../errors/api-error.js';
+import { errorDecision, NEXT } from '../guard/respond.js';
+import type { Decision, Guard, RequestView } from '../guard/types.js';
+import { type ClientIpOptions, compileClientIp } from './client-ip.js';
+import { formatIp, type IpValue, newIpValue } from './ip-parse.js';
+import { IpSet } from './ip-set.js';
+
+/** A list of allowed addresses, CIDR blocks and ranges (see {@link IpSet}), or a built `IpSet`. */
+export type AllowList = ReadonlyArray<string> | IpSet;
+
+/** Options of `ipAllowlist` (Express, Koa), of `guard`'s `ipAllowlist` key (fetch) and of {@link createIpAllowlist}. */
+export interface IpAllowlistOptions<Req = unknown> extends ClientIpOptions {
+  /**
+   * Who may pass: a list (compiled once, when the middleware is built; a refused entry throws a `TypeError`
+   * naming it and its index), an {@link IpSet}, or a function of the request (Express `req`, Koa `ctx`, Web
+   * `Request`) returning either, for per-account lists. Lists a function returns are compiled once per
+   * distinct content and kept in a bounded cache (`cacheSize`); return an `IpSet` for large lists, which is
+   * used as is. An empty list denies everyone; a function that throws, rejects, returns nothing or returns a
+   * list with a refused entry denies the request (fail closed) and the cause goes to `onDeny`.
+   * @example
+   * ```ts
+   * allow: ['203.0.113.0/24', '2001:db8::/48']
+   * allow: async (req) => (await accounts.get(req.get('x-account-id')))?.allowedIps
+   * ```
+   */
+  allow: AllowList | ((request: Req) => AllowList | undefined | null | Promise<AllowList | undefined | null>);
+  /**
+   * Called on every denial with the reason (for logs and metrics). Never affects the response; an exception
+   * it throws is ignored.
+   * @default undefined (denials are not reported)
+   * @example
+   * ```ts
+   * onDeny: ({ reason, address, message }) => log.warn({ reason, address }, message)
+   * ```
+   */
+  onDeny?: (event: IpDenyEvent<Req>) => void;
+  /**
+   * How many compiled lists returned by an `allow` function are kept (least recently used are dropped).
+   * @default 1000
+   * @example
+   * ```ts
+   * cacheSize: 10_000 // one list per account, 10,000 active accounts
+   * ```
+   */
+  cacheSize?: number;
+}
+
+/** Why a request was denied. */
+export type IpDenyReason =
+  /** The client address is not in the list. */
+  | 'not_allowed'
+  /** No client address: no peer, or a malformed address in a trusted forwarding header. */
+  | 'no_client_address'
+  /** The list is empty. */
+  | 'empty_list'
+  /** The `allow` function threw, rejected, returned nothing or returned a list with a refused entry. */
+  | 'list_unavailable';
+
+/** What `onDeny` receives. */
+export interface IpDenyEvent<Req = unknown> {
+  reason: IpDenyReason;
+  /** A sentence for logs. */
+  message: string;
+  /** The resolved client address (canonical text), when there is one. */
+  address?: string;
+  /** The error behind `list_unavailable`. */
+  cause?: unknown;
+  /** The framework's request object (Express `req`, Koa `ctx`, Web `Request`). */
+  request: Req;
+}
+
+/**
+ * A compiled allowlist: a {@link Guard} that adapters apply, plus `replace` to swap a static list at run time.
+ */
+export interface IpAllowlist<Req = unknown> extends Guard<Req> {
+  /**
+   * Replaces the static list atomically: the new list is compiled completely first, then swapped in one
+   * assignment, so no request ever sees an empty or half-built list. A list with a refused entry throws a
+   * `TypeError` and the old list stays in force. Throws when `allow` is a function.
+   * @example
+   * ```ts
+   * const allowlist = ipAllowlist({ allow: await loadIps() });
+   * app.use(allowlist);
+   * setInterval(async () => allowlist.replace(await loadIps()), 60_000).unref();
+   * ```
+   */
+  replace(allow: AllowList): void;
+}
+
+/** The allowlists made by {@link createIpAllowlist} (so that one can be passed where options are expected). */
+const BUILT = new WeakSet<object>();
+
+/** The denial, made once: its body never depends on the request, the rules or the headers. */
+const DENIED: Decision = Object.freeze(errorDecision(new ApiError('ip_not_allowed'))) as Decision;
+
+const NAME = 'ipAllowlist';
+
+/**
+ * Builds an IP allowlist guard: requests whose client address (see `createClientIpResolver`) is not in
+ * `allow` get `403` `ip_not_allowed`. Options are validated here; a bad option or a refused entry throws a
+ * `TypeError` naming it. Passing an allowlist already built returns it unchanged.
+ *
+ * The Express and Koa `ipAllowlist` middleware and `guard`'s `ipAllowlist` key are built with this function.
+ *
+ * @example
+ * ```ts
+ * import { createIpAllowlist } from 'bulwark';
+ * import { guard } from 'bulwark/fetch';
+ *
+ * const allowlist = createIpAllowlist<Request>({ allow: ['203.0.113.0/24'], trustProxy: ['10.0.0.0/8'] });
+ * export default guard(handler, { ipAllowlist: allowlist, clientIp: (_req, env) => env.incoming.socket.remoteAddress });
+ * allowlist.replace(['203.0.113.0/24', '198.51.100.0/24']);
+ * ```
+ */
+export function createIpAllowlist<Req = unknown>(options: IpAllowlistOptions<Req> | IpAllowlist<Req>): IpAllowlist<Req> {
+  if (typeof options === 'object' && options !== null && BUILT.has(options)) return options as IpAllowlist<Req>;
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${NAME}: options must be an object`);
+  const opts = options as IpAllowlistOptions<Req>;
+  const resolve = compileClientIp(opts, NAME);
+  const { allow, onDeny, cacheSize = 1000 } = opts;
+  if (onDeny !== undefined && typeof onDeny !== 'function') throw new TypeError(`${NAME}: options.onDeny must be a function`);
+  if (!Number.isSafeInteger(cacheSize) || cacheSize < 1) throw new TypeError(`${NAME}: options.cacheSize must be a positive integer`);
+
+  const deny = (view: RequestView<Req>, reason: IpDenyReason, message: string, value?: IpValue, cause?: unknown): Decision => {
+    if (onDeny) {
+      const event: IpDenyEvent<Req> = { reason, message, request: view.request };
+      if (value) event.address = formatIp(value);
+      if (cause !== undefined) event.cause = cause;
+      try {
+        onDeny(event);
+      } catch {
+        // A logging hook never changes the answer.
+      }
+    }
+    return DENIED;
+  };
+
+  const decide = (view: RequestView<Req>, set: IpSet, value: IpValue): Decision => {
+    if (set.empty) return deny(view, 'empty_list', 'the allowlist is empty', value);
+    return set.hasValue(value) ? NEXT : deny(view, 'not_allowed', 'the client address is not on the allowlist', value);
+  };
+
+  const scratch = newIpValue();
+  let allowlist: IpAllowlist<Req>;
+
+  if (typeof allow === 'function') {
+    const compiled = new LRUCache<string, IpSet | Error>({ max: cacheSize });
+    const listName = `${NAME}: the list returned by options.allow`;
+    const toSet = (list: unknown): IpSet | Error => {
+      if (list instanceof IpSet) return list;
+      if (list === undefined || list === null) return new Error('options.allow returned no list');
+      if (!Array.isArray(list)) return new TypeError('options.allow returned neither a list nor an IpSet');
+      const key = JSON.stringify(list);
+      let set = compiled.get(key);
+      if (set === undefined) {
+        try {
+          set = new IpSet(list, { name: listName });
+        } catch (err) {
+          set = err instanceof Error ? err : new Error(String(err));
+        }
+        compiled.set(key, set);
+      }
+      return set;
+    };
+    const settle = (view: RequestView<Req>, list: unknown, value: IpValue): Decision => {
+      const set = toSet(list);
+      if (set instanceof Error) return deny(view, 'list_unavailable', 'options.allow gave no usable list', value, set);
+      return decide(view, set, value);
+    };
+    allowlist = {
+      name: NAME,
+      check(view) {
+        const unresolved = resolve(view, scratch);
+        if (unresolved !== undefined) return deny(view, 'no_client_address', unresolved);
+        let result: ReturnType<typeof allow>;
+        let pending: boolean;
+        try {
+          result = allow(view.request);
+          pending = typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function';
+        } catch (err) {
+          return deny(view, 'list_unavailable', 'options.allow threw', scratch, err);
+        }
+        if (!pending) return settle(view, result, scratch);
+        // The request waits for its list: keep its address apart from the shared scratch value.
+        const value = { ...scratch };
+        return Promise.resolve(result).then(
+          (list) => settle(view, list, value),
+          (err: unknown) => deny(view, 'list_unavailable', 'options.allow rejected', value, err),
+        );
+      },
+      replace() {
+        throw new TypeError(`${NAME}: replace() needs a static allow list; options.allow is a function, which returns its own lists`);
+      },
+    };
+  } else {
+    let current = toStaticSet(allow, `${NAME}: options.allow`);
+    allowlist = {
+      name: NAME,
+      check(view) {
+        const unresolved = resolve(view, scratch);
+        if (unresolved !== undefined) return deny(view, 'no_client_address', unresolved);
+        return decide(view, current, scratch);
+      },
+      replace(next: AllowList) {
+        // Compile first; only a complete set is ever assigned.
+        current = toStaticSet(next, `${NAME}: replace(list)`);
+      },
+    };
+  }
+  BUILT.add(allowlist);
+  return allowlist;
+}
+
+function toStaticSet(allow: unknown, name: string): IpSet {
+  if (allow instanceof IpSet) return allow;
+  if (!Array.isArray(allow)) {
+    throw new TypeError(`${name} must be a list of IP addresses or CIDR blocks, an IpSet, or a function (request) => list`);
+  }
+  return new IpSet(allow, { name });
+}
+
+/**
+ * Gives adapter middleware the allowlist's `replace` (one line per adapter, no policy there).
+ * @internal
+ */
+export function withReplace<Req, M extends object>(
+  allowlist: IpAllowlist<Req>,
+  wrap: (guard: Guard<Req>) => M,
+): M & Pick<IpAllowlist<Req>, 'replace'> {
+  return Object.assign(wrap(allowlist), { replace: allowlist.replace });
+}
