@@ -30,3 +30,40 @@ export type {
   RequestView,
   ResponseSink,
 } from './guard/types.js';
+export { IpSet, type IpSetOptions } from './allowlist/ip-set.js';
+export {
+  type ClientAddress,
+  type ClientIpOptions,
+  createClientIpResolver,
+  type TrustProxy,
+} from './allowlist/client-ip.js';
+export {
+  type AllowList,
+  createIpAllowlist,
+  type IpAllowlist,
+  type IpAllowlistOptions,
+  type IpDenyEvent,
+  type IpDenyReason,
+} from './allowlist/ip-allowlist.js';
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory/index.js';
+export { createRateLimiter, type RateLimitOptions } from './throttle/rate-limiter.js';
+export { createSpendCap, type SpendCapOptions, type SpendPeriod } from './throttle/spend-cap.js';
+export type { HeadersMode } from './throttle/headers.js';
+export type { OutageMode, StoreSwitchEvent } from './throttle/outage.js';
+export type {
+  Algorithm,
+  HasThrottleStore,
+  RateRequest,
+  RateResult,
+  SpendRequest,
+  SpendResult,
+  ThrottleStore,
+} from './throttle/store.js';
+export { createIdempotency, type IdempotencyOptions } from './idempotency/idempotency.js';
+export type {
+  ClaimResult,
+  CompletedResponse,
+  HasIdempotencyStore,
+  IdempotencyStore,
+  StoredResponse,
+} from './idempotency/store.js';

@@ -1,4 +1,8 @@
+import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions } from '../../src/allowlist/ip-allowlist.js';
+import { createRateLimiter, type RateLimitOptions } from '../../src/throttle/rate-limiter.js';
+import { createSpendCap, type SpendCapOptions } from '../../src/throttle/spend-cap.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
+import { createIdempotency, type IdempotencyOptions } from '../../src/idempotency/idempotency.js';
 import type { Decision, Guard, HeaderPairs, ResponseSink } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
 import { fetchView } from './view.js';
@@ -16,6 +20,49 @@ export interface GuardOptions<Rest extends unknown[] = unknown[]> {
    * @default {}
    */
   errors?: ErrorHandlerOptions;
+  /**
+   * IP allowlist (applied first): `403` `ip_not_allowed` unless the client address is on the list. Takes the
+   * options of Express/Koa `ipAllowlist` (`allow` functions receive the `Request`), or an allowlist built with
+   * `createIpAllowlist` (keep it to call `replace(list)` at run time). The peer address comes from `clientIp`.
+   * @default undefined (no allowlist)
+   * @example
+   * ```ts
+   * ipAllowlist: { allow: ['203.0.113.0/24'], trustProxy: ['10.0.0.0/8'] }
+   * ```
+   */
+  ipAllowlist?: IpAllowlistOptions<Request> | IpAllowlist<Request>;
+  /**
+   * Rate limit (after the allowlist): 429 `throttled` with `Retry-After` and `RateLimit` headers. Takes the
+   * options of Express/Koa `rateLimit` (`key`, `cost` and `skip` receive the `Request`); the default key is
+   * the address from `clientIp`.
+   * @default undefined (no rate limit)
+   * @example
+   * ```ts
+   * rateLimit: { limit: 100, windowMs: 60_000 }
+   * ```
+   */
+  rateLimit?: RateLimitOptions<Request>;
+  /**
+   * Spend cap (after the rate limit): 403 `spend_limit_exceeded` with `period` in the body. Takes the options
+   * of Express/Koa `spendCap` (`key`, `cost` and `skip` receive the `Request`).
+   * @default undefined (no spend cap)
+   * @example
+   * ```ts
+   * spendCap: { daily: 10_000, timeZone: 'Europe/Paris', key: (request) => request.headers.get('x-account') ?? '' }
+   * ```
+   */
+  spendCap?: SpendCapOptions<Request>;
+  /**
+   * Idempotency keys (applied last, just before the handler): a duplicate while the first runs gets 409
+   * `idempotency_conflict`, after it completed the stored response with `Idempotent-Replayed: true`. Takes
+   * the options of Express/Koa `idempotency` (`scope` receives the `Request`).
+   * @default undefined (no idempotency keys)
+   * @example
+   * ```ts
+   * idempotency: { store: new RedisStore(redis), scope: (request) => request.headers.get('authorization') ?? undefined }
+   * ```
+   */
+  idempotency?: IdempotencyOptions<Request>;
   /**
    * The peer address of a request, which a Web `Request` does not carry. Without it, address-based
    * features see no address (an allowlist then denies).
@@ -59,7 +106,12 @@ export function guard<Rest extends unknown[] = unknown[]>(
   }
   const responder = createErrorResponder(options.errors ?? {}, 'guard: options.errors');
   // In this order: allowlist, rate limit, spend cap, idempotency (one line each).
-  const guards: Array<Guard<Request>> = [];
+  const guards: Array<Guard<Request>> = [
+    ...(options.ipAllowlist ? [createIpAllowlist<Request>(options.ipAllowlist)] : []),
+    ...(options.rateLimit ? [createRateLimiter<Request>(options.rateLimit)] : []),
+    ...(options.spendCap ? [createSpendCap<Request>(options.spendCap)] : []),
+    ...(options.idempotency ? [createIdempotency<Request>(options.idempotency)] : []),
+  ];
   const clientIp = options.clientIp;
 
   return async function guarded(request: Request, ...rest: Rest): Promise<Response> {
