@@ -2,10 +2,18 @@
  * `npm run demo`: starts the demo messaging API on Express (memory stores) and prints what to try.
  */
 import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { RedisStore } from '../src/stores/redis/index.js';
 import { createExpressApp } from './messaging/express-app.js';
+import { memoryStore } from './messaging/guards.js';
 
 const requested = Number(process.env.PORT ?? 3000);
-const app = createExpressApp();
+const redisUrl = process.env.REDIS_URL;
+const store = redisUrl
+  ? new RedisStore(new Redis(redisUrl, { maxRetriesPerRequest: 1 }).on('error', () => {}))
+  : memoryStore();
+const app = createExpressApp({ store });
+console.log(redisUrl ? `stores: Redis at ${redisUrl}` : 'stores: in memory (set REDIS_URL to share them through Redis)');
 
 function start(port: number): void {
   const server = app.listen(port, '127.0.0.1');

@@ -2,8 +2,9 @@
  * The demo messaging API on Express, with bulwark's error handling.
  */
 import express, { type Express, type Request } from 'express';
-import { errorHandler, notFound } from '../../adapters/express.js';
+import { errorHandler, idempotency, ipAllowlist, notFound, rateLimit, spendCap } from '../../adapters/express.js';
 import type { ErrorEvent } from '../../src/index.js';
+import { type DemoStore, demoGuards, memoryStore, type RequestReader } from './guards.js';
 import { type Caller, MessagingService } from './service.js';
 
 export interface DemoAppOptions {
@@ -11,7 +12,18 @@ export interface DemoAppOptions {
   service?: MessagingService;
   /** Error hook (the default logs one line per 5xx). */
   onError?: (event: ErrorEvent) => void;
+  /** Store of the rate limit, spend cap and idempotency keys. @default a new MemoryStore */
+  store?: DemoStore;
+  /** Allowed client addresses. @default DEMO_ALLOW or loopback */
+  allow?: string[];
 }
+
+const reader: RequestReader<Request> = {
+  header: (req, name) => req.get(name),
+  body: (req) => req.body,
+  method: (req) => req.method,
+  path: (req) => req.path,
+};
 
 /**
  * Builds the Express demo app.
@@ -23,9 +35,14 @@ export interface DemoAppOptions {
  */
 export function createExpressApp(options: DemoAppOptions = {}): Express {
   const service = options.service ?? new MessagingService();
+  const guards = demoGuards(options.store ?? memoryStore(), reader, options.allow);
   const app = express();
   app.disable('x-powered-by');
+  app.use(ipAllowlist(guards.ipAllowlist));
+  app.use(rateLimit(guards.rateLimit));
   app.use(express.json({ limit: '16kb' }));
+  app.use(spendCap(guards.spendCap));
+  app.use(idempotency(guards.idempotency));
   const caller = (req: Request): Caller => service.authenticate(req.get('authorization'));
 
   app.post('/v1/messages', async (req, res) => {

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { guard, readJson } from '../../adapters/fetch.js';
 import { ApiError } from '../../src/index.js';
 import type { DemoAppOptions } from './express-app.js';
+import { demoGuards, memoryStore, type RequestReader } from './guards.js';
 import { MessagingService, type Reply } from './service.js';
 
 /** What @hono/node-server passes after the request. */
@@ -21,6 +22,14 @@ export type NodeBindings = { incoming: IncomingMessage };
  */
 export function createFetchApp(options: DemoAppOptions = {}): (request: Request, env: NodeBindings) => Promise<Response> {
   const service = options.service ?? new MessagingService();
+  const reader: RequestReader<Request> = {
+    header: (request, name) => request.headers.get(name) ?? undefined,
+    // A clone: the handler still reads the body itself.
+    body: (request) => request.clone().json().catch(() => undefined),
+    method: (request) => request.method,
+    path: (request) => new URL(request.url).pathname,
+  };
+  const guards = demoGuards(options.store ?? memoryStore(), reader, options.allow);
   return guard<[NodeBindings]>(
     async (request) => {
       const url = new URL(request.url);
@@ -42,6 +51,7 @@ export function createFetchApp(options: DemoAppOptions = {}): (request: Request,
     {
       errors: { onError: options.onError },
       clientIp: (_request, env) => env.incoming.socket.remoteAddress,
+      ...guards,
     },
   );
 }

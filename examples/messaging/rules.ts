@@ -37,7 +37,7 @@ export const NUMBER_PATTERN = /^\+[1-9][0-9]{7,14}$/;
 export const MAX_VOICE_TEXT = 500;
 
 /** Requests per minute per account (plus a burst), for the rate limit (429 throttled). */
-export const RATE_LIMIT = { limit: 30, windowMs: 60_000, burst: 10 } as const;
+export const RATE_LIMIT = { limit: 60, windowMs: 60_000, burst: 20 } as const;
 
 /**
  * The error conditions as a table: the README prints it and the demo test walks it.
@@ -47,7 +47,7 @@ export const CONDITIONS: ReadonlyArray<{ code: string; status: number; when: str
   { code: 'unauthorized', status: 401, when: 'no bearer token, or one the demo does not know' },
   { code: 'forbidden', status: 403, when: 'token demo_readonly tries to send or look up' },
   { code: 'insufficient_balance', status: 402, when: 'account acct_broke (token demo_broke) sends: its wallet holds 3 cents, a message costs 5' },
-  { code: 'spend_limit_exceeded', status: 403, when: 'an account spends more than 100 cents in one day (UTC): 20 single-recipient messages; body has period "daily"' },
+  { code: 'spend_limit_exceeded', status: 403, when: 'a send would take an account past 100 cents in one day (UTC), e.g. a third send to 10 recipients; body has period "daily"' },
   { code: 'ip_not_allowed', status: 403, when: 'the client address is not on the allowlist (DEMO_ALLOW, default loopback only)' },
   { code: 'traffic_not_routable', status: 422, when: 'traffic_type other than "transactional" or "otp"; body has traffic_type' },
   { code: 'sender_not_approved', status: 422, when: 'from is not BULWARK, ACME or +15550100' },
@@ -56,7 +56,7 @@ export const CONDITIONS: ReadonlyArray<{ code: string; status: number; when: str
   { code: 'no_valid_numbers', status: 422, when: 'POST /v1/lookups with numbers of which none is E.164' },
   { code: 'invalid_request', status: 422, when: 'malformed JSON, a missing or mistyped field' },
   { code: 'audio_error', status: 422, when: 'type "voice" with text over 500 characters, or an audio_url that cannot be fetched (the demo fetches loopback URLs only)' },
-  { code: 'throttled', status: 429, when: 'more than 30 requests a minute (burst 10) from one account' },
+  { code: 'throttled', status: 429, when: 'more than 60 requests a minute (a burst of 20 at once) from one account' },
   { code: 'idempotency_conflict', status: 409, when: 'a second POST with the same Idempotency-Key while the first still runs' },
   { code: 'not_found', status: 404, when: 'GET /v1/messages/:id of an unknown id or of another account, or an unknown route' },
 ];

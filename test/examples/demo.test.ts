@@ -9,16 +9,21 @@ import { CONDITIONS } from '../../examples/messaging/rules.js';
 import { MessagingService } from '../../examples/messaging/service.js';
 
 /** Each version of the demo API, served on a free port. */
-const APPS: Record<string, (service: MessagingService) => Promise<http.Server>> = {
-  express: (service) => listen(http.createServer(createExpressApp({ service, onError: () => {} }))),
-  koa: (service) => listen(http.createServer(createKoaApp({ service, onError: () => {} }).callback())),
-  fetch: (service) =>
+const APPS: Record<string, (service: MessagingService, allow?: string[]) => Promise<http.Server>> = {
+  express: (service, allow) => listen(http.createServer(createExpressApp({ service, allow, onError: () => {} }))),
+  koa: (service, allow) => listen(http.createServer(createKoaApp({ service, allow, onError: () => {} }).callback())),
+  fetch: (service, allow) =>
     new Promise((resolve) => {
-      const s = serve({ fetch: createFetchApp({ service, onError: () => {} }) as never, port: 0, hostname: '127.0.0.1' }, () =>
+      const s = serve({ fetch: createFetchApp({ service, allow, onError: () => {} }) as never, port: 0, hostname: '127.0.0.1' }, () =>
         resolve(s as http.Server),
       );
     }),
 };
+
+async function close(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}
 
 async function listen(server: http.Server): Promise<http.Server> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -37,8 +42,8 @@ beforeAll(async () => {
 
 let base: string;
 
-function call(method: string, path: string, token: string | undefined, body?: unknown, raw?: string) {
-  const headers: Record<string, string> = {};
+function call(method: string, path: string, token: string | undefined, body?: unknown, raw?: string, extra: Record<string, string> = {}) {
+  const headers: Record<string, string> = { ...extra };
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined || raw !== undefined) headers['content-type'] = 'application/json';
   return fetch(`${base}${path}`, { method, headers, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
@@ -62,6 +67,11 @@ const cases: Record<string, () => Promise<Response>> = {
   not_found: () => call('GET', '/v1/messages/msg_nope', 'demo_alice'),
 };
 
+it('the demo test covers every documented condition', () => {
+  const covered = [...Object.keys(cases), 'spend_limit_exceeded', 'ip_not_allowed', 'throttled', 'idempotency_conflict'];
+  expect([...covered].sort()).toEqual(CONDITIONS.map((c) => c.code).sort());
+});
+
 describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
   let server: http.Server;
 
@@ -70,10 +80,7 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
 
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  afterAll(() => close(server));
 
   it.each(Object.keys(cases))('answers %s on its documented condition', async (code) => {
     const res = await cases[code]!();
@@ -94,6 +101,83 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
     const other = await call('GET', `/v1/messages/${id}`, 'demo_bob');
     expect(other.status).toBe(404);
     expect((await other.json()).error).toBe('not_found');
+  });
+
+  it('answers spend_limit_exceeded with the period once a send would pass the daily cap', async () => {
+    const tenRecipients = { ...sms, to: Array.from({ length: 10 }, (_, i) => `+1555010${String(i).padStart(4, '0')}`) };
+    expect((await call('POST', '/v1/messages', 'demo_bob', tenRecipients)).status).toBe(202);
+    expect((await call('POST', '/v1/messages', 'demo_bob', tenRecipients)).status).toBe(202);
+    const capped = await call('POST', '/v1/messages', 'demo_bob', tenRecipients);
+    expect(capped.status).toBe(403);
+    expect(await capped.json()).toMatchObject({ error: 'spend_limit_exceeded', period: 'daily' });
+  });
+
+  it('answers ip_not_allowed to a client outside the allowlist', async () => {
+    const guarded = await APPS[name]!(new MessagingService(), ['192.0.2.0/24']);
+    try {
+      const res = await fetch(`http://127.0.0.1:${(guarded.address() as AddressInfo).port}/v1/messages/x`, {
+        headers: { authorization: 'Bearer demo_alice' },
+      });
+      expect(res.status).toBe(403);
+      const body = await res.json();
+      expect(body.error).toBe('ip_not_allowed');
+      expect(JSON.stringify(body)).not.toContain('192.0.2');
+    } finally {
+      await close(guarded);
+    }
+  });
+
+  it('answers throttled with Retry-After once an account passes its burst', async () => {
+    const fresh = await APPS[name]!(new MessagingService());
+    const statuses: number[] = [];
+    let throttled: Response | undefined;
+    try {
+      for (let i = 0; i < 25 && !throttled; i++) {
+        const res = await fetch(`http://127.0.0.1:${(fresh.address() as AddressInfo).port}/v1/messages/msg_x`, {
+          headers: { authorization: 'Bearer demo_alice' },
+        });
+        statuses.push(res.status);
+        if (res.status === 429) throttled = res;
+        else await res.body?.cancel();
+      }
+      expect(throttled, `statuses: ${statuses.join(',')}`).toBeDefined();
+      // The burst of 20 passes, the 21st is refused.
+      expect(statuses.filter((s) => s === 404)).toHaveLength(20);
+      expect(Number(throttled!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect((await throttled!.json()).error).toBe('throttled');
+    } finally {
+      await close(fresh);
+    }
+  });
+
+  it('runs a send once per Idempotency-Key: 409 while in flight, then a replay', async () => {
+    const service = new MessagingService();
+    service.sendDelayMs = 300;
+    const slow = await APPS[name]!(service);
+    const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/v1/messages`;
+    const post = () =>
+      fetch(url, {
+        method: 'POST',
+        headers: { authorization: 'Bearer demo_alice', 'content-type': 'application/json', 'idempotency-key': 'demo-key-1' },
+        body: JSON.stringify(sms),
+      });
+    try {
+      const first = post();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const duplicate = await post();
+      expect(duplicate.status).toBe(409);
+      expect((await duplicate.json()).error).toBe('idempotency_conflict');
+      expect(duplicate.headers.get('retry-after')).toBe('1');
+      const original = await first;
+      expect(original.status).toBe(202);
+      const replay = await post();
+      expect(replay.status).toBe(202);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(await replay.text()).toBe(await original.text());
+      expect(service.sends).toBe(1);
+    } finally {
+      await close(slow);
+    }
   });
 
   it('says audio_error for voice text it cannot synthesise', async () => {
