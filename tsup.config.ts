@@ -1,22 +1,34 @@
 import { defineConfig } from 'tsup';
 
-export default defineConfig({
-  entry: {
-    index: 'src/index.ts',
-    express: 'adapters/express.ts',
-    koa: 'adapters/koa.ts',
-    fetch: 'adapters/fetch.ts',
-    redis: 'src/stores/redis/index.ts',
-    client: 'src/client/index.ts',
-    testing: 'src/testing/index.ts',
-  },
-  format: ['esm', 'cjs'],
+const shared = {
   dts: true,
   splitting: true,
   sourcemap: false,
-  clean: true,
   target: 'node20',
   platform: 'node',
   treeshake: true,
   external: ['express', 'koa', 'ioredis', 'opossum', 'lru-cache', 'vitest'],
-});
+} as const;
+
+export default defineConfig([
+  {
+    ...shared,
+    entry: {
+      index: 'src/index.ts',
+      express: 'adapters/express.ts',
+      koa: 'adapters/koa.ts',
+      fetch: 'adapters/fetch.ts',
+      redis: 'src/stores/redis/index.ts',
+      client: 'src/client/index.ts',
+    },
+    format: ['esm', 'cjs'],
+    clean: false,
+  },
+  {
+    // vitest is ESM-only (its CommonJS entry throws), so the conformance suites are too.
+    ...shared,
+    entry: { testing: 'src/testing/index.ts' },
+    format: ['esm'],
+    clean: false,
+  },
+]);

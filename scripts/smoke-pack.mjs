@@ -10,6 +10,10 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const entries = Object.keys(pkg.exports)
   .filter((key) => key !== './package.json')
   .map((key) => (key === '.' ? 'bulwark' : `bulwark/${key.slice(2)}`));
+// Entry points without a "require" condition (bulwark/testing: vitest itself cannot be required).
+const esmOnly = Object.entries(pkg.exports)
+  .filter(([key, value]) => key !== './package.json' && typeof value === 'object' && !('require' in value))
+  .map(([key]) => `bulwark/${key.slice(2)}`);
 const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 
 const dir = mkdtempSync(join(tmpdir(), 'bulwark-smoke-'));
@@ -29,6 +33,8 @@ try {
       `vitest@${devVersion('vitest')}`,
       `@types/node@${devVersion('@types/node')}`,
       `ioredis@${devVersion('ioredis')}`,
+      `express@${devVersion('express')}`,
+      `koa@${devVersion('koa')}`,
       `@types/express@${devVersion('@types/express')}`,
       `@types/koa@${devVersion('@types/koa')}`,
     ],
@@ -38,7 +44,14 @@ try {
   // require() and import() of every entry point, and one ApiError across the two copies.
   const cjs = `
     const names = ${JSON.stringify(entries)};
+    const esmOnly = ${JSON.stringify(esmOnly)};
     for (const name of names) {
+      if (esmOnly.includes(name)) {
+        let refused = false;
+        try { require(name); } catch (err) { refused = err.code === 'ERR_PACKAGE_PATH_NOT_EXPORTED'; }
+        if (!refused) throw new Error('require(' + name + ') should be refused: it is ESM-only');
+        continue;
+      }
       const mod = require(name);
       if (Object.keys(mod).length === 0) throw new Error('require(' + name + ') exported nothing');
     }
@@ -54,7 +67,8 @@ try {
       if (!fromCjs.isApiError(new fromEsm.ApiError('not_found'))) throw new Error('isApiError does not see an ESM ApiError from CJS');
       const express = require('bulwark/express');
       for (const fn of ['errorHandler', 'notFound']) if (typeof express[fn] !== 'function') throw new Error('bulwark/express lacks ' + fn);
-      console.log('entry points loaded in CJS and ESM: ' + names.join(', '));
+      console.log('entry points loaded with import(): ' + names.join(', '));
+      console.log('entry points loaded with require(): ' + names.filter((n) => !esmOnly.includes(n)).join(', ') + ' (ESM-only: ' + esmOnly.join(', ') + ')');
     })().catch((err) => { console.error(err); process.exit(1); });
   `;
   writeFileSync(join(dir, 'check.cjs'), cjs);
@@ -78,7 +92,7 @@ import { errorHandler as koaErrorHandler } from 'bulwark/koa';
 import { guard } from 'bulwark/fetch';
 import { RedisStore } from 'bulwark/redis';
 import { createFetch } from 'bulwark/client';
-import { storeContract } from 'bulwark/testing';
+${kind === 'esm' ? "import { storeContract } from 'bulwark/testing';" : 'const storeContract = undefined;'}
 const err: ApiError = new ApiError('throttled', { details: { scope: '${kind}' } });
 const status: number = ERROR_CODES.spend_limit_exceeded.status;
 const { ApiError: AppError } = defineErrorCodes({ custom_code: { status: 409, message: 'x' } });
