@@ -1,4 +1,4 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
 const shared = {
   dts: true,
@@ -8,7 +8,7 @@ const shared = {
   platform: 'node',
   treeshake: true,
   external: ['express', 'koa', 'ioredis', 'opossum', 'lru-cache', 'vitest'],
-} as const;
+} satisfies Options;
 
 export default defineConfig([
   {
