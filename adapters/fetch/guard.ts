@@ -118,7 +118,7 @@ export function guard<Rest extends unknown[] = unknown[]>(
     const added: HeaderPairs = [];
     let sink: ResponseSink | undefined;
     try {
-      const peer = clientIp ? ((await clientIp(request, ...rest)) ?? undefined) : undefined;
+      const peer = clientIp ? await peerOf(clientIp, request, rest) : undefined;
       const view = fetchView(request, peer);
       for (const g of guards) {
         const decision: Decision = await g.check(view);
@@ -143,6 +143,20 @@ export function guard<Rest extends unknown[] = unknown[]>(
       return respond(formatted.status, [...added, ...Object.entries(formatted.headers)], formatted.body);
     }
   };
+}
+
+/** The peer address from `clientIp`; one that throws or gives no string counts as unknown (address checks then deny). */
+async function peerOf<Rest extends unknown[]>(
+  clientIp: NonNullable<GuardOptions<Rest>['clientIp']>,
+  request: Request,
+  rest: Rest,
+): Promise<string | undefined> {
+  try {
+    const peer = await clientIp(request, ...rest);
+    return typeof peer === 'string' && peer.length > 0 ? peer : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function respond(status: number, headers: HeaderPairs, body: string | Uint8Array): Response {
