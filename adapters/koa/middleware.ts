@@ -10,20 +10,29 @@ const RAW_BODY_LIMIT = 1_048_576;
  * @internal
  */
 export function fromGuard(guard: Guard<Context>): Middleware {
-  return async function bulwarkMiddleware(ctx: Context, next: Next) {
-    const view = nodeView(ctx.req, ctx.originalUrl, ctx, koaBody);
-    const decision: Decision = await guard.check(view);
-    if (decision.type === 'respond') {
-      ctx.status = decision.status;
-      // Koa sends no body for HEAD itself, and keeps the Content-Length.
-      ctx.body = typeof decision.body === 'string' ? decision.body : Buffer.from(decision.body);
-      writeHeaders(ctx, decision.headers);
-      return;
+  return function bulwarkMiddleware(ctx: Context, next: Next): Promise<void> {
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = guard.check(nodeView(ctx.req, ctx.originalUrl, ctx, koaBody));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (decision.headers) writeHeaders(ctx, decision.headers);
-    if (decision.sink) await captureResponse(ctx, next, decision.sink);
-    else await next();
+    // A synchronous decision (memory store) costs no extra promise.
+    if (decision instanceof Promise) return decision.then((settled) => apply(settled, ctx, next));
+    return apply(decision, ctx, next);
   };
+}
+
+function apply(decision: Decision, ctx: Context, next: Next): Promise<void> {
+  if (decision.type === 'respond') {
+    ctx.status = decision.status;
+    // Koa sends no body for HEAD itself, and keeps the Content-Length.
+    ctx.body = typeof decision.body === 'string' ? decision.body : Buffer.from(decision.body);
+    writeHeaders(ctx, decision.headers);
+    return Promise.resolve();
+  }
+  if (decision.headers) writeHeaders(ctx, decision.headers);
+  return decision.sink ? captureResponse(ctx, next, decision.sink) : next();
 }
 
 /** Content-Type and Content-Length replace; every other header is appended (straight on the Node response). */
