@@ -1,4 +1,6 @@
 import { ApiError } from '../errors/api-error.js';
+import { BODY_ERROR_MESSAGES } from '../errors/to-api-error.js';
+import { concatBytes } from './concat-bytes.js';
 import type { RequestBody, RequestView } from './types.js';
 
 /**
@@ -87,7 +89,7 @@ export function headerLines(rawHeaders: readonly string[], name: string): string
  * large by rejecting with a `payload_too_large` ApiError).
  */
 export async function readNodeBody(
-  stream: AsyncIterable<unknown> & { readableEnded?: boolean; complete?: boolean },
+  stream: AsyncIterable<unknown>,
   limit: number,
 ): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
@@ -95,14 +97,8 @@ export async function readNodeBody(
   for await (const chunk of stream) {
     const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : (chunk as Uint8Array);
     total += bytes.byteLength;
-    if (total > limit) throw new ApiError('payload_too_large');
+    if (total > limit) throw new ApiError('payload_too_large', { message: BODY_ERROR_MESSAGES['entity.too.large'] });
     chunks.push(bytes);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }

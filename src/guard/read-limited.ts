@@ -1,5 +1,6 @@
 import { ApiError } from '../errors/api-error.js';
 import { BODY_ERROR_MESSAGES } from '../errors/to-api-error.js';
+import { concatBytes } from './concat-bytes.js';
 
 /**
  * Reads a Web body stream to its end, refusing more than `limit` bytes with a 413 `payload_too_large`
@@ -26,12 +27,5 @@ export async function readLimited(body: ReadableStream<Uint8Array> | null, limit
     if (err instanceof ApiError) throw err;
     throw new ApiError('invalid_request', { message: BODY_ERROR_MESSAGES['request.aborted'] });
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }
