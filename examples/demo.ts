@@ -1,47 +1,117 @@
 /**
- * `npm run demo`: starts the demo messaging API on Express (memory stores) and prints what to try.
+ * `npm run demo`: starts the demo messaging API on Express with every guard on (allowlist, rate limit,
+ * daily spend cap, idempotency, error handler), runs the tour (examples/tour.ts) against it with
+ * bulwark's client, prints what happened as a table, and keeps serving with curl lines to try.
+ *
+ * Stores are in memory; with `REDIS_URL` set, two API processes share one Redis instead, and the tour
+ * shows a rate limit and an idempotency key shared across them.
  */
-import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
-import { RedisStore } from '../src/stores/redis/index.js';
 import { createExpressApp } from './messaging/express-app.js';
 import { memoryStore } from './messaging/guards.js';
+import { CONDITIONS } from './messaging/rules.js';
+import { runTour, type TourRow } from './tour.js';
+import { startApiProcesses } from './tour/processes.js';
+import { listen, logUnexpected, requestedPort } from './tour/serve.js';
+import { formatTourTable } from './tour/table.js';
 
-const requested = Number(process.env.PORT ?? 3000);
+const OUTSIDER_ALLOW = '192.0.2.0/24';
 const redisUrl = process.env.REDIS_URL;
-const store = redisUrl
-  ? new RedisStore(new Redis(redisUrl, { maxRetriesPerRequest: 1 }).on('error', () => {}))
-  : memoryStore();
-const app = createExpressApp({ store });
-console.log(redisUrl ? `stores: Redis at ${redisUrl}` : 'stores: in memory (set REDIS_URL to share them through Redis)');
+const port = requestedPort();
 
-function start(port: number): void {
-  const server = app.listen(port, '127.0.0.1');
-  server.once('listening', () => {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    console.log(`bulwark demo API listening on ${url}\n`);
-    console.log('Try:');
-    console.log(
-      `  curl -i -X POST ${url}/v1/messages -H 'Authorization: Bearer demo_alice' -H 'Content-Type: application/json' -d '{"from":"BULWARK","to":"+15550123","text":"hi"}'`,
-    );
-    console.log(
-      `  curl -i -X POST ${url}/v1/messages -H 'Authorization: Bearer demo_alice' -H 'Content-Type: application/json' -d '{"from":"NOPE","to":"+15550123","text":"hi"}'`,
-    );
-    console.log(
-      `  curl -i -X POST ${url}/v1/messages -H 'Authorization: Bearer demo_broke' -H 'Content-Type: application/json' -d '{"from":"BULWARK","to":"+15550123","text":"hi"}'`,
-    );
-    console.log(`  curl -i ${url}/v1/messages/msg_unknown -H 'Authorization: Bearer demo_alice'`);
-    console.log(`  curl -i -X POST ${url}/v1/lookups -H 'Authorization: Bearer demo_alice' -H 'Content-Type: application/json' -d '{"numbers":["12"]}'`);
-    console.log('\nPress Ctrl+C to stop.');
-  });
-  server.once('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EADDRINUSE' && port !== 0) {
-      console.log(`port ${port} is busy; using a free port`);
-      start(0);
-    } else {
-      throw err;
-    }
-  });
+// The same API with an allowlist that leaves out this machine, for the tour's ip_not_allowed.
+const outsider = await listen(createExpressApp({ allow: [OUTSIDER_ALLOW], onError: logUnexpected }), 0);
+
+let servers: [string] | [string, string];
+if (redisUrl) {
+  await pingRedis(redisUrl);
+  // A fresh key prefix per run: the tour starts from a clean state and never meets an earlier run's.
+  const prefix = `bulwark-demo:${Date.now().toString(36)}:`;
+  const api = await startApiProcesses({ redisUrl, prefix, port });
+  process.on('exit', () => api.kill());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      api.kill();
+      // The run's keys would expire by themselves (within a day); a clean stop removes them now.
+      void forget(redisUrl, prefix).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
+  servers = api.urls;
+  console.log(`stores: Redis at ${redisUrl} (key prefix ${prefix}), shared by two API processes`);
+  console.log(`bulwark demo API listening on ${servers[0]} (process A) and ${servers[1]} (process B)\n`);
+} else {
+  const api = await listen(createExpressApp({ store: memoryStore(), faults: true, onError: logUnexpected }), port);
+  servers = [api.url];
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
+  console.log('stores: in memory (set REDIS_URL to share them between two processes through Redis)');
+  console.log(`bulwark demo API listening on ${servers[0]}\n`);
 }
 
-start(Number.isInteger(requested) && requested >= 0 ? requested : 3000);
+console.log('Tour: each request goes through bulwark/client (createFetch: Retry-After up to 2 s, a breaker');
+console.log(`per origin).${servers.length > 1 ? ' Rows marked A and B ran on two processes sharing Redis.' : ''}\n`);
+const started = Date.now();
+const rows = await runTour({ servers, outsider: outsider.url, outsiderAllow: OUTSIDER_ALLOW });
+await outsider.close();
+console.log(formatTourTable(rows));
+console.log(`\n${summary(rows)} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+
+const url = servers[0];
+const json = `-H 'Content-Type: application/json'`;
+const alice = `-H 'Authorization: Bearer demo_alice'`;
+console.log('Try:');
+console.log(`  curl -i -X POST ${url}/v1/messages ${alice} ${json} -d '{"from":"BULWARK","to":"+15550123","text":"hi"}'`);
+console.log(`  curl -i -X POST ${url}/v1/messages ${alice} ${json} -d '{"from":"NOPE","to":"+15550123","text":"hi"}'`);
+console.log(
+  `  curl -i -X POST ${url}/v1/messages -H 'Authorization: Bearer demo_broke' ${json} -d '{"from":"BULWARK","to":"+15550123","text":"hi"}'`,
+);
+console.log(`  curl -i ${url}/v1/messages/msg_unknown ${alice}`);
+console.log(`  curl -i -X POST ${url}/v1/lookups ${alice} ${json} -d '{"numbers":["12"]}'`);
+console.log(`  curl -i '${url}/v1/faults/flaky?id=mine&fail=1'    # 503 once, then 200`);
+if (servers.length > 1) {
+  const key = `-H 'Idempotency-Key: try-${Date.now().toString(36)}'`;
+  const body = `-d '{"from":"BULWARK","to":"+15550123","text":"hi"}'`;
+  console.log('Shared through Redis: send with a key to A, then the same to B (replayed):');
+  console.log(`  curl -i -X POST ${servers[0]}/v1/messages ${alice} ${json} ${key} ${body}`);
+  console.log(`  curl -i -X POST ${servers[1]}/v1/messages ${alice} ${json} ${key} ${body}`);
+}
+console.log('\nPress Ctrl+C to stop.');
+
+/** One line: whether every documented code was answered with its documented status. */
+function summary(tourRows: readonly TourRow[]): string {
+  const missing = CONDITIONS.filter((c) => !tourRows.some((r) => r.code === c.code && r.status === c.status));
+  return missing.length === 0
+    ? `All ${CONDITIONS.length} documented codes answered with their documented status.`
+    : `Not seen: ${missing.map((c) => `${c.status} ${c.code}`).join(', ')}.`;
+}
+
+/** Fails with one line when Redis does not answer. */
+async function pingRedis(url: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: () => null });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch {
+    console.error(`Redis is not reachable at ${url}: start one (redis-server) or unset REDIS_URL to use memory stores.`);
+    process.exit(1);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Deletes the keys under `prefix`, giving up after two seconds. */
+async function forget(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 1_000, retryStrategy: () => null });
+  redis.on('error', () => {});
+  const work = (async () => {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  })();
+  const limit = new Promise<void>((resolve) => setTimeout(resolve, 2_000).unref());
+  await Promise.race([work.catch(() => {}), limit]);
+  redis.disconnect();
+}

@@ -4,6 +4,7 @@
 import express, { type Express, type Request } from 'express';
 import { errorHandler, idempotency, ipAllowlist, notFound, rateLimit, spendCap } from '../../adapters/express.js';
 import type { ErrorEvent } from '../../src/index.js';
+import { faultRoutes } from './faults.js';
 import { type DemoStore, demoGuards, memoryStore, type RequestReader } from './guards.js';
 import { type Caller, MessagingService } from './service.js';
 
@@ -16,6 +17,8 @@ export interface DemoAppOptions {
   store?: DemoStore;
   /** Allowed client addresses. @default DEMO_ALLOW or loopback */
   allow?: string[];
+  /** Mount the fault-injection routes of faults.ts (`/v1/faults/*`, for the demo's tour). Express only. @default false */
+  faults?: boolean;
 }
 
 const reader: RequestReader<Request> = {
@@ -57,6 +60,8 @@ export function createExpressApp(options: DemoAppOptions = {}): Express {
     const reply = service.lookup(caller(req), req.body);
     res.status(reply.status).json(reply.body);
   });
+
+  if (options.faults) app.use(faultRoutes());
 
   app.use(notFound());
   app.use(errorHandler({ onError: options.onError }));

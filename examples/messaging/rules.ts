@@ -9,6 +9,10 @@ export const TOKENS: Readonly<Record<string, { account: string; scopes: Readonly
   demo_bob: { account: 'acct_bob', scopes: ['messages:write', 'messages:read', 'lookups'] },
   demo_readonly: { account: 'acct_alice', scopes: ['messages:read'] },
   demo_broke: { account: 'acct_broke', scopes: ['messages:write', 'messages:read', 'lookups'] },
+  // Accounts of the demo's tour (examples/tour.ts), so that its throttling and spending leave the others usable.
+  demo_tour: { account: 'acct_tour', scopes: ['messages:write', 'messages:read', 'lookups'] },
+  demo_burst: { account: 'acct_burst', scopes: ['messages:write', 'messages:read', 'lookups'] },
+  demo_spender: { account: 'acct_spender', scopes: ['messages:write', 'messages:read', 'lookups'] },
 };
 
 /** Wallet balance of each account, in cents. A send costs `PRICE_CENTS` per recipient. */
@@ -16,6 +20,9 @@ export const WALLETS: Readonly<Record<string, number>> = {
   acct_alice: 100_000,
   acct_bob: 100_000,
   acct_broke: 3,
+  acct_tour: 100_000,
+  acct_burst: 100_000,
+  acct_spender: 100_000,
 };
 
 /** Price of one message to one recipient, in cents. */
