@@ -34,14 +34,16 @@ export interface GuardOptions<Rest extends unknown[] = unknown[]> {
   /**
    * Rate limit (after the allowlist): 429 `throttled` with `Retry-After` and `RateLimit` headers. Takes the
    * options of Express/Koa `rateLimit` (`key`, `cost` and `skip` receive the `Request`); the default key is
-   * the address from `clientIp`.
+   * the address from `clientIp`. A list stacks several limiters (for example per second and per day); each
+   * appends its own `RateLimit` list member, and the first to refuse answers.
    * @default undefined (no rate limit)
    * @example
    * ```ts
    * rateLimit: { limit: 100, windowMs: 60_000 }
+   * rateLimit: [{ limit: 10, windowMs: 1_000, name: 'burst' }, { limit: 10_000, windowMs: 86_400_000, name: 'daily' }]
    * ```
    */
-  rateLimit?: RateLimitOptions<Request>;
+  rateLimit?: RateLimitOptions<Request> | ReadonlyArray<RateLimitOptions<Request>>;
   /**
    * Spend cap (after the rate limit): 403 `spend_limit_exceeded` with `period` in the body. Takes the options
    * of Express/Koa `spendCap` (`key`, `cost` and `skip` receive the `Request`).
@@ -108,7 +110,7 @@ export function guard<Rest extends unknown[] = unknown[]>(
   // In this order: allowlist, rate limit, spend cap, idempotency (one line each).
   const guards: Array<Guard<Request>> = [
     ...(options.ipAllowlist ? [createIpAllowlist<Request>(options.ipAllowlist)] : []),
-    ...(options.rateLimit ? [createRateLimiter<Request>(options.rateLimit)] : []),
+    ...listOf(options.rateLimit).map((limit) => createRateLimiter<Request>(limit)),
     ...(options.spendCap ? [createSpendCap<Request>(options.spendCap)] : []),
     ...(options.idempotency ? [createIdempotency<Request>(options.idempotency)] : []),
   ];
@@ -143,6 +145,11 @@ export function guard<Rest extends unknown[] = unknown[]>(
       return respond(formatted.status, [...added, ...Object.entries(formatted.headers)], formatted.body);
     }
   };
+}
+
+function listOf<T>(value: T | ReadonlyArray<T> | undefined): ReadonlyArray<T> {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? (value as ReadonlyArray<T>) : [value as T];
 }
 
 /** The peer address from `clientIp`; one that throws or gives no string counts as unknown (address checks then deny). */

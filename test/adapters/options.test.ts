@@ -41,6 +41,22 @@ describe('guard()', () => {
     expect(await res.json()).toEqual({ message: 'An internal error occurred. Retry with backoff.', error: 'internal_error' });
   });
 
+  it('stacks several rate limiters, each with its own RateLimit list member', async () => {
+    const handler = guard(() => new Response('ok'), {
+      clientIp: () => '127.0.0.1',
+      rateLimit: [
+        { limit: 2, windowMs: 1000, name: 'second' },
+        { limit: 100, windowMs: 86_400_000, name: 'day' },
+      ],
+    });
+    const first = await handler(new Request('http://api.test/'));
+    expect(first.headers.get('ratelimit')).toBe('"second";r=1;t=1, "day";r=99;t=864');
+    await handler(new Request('http://api.test/'));
+    const third = await handler(new Request('http://api.test/'));
+    expect(third.status).toBe(429);
+    expect((await third.json()).error).toBe('throttled');
+  });
+
   it('adds guard headers to an immutable response by copying it', async () => {
     const handler = guard(() => Response.redirect('http://api.test/elsewhere', 302), {
       clientIp: () => '127.0.0.1',
