@@ -1,9 +1,14 @@
 /**
  * Success-path overhead of `createFetch` against plain `fetch`, all calling the same local node:http
- * server in the same run: plain fetch, fetch with a per-request timeout (the AbortSignal that any timed
- * attempt needs), the default wrapper, and a lean wrapper (no breaker, budget or timeout). They are
- * interleaved batch by batch so that noise from the machine hits all alike; medians are compared.
- * Target: at most 10% more time per request.
+ * server (a small JSON body) in the same run: plain fetch, fetch with a per-request timeout (the
+ * AbortController and timer that any timed attempt needs), the default wrapper (breaker, retry budget
+ * and a 30 s per-attempt timeout), and a lean wrapper (no breaker, budget or timeout).
+ *
+ * Method: after warm-up rounds, each round runs a block of requests with every contender, in an order
+ * that rotates from round to round, so that noise from the machine hits all alike. Every request (or
+ * batch of concurrent requests) is timed; a contender's overhead compares the median of its times
+ * with plain fetch's median, and "p10" compares the 10th percentiles, the requests least disturbed by
+ * other load on the machine. Target: at most 10% more time per request for the default wrapper.
  *
  *   npx tsx bench/client.ts
  */
@@ -13,25 +18,42 @@ import { pathToFileURL } from 'node:url';
 import { createFetch } from '../src/client/index.js';
 
 type Row = Record<string, string | number>;
+type Fetch = typeof globalThis.fetch;
 
 const BODY = JSON.stringify({ id: 'msg_123', status: 'queued' });
 
-/** Time per request, in µs, of one batch of `concurrency` requests sent at once. */
-async function batch(fetcher: typeof globalThis.fetch, url: string, concurrency: number, init?: RequestInit) {
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      const res = await fetcher(url, init);
-      await res.arrayBuffer();
-    }),
-  );
-  return Number(process.hrtime.bigint() - started) / 1_000 / concurrency;
+/**
+ * Times `batches` batches of `concurrency` requests sent at once, and pushes the time per request of
+ * each batch, in µs, to `into`.
+ */
+async function block(
+  fetcher: Fetch,
+  url: string,
+  batches: number,
+  concurrency: number,
+  init: RequestInit | undefined,
+  into: number[],
+) {
+  const one = async () => {
+    const res = await fetcher(url, init);
+    await res.arrayBuffer();
+  };
+  for (let i = 0; i < batches; i++) {
+    const started = process.hrtime.bigint();
+    if (concurrency === 1) await one();
+    else await Promise.all(Array.from({ length: concurrency }, one));
+    into.push(Number(process.hrtime.bigint() - started) / 1_000 / concurrency);
+  }
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+/** The value below which a fraction `q` of the values lie. */
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+};
 
 /** Plain fetch with a per-request timeout (AbortController + timer): the least any timed attempt costs. */
-function timedFetch(timeoutMs: number): typeof globalThis.fetch {
+function timedFetch(timeoutMs: number): Fetch {
   return async (input, init) => {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
@@ -44,11 +66,13 @@ function timedFetch(timeoutMs: number): typeof globalThis.fetch {
   };
 }
 
-const pct = (value: number, base: number) => `${(((value - base) / base) * 100).toFixed(1)}%`;
+const pct = (ratio: number) => `${((ratio - 1) * 100).toFixed(1)}%`;
 
 /** Runs the benchmark and returns one row per scenario. */
-export async function run(options: { batches?: number } = {}): Promise<Row[]> {
-  const batches = options.batches ?? 1_200;
+export async function run(options: { rounds?: number; requestsPerBlock?: number } = {}): Promise<Row[]> {
+  const rounds = options.rounds ?? 40;
+  const perBlock = options.requestsPerBlock ?? 96;
+  const warmUp = 6;
   const server = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) });
     res.end(BODY);
@@ -56,11 +80,11 @@ export async function run(options: { batches?: number } = {}): Promise<Row[]> {
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/messages`;
-  const contenders: Array<[string, typeof globalThis.fetch]> = [
-    ['fetch', globalThis.fetch],
-    ['fetch + timeout', timedFetch(30_000)],
-    ['createFetch()', createFetch()],
-    ['createFetch lean', createFetch({ breaker: false, retryBudget: false, timeoutMs: Number.POSITIVE_INFINITY })],
+  const contenders: Fetch[] = [
+    globalThis.fetch,
+    timedFetch(30_000),
+    createFetch(),
+    createFetch({ breaker: false, retryBudget: false, timeoutMs: Number.POSITIVE_INFINITY }),
   ];
   const scenarios: Array<[string, number, RequestInit | undefined]> = [
     ['GET, 1 at a time', 1, undefined],
@@ -70,26 +94,27 @@ export async function run(options: { batches?: number } = {}): Promise<Row[]> {
   const rows: Row[] = [];
   try {
     for (const [name, concurrency, init] of scenarios) {
-      const count = Math.max(60, Math.round(batches / concurrency));
+      const batches = Math.max(1, Math.round(perBlock / concurrency));
       const times = contenders.map((): number[] => []);
-      for (let i = 0; i < count + 50; i++) {
-        // Each contender runs once per round, in a rotating order, so that noise hits all alike.
+      for (let round = 0; round < warmUp + rounds; round++) {
         for (let j = 0; j < contenders.length; j++) {
-          const index = (i + j) % contenders.length;
-          const time = await batch(contenders[index]![1], url, concurrency, init);
-          if (i >= 50) times[index]!.push(time); // the first 50 rounds warm up
+          const index = (round + j) % contenders.length;
+          await block(contenders[index]!, url, batches, concurrency, init, round < warmUp ? [] : times[index]!);
         }
       }
-      const [plain, timed, wrapped, lean] = times.map(median) as [number, number, number, number];
+      const [plain, timed, wrapped, lean] = times as [number[], number[], number[], number[]];
+      const overhead = (mine: number[], q: number) => pct(quantile(mine, q) / quantile(plain, q));
       rows.push({
         scenario: name,
-        'requests each': count * concurrency,
-        'fetch µs/req': Number(plain.toFixed(1)),
-        'fetch+timeout µs/req': Number(timed.toFixed(1)),
-        'createFetch µs/req': Number(wrapped.toFixed(1)),
-        'overhead vs fetch': pct(wrapped, plain),
-        'overhead vs fetch+timeout': pct(wrapped, timed),
-        'lean¹ overhead vs fetch': pct(lean, plain),
+        'requests each': rounds * batches * concurrency,
+        'fetch µs/req': Number(quantile(plain, 0.5).toFixed(1)),
+        'createFetch() µs/req': Number(quantile(wrapped, 0.5).toFixed(1)),
+        'createFetch() overhead': overhead(wrapped, 0.5),
+        'createFetch() overhead p10': overhead(wrapped, 0.1),
+        'fetch+timeout² overhead': overhead(timed, 0.5),
+        'fetch+timeout² overhead p10': overhead(timed, 0.1),
+        'lean¹ overhead': overhead(lean, 0.5),
+        'lean¹ overhead p10': overhead(lean, 0.1),
       });
     }
   } finally {
@@ -101,5 +126,7 @@ export async function run(options: { batches?: number } = {}): Promise<Row[]> {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   console.table(await run());
+  console.log('createFetch(): the default options (breaker, retry budget, 30 s timeout per attempt).');
   console.log('¹ lean: createFetch({ breaker: false, retryBudget: false, timeoutMs: Infinity }), retries only.');
+  console.log('² fetch+timeout: plain fetch with an AbortController and a timer per request, the floor of any timed attempt.');
 }

@@ -91,12 +91,19 @@ export class OriginState {
   readonly origin: string;
   readonly breaker: CircuitBreaker<[Attempt], Response> | undefined;
   readonly budget: RetryBudget | undefined;
+  readonly #errorThresholdPercentage: number;
   #retryAt = 0;
 
-  constructor(origin: string, breaker: CircuitBreaker<[Attempt], Response> | undefined, budget: RetryBudget | undefined) {
+  constructor(
+    origin: string,
+    breaker: CircuitBreaker<[Attempt], Response> | undefined,
+    budget: RetryBudget | undefined,
+    errorThresholdPercentage: number,
+  ) {
     this.origin = origin;
     this.breaker = breaker;
     this.budget = budget;
+    this.#errorThresholdPercentage = errorThresholdPercentage;
   }
 
   /** Records when an opened breaker lets a probe through. */
@@ -122,8 +129,70 @@ export class OriginState {
   send(attempt: Attempt): Promise<Response> {
     const breaker = this.breaker;
     if (breaker === undefined) return attempt.run();
+    const startedAt = this.begin(attempt);
+    if (startedAt !== undefined) {
+      return attempt.run().then(
+        (response) => {
+          this.succeeded(startedAt, response, attempt);
+          return response;
+        },
+        (error: unknown) => {
+          this.failed(startedAt, error, attempt);
+          throw error;
+        },
+      );
+    }
     attempt.probe = breaker.halfOpen && breaker.pendingClose;
     return breaker.fire(attempt).catch((error: unknown) => this.#unwrap(error, attempt));
+  }
+
+  /**
+   * The success path of a closed breaker, without the promises and closures of `breaker.fire()`. When
+   * the breaker is closed, counts the attempt as fired, exactly as `fire()` does, and returns when it
+   * started: the caller then sends the attempt itself and reports how it ended with
+   * {@link OriginState.succeeded} or {@link OriginState.failed}. Returns undefined when there is no
+   * breaker or it is not closed: the attempt must then go through {@link OriginState.send}, so that
+   * opossum fails it fast or lets it through as the single half-open probe.
+   *
+   * The counting goes through the breaker's own events (`fire`, then `success` or `failure`), which
+   * feed its rolling statistics and close a half-open breaker on success, as they do under `fire()`.
+   */
+  begin(attempt: Attempt): number | undefined {
+    const breaker = this.breaker;
+    if (breaker === undefined || !breaker.closed) return undefined;
+    attempt.probe = false;
+    breaker.emit('fire', [attempt]);
+    return Date.now();
+  }
+
+  /** Ends an attempt started with {@link OriginState.begin} with its response: a 5xx counts as a failure. */
+  succeeded(startedAt: number, response: Response, attempt: Attempt): void {
+    const breaker = this.breaker as CircuitBreaker<[Attempt], Response>;
+    if (isBreakerFailureStatus(response.status)) this.#fail(breaker, new FailedResponse(response), startedAt, attempt);
+    else breaker.emit('success', response, Date.now() - startedAt);
+  }
+
+  /**
+   * Ends an attempt started with {@link OriginState.begin} with its error: timeouts and network errors
+   * count as failures, the caller's abort or a bad argument does not.
+   */
+  failed(startedAt: number, error: unknown, attempt: Attempt): void {
+    const breaker = this.breaker as CircuitBreaker<[Attempt], Response>;
+    if (errorFilter(error, attempt)) breaker.emit('success', error, Date.now() - startedAt);
+    else this.#fail(breaker, error, startedAt, attempt);
+  }
+
+  /**
+   * Counts a failure as `fire()` does, and opens the breaker by opossum's rule: once the window holds
+   * `volumeThreshold` calls, an error rate above `errorThresholdPercentage` opens it (a half-open
+   * breaker reopens on any failure).
+   */
+  #fail(breaker: CircuitBreaker<[Attempt], Response>, error: unknown, startedAt: number, attempt: Attempt): void {
+    breaker.emit('failure', error, Date.now() - startedAt, [attempt]);
+    if (breaker.warmUp) return;
+    const { fires, failures } = breaker.stats;
+    if (fires < breaker.volumeThreshold && !breaker.halfOpen) return;
+    if ((failures / fires) * 100 > this.#errorThresholdPercentage || breaker.halfOpen) breaker.open();
   }
 
   /** Turns what the breaker rejected with back into the attempt's outcome. */
@@ -163,13 +232,17 @@ export class OriginPool {
   readonly #cache: LRUCache<string, OriginState>;
   readonly #rotation = new EventEmitter();
   #timer: NodeJS.Timeout | undefined;
+  #last: OriginState | undefined;
 
   constructor(options: OriginPoolOptions) {
     this.#options = options;
     this.#rotation.setMaxListeners(0);
     this.#cache = new LRUCache<string, OriginState>({
       max: options.max,
-      dispose: (state) => state.breaker?.shutdown(),
+      dispose: (state) => {
+        if (this.#last === state) this.#last = undefined;
+        state.breaker?.shutdown();
+      },
     });
   }
 
@@ -180,15 +253,21 @@ export class OriginPool {
 
   /** The state of an origin, created on first use (which may evict the least recently used origin). */
   get(origin: string): OriginState {
-    const found = this.#cache.get(origin);
-    if (found !== undefined) return found;
-    const state = this.#create(origin);
-    this.#cache.set(origin, state);
+    // The origin asked for last is already the most recently used: no need to touch the cache again.
+    const last = this.#last;
+    if (last !== undefined && last.origin === origin) return last;
+    let state = this.#cache.get(origin);
+    if (state === undefined) {
+      state = this.#create(origin);
+      this.#cache.set(origin, state);
+    }
+    this.#last = state;
     return state;
   }
 
   /** Shuts down every breaker and forgets every origin. */
   clear(): void {
+    this.#last = undefined;
     this.#cache.clear();
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
@@ -197,7 +276,7 @@ export class OriginPool {
   #create(origin: string): OriginState {
     const budget = this.#options.budget === false ? undefined : new RetryBudget(this.#options.budget);
     const settings = this.#options.breaker;
-    if (settings === false) return new OriginState(origin, undefined, budget);
+    if (settings === false) return new OriginState(origin, undefined, budget, 100);
     this.#startRotation(settings);
     const breaker = new CircuitBreaker<[Attempt], Response>(action, {
       ...settings,
@@ -209,7 +288,7 @@ export class OriginPool {
       rollingPercentilesEnabled: false,
       rotateBucketController: this.#rotation,
     });
-    const state = new OriginState(origin, breaker, budget);
+    const state = new OriginState(origin, breaker, budget, settings.errorThresholdPercentage);
     const notify = this.#options.onStateChange;
     breaker.on('open', () => {
       const retryAt = Date.now() + settings.resetTimeout;

@@ -202,113 +202,101 @@ export function createFetch(options: CreateFetchOptions = {}): typeof globalThis
   return bulwarkFetch;
 }
 
-async function send(
+/**
+ * One call of the wrapper. The success path stays synchronous up to `fetch` and settles in a single
+ * promise reaction after it, as every extra `await` between `fetch` and the caller adds latency.
+ */
+function send(
   settings: Settings,
   pool: OriginPool | undefined,
   input: RequestInfo | URL,
   init: RequestInit | undefined,
 ): Promise<Response> {
-  const base = settings.fetch ?? globalThis.fetch;
-  const isRequest = input instanceof Request;
-  const callerSignal = init?.signal ?? (isRequest ? input.signal : undefined) ?? undefined;
+  try {
+    const base = settings.fetch ?? globalThis.fetch;
+    const isRequest = input instanceof Request;
+    const callerSignal = init?.signal ?? (isRequest ? input.signal : undefined) ?? undefined;
+    if (callerSignal?.aborted) throw callerSignal.reason;
+
+    const url = typeof input === 'string' ? input : isRequest ? input.url : input instanceof URL ? input.href : String(input);
+    const origin = originOf(url);
+    // Not an http(s) URL (or not a URL at all): fetch itself answers, or rejects, as it would.
+    if (origin === undefined) return Promise.resolve(base(input, init));
+
+    const pending = snapshotRequestBody(input, init);
+    const target: Target = { base, isRequest, callerSignal, url, origin };
+    if (pending instanceof Promise) return pending.then((body) => start(settings, pool, input, init, target, body));
+    return start(settings, pool, input, init, target, pending);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** What {@link send} worked out about a call before its body was read. */
+interface Target {
+  base: FetchLike;
+  isRequest: boolean;
+  callerSignal: AbortSignal | undefined;
+  url: string;
+  origin: string;
+}
+
+/** Prepares the request sent by every attempt of a call, and sends the first attempt. */
+function start(
+  settings: Settings,
+  pool: OriginPool | undefined,
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+  target: Target,
+  body: BodySnapshot,
+): Promise<Response> {
+  const { isRequest, callerSignal } = target;
   if (callerSignal?.aborted) throw callerSignal.reason;
-
-  const url = isRequest ? input.url : input instanceof URL ? input.href : String(input);
-  const origin = originOf(url);
-  // Not an http(s) URL (or not a URL at all): fetch itself answers, or rejects, as it would.
-  if (origin === undefined) return base(input, init);
-
-  const sentMethod = init?.method ?? (isRequest ? input.method : 'GET');
+  const sentMethod = init?.method ?? (isRequest ? (input as Request).method : 'GET');
   const method = sentMethod.toUpperCase();
-  const pending = snapshotRequestBody(input, init);
-  const body: BodySnapshot = pending instanceof Promise ? await pending : pending;
-  if (callerSignal?.aborted) throw callerSignal.reason;
 
   // The caller's headers go out untouched unless the wrapper must read or add one.
-  const keyHeader = settings.keyHeader;
   const contentType = body.kind === 'replayable' ? body.contentType : undefined;
   let headers: HeadersInit | undefined = init?.headers;
   let idempotencyKey: string | undefined;
   if (isRequest || contentType !== undefined || !isIdempotentMethod(method)) {
-    const copy = new Headers(init?.headers ?? (isRequest ? input.headers : undefined));
-    if (keyHeader !== false && KEYED_METHODS.has(method) && !copy.has(keyHeader)) copy.set(keyHeader, crypto.randomUUID());
-    if (contentType !== undefined && !copy.has('content-type')) copy.set('content-type', contentType);
-    idempotencyKey = copy.get(keyHeader === false ? 'idempotency-key' : keyHeader) ?? undefined;
-    headers = copy;
+    const source = init?.headers ?? (isRequest ? (input as Request).headers : undefined);
+    const prepared = prepareHeaders(source, settings.keyHeader, KEYED_METHODS.has(method), contentType);
+    headers = prepared.headers;
+    idempotencyKey = prepared.idempotencyKey;
   }
-  const replaySafe = isReplaySafe(method, idempotencyKey !== undefined);
 
   // Only what differs from fetch's defaults is set, as fetch's own checks of each field cost time.
   const request: RequestInit & { duplex?: 'half' } = isRequest
-    ? { ...requestFields(input), ...init, method: sentMethod }
+    ? { ...requestFields(input as Request), ...init, method: sentMethod }
     : { ...init };
   if (headers !== undefined) request.headers = headers;
   if (body.kind !== 'none') request.body = body.body as BodyInit;
   if (body.kind === 'stream') request.duplex = 'half';
 
   const startedAt = Date.now();
-  const call = new Call(
-    settings,
-    base,
-    url,
-    request,
-    callerSignal,
-    settings.deadlineMs === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : startedAt + settings.deadlineMs,
-  );
-  let state = pool?.get(origin);
-  state?.budget?.recordCall(startedAt);
+  const deadlineAt =
+    settings.deadlineMs === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : startedAt + settings.deadlineMs;
+  const call = new Call(settings, pool, target, request, deadlineAt, {
+    method,
+    idempotencyKey,
+    replaySafe: isReplaySafe(method, idempotencyKey !== undefined),
+    stream: body.kind === 'stream',
+  });
+  call.state?.budget?.recordCall(startedAt);
+  return call.next();
+}
 
-  for (let retry = 0; ; retry++) {
-    if (retry > 0) state = pool?.get(origin);
-    const outcome = await call.attempt(state);
-    if (!(outcome instanceof Failure)) return outcome;
-
-    // A retryable failure: every `return outcome.end()` below ends the call with it.
-    if (retry >= settings.retries) return outcome.end();
-    let delayMs: number;
-    let fromRetryAfter = false;
-    const { response } = outcome;
-    if (response !== undefined) {
-      if (!replaySafe || body.kind === 'stream') return response;
-      const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
-      if (retryAfter === undefined) delayMs = backoffDelay(retry, settings.baseDelayMs, settings.maxDelayMs);
-      else if (retryAfter > settings.maxRetryAfterMs) return response;
-      else {
-        delayMs = retryAfter;
-        fromRetryAfter = true;
-      }
-    } else {
-      if (!replaySafe && outcome.reason !== 'before-connect') return outcome.end();
-      if (body.kind === 'stream') throw new BodyNotReplayableError(outcome.error);
-      delayMs = backoffDelay(retry, settings.baseDelayMs, settings.maxDelayMs);
-    }
-    const now = Date.now();
-    if (now + delayMs >= call.deadlineAt) return outcome.end();
-    if (state !== undefined && state.blockedUntil() > now + delayMs) return outcome.end();
-    if (state?.budget !== undefined && !state.budget.tryRetry(now)) return outcome.end();
-
-    if (settings.onRetry) {
-      const event: RetryEvent = {
-        method,
-        url,
-        origin,
-        retry: retry + 1,
-        delayMs,
-        fromRetryAfter,
-        reason: outcome.reason === 'timeout' ? 'timeout' : response !== undefined ? 'status' : 'network',
-      };
-      if (response !== undefined) event.status = response.status;
-      else event.error = outcome.error;
-      if (idempotencyKey !== undefined) event.idempotencyKey = idempotencyKey;
-      try {
-        settings.onRetry(event);
-      } catch {
-        // A hook is for observation; its failure does not change the call.
-      }
-    }
-    if (response !== undefined) discard(response);
-    await sleep(delayMs, callerSignal);
-  }
+/** What decides whether and how a call may be retried. */
+interface RetryPlan {
+  /** Upper-case method. */
+  method: string;
+  /** The `Idempotency-Key` sent with every attempt, if any. */
+  idempotencyKey: string | undefined;
+  /** Whether sending the request twice has no double effect (idempotent method, or a key). */
+  replaySafe: boolean;
+  /** Whether the body is a one-shot stream (never sent twice). */
+  stream: boolean;
 }
 
 /** An attempt that may be retried: a retryable response, or a network failure or timeout. */
@@ -329,87 +317,97 @@ class Failure {
 /** One call of the wrapper and the state of its current attempt (attempts run one after another). */
 class Call implements Attempt {
   probe = false;
+  /** The origin's breaker and budget, looked up again before each retry. */
+  state: OriginState | undefined;
+  #retry = 0;
   #signal: AbortSignal | undefined;
+  #timer: NodeJS.Timeout | undefined;
   #timedOut: FetchTimeoutError | undefined;
   #conflict = false;
+  #sent = false;
 
   constructor(
     readonly settings: Settings,
-    readonly base: FetchLike,
-    readonly url: string,
+    readonly pool: OriginPool | undefined,
+    readonly target: Target,
     readonly request: RequestInit,
-    readonly callerSignal: AbortSignal | undefined,
     readonly deadlineAt: number,
-  ) {}
+    readonly plan: RetryPlan,
+  ) {
+    this.state = pool?.get(target.origin);
+  }
 
   /**
-   * Sends one attempt with its own timeout (the smaller of `timeoutMs` and what is left of the
-   * deadline). Resolves to the final response, or to a {@link Failure} that may be retried. Rejects
-   * when the call must end now: the caller aborted, the deadline passed, the breaker is open, or
-   * `fetch` refused its arguments.
+   * Sends the next attempt with its own timeout (the smaller of `timeoutMs` and what is left of the
+   * deadline), and resolves to the response that ends the call, retrying as long as the rules allow.
+   * Rejects when the call must end with an error: the caller aborted, the deadline passed, the breaker
+   * is open, `fetch` refused its arguments, or the last attempt failed on the network or timed out.
    */
-  async attempt(state: OriginState | undefined): Promise<Response | Failure> {
-    const { settings, callerSignal } = this;
+  next(): Promise<Response> {
+    const { settings, target } = this;
     const remaining = this.deadlineAt - Date.now();
-    if (remaining <= 0) throw new FetchTimeoutError('deadline_exceeded', settings.deadlineMs);
+    if (remaining <= 0) return Promise.reject(new FetchTimeoutError('deadline_exceeded', settings.deadlineMs));
     this.#timedOut = undefined;
     this.#conflict = false;
     this.probe = false;
-    let timer: NodeJS.Timeout | undefined;
     const limit = Math.min(settings.timeoutMs, remaining);
     if (limit <= MAX_TIMER_MS) {
       const controller = new AbortController();
-      timer = setTimeout(expire, limit, this, controller, settings.timeoutMs > remaining);
+      const timer = setTimeout(expire, limit, this, controller, settings.timeoutMs > remaining);
       timer.unref();
-      this.#signal = callerSignal === undefined ? controller.signal : anySignal(callerSignal, controller.signal);
+      this.#timer = timer;
+      this.#signal =
+        target.callerSignal === undefined ? controller.signal : anySignal(target.callerSignal, controller.signal);
     } else {
-      this.#signal = callerSignal;
+      this.#timer = undefined;
+      this.#signal = target.callerSignal;
     }
 
-    let response: Response;
+    const state = this.state;
+    const startedAt = state === undefined ? undefined : state.begin(this);
+    if (startedAt === undefined && state?.breaker !== undefined) {
+      // The breaker is open or half-open: opossum fails the attempt fast or lets it through as the probe.
+      return state.send(this).then(
+        (response) => this.#settle(response),
+        (error: unknown) => this.#settleError(error),
+      );
+    }
+    let sent: Promise<Response>;
     try {
-      response = state === undefined ? await this.run() : await state.send(this);
+      sent = Promise.resolve(target.base(target.url, this.#init()));
     } catch (error) {
-      if (callerSignal?.aborted) throw callerSignal.reason;
-      if (error instanceof CircuitOpenError) throw error;
-      const timedOut = this.#timedOut as FetchTimeoutError | undefined;
-      if (timedOut !== undefined) {
-        if (timedOut.code === 'deadline_exceeded') throw timedOut;
-        return new Failure('timeout', undefined, timedOut);
-      }
-      const network = classifyNetworkError(error);
-      if (network === undefined) throw error;
-      return new Failure(network, undefined, error);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
+      sent = Promise.reject(error);
     }
-    if (callerSignal?.aborted) {
-      discard(response);
-      throw callerSignal.reason;
+    if (startedAt === undefined) {
+      return sent.then(
+        (response) => (response.status === 409 ? this.#readConflict(response, undefined) : this.#settle(response)),
+        (error: unknown) => this.#settleError(error),
+      );
     }
-    const timedOut = this.#timedOut as FetchTimeoutError | undefined;
-    if (timedOut !== undefined) {
-      // The timer fired as the response arrived: its body is aborted, so it is a timeout after all.
-      discard(response);
-      if (timedOut.code === 'deadline_exceeded') throw timedOut;
-      return new Failure('timeout', undefined, timedOut);
-    }
-    const verdict = statusVerdict(response.status);
-    if (verdict === 'retry' || (verdict === 'conflict' && this.#conflict)) return new Failure('status', response, undefined);
-    return response;
+    // A closed breaker: the attempt is counted through `begin`, `succeeded` and `failed`.
+    const origin = state as OriginState;
+    return sent.then(
+      (response) => {
+        if (response.status === 409) return this.#readConflict(response, startedAt);
+        origin.succeeded(startedAt, response, this);
+        return this.#settle(response);
+      },
+      (error: unknown) => {
+        origin.failed(startedAt, error, this);
+        return this.#settleError(error);
+      },
+    );
   }
 
-  /** Sends the request once (the breaker calls this). */
+  /** Sends the request once (the breaker's `fire()` calls this), reading the error code of a 409. */
   async run(): Promise<Response> {
-    const signal = this.#signal;
-    const response = await this.base(this.url, signal === undefined ? this.request : { ...this.request, signal });
-    // A 409 is retried only when its documented code says the same key is still being processed.
+    const response = await this.target.base(this.target.url, this.#init());
     if (response.status === 409) this.#conflict = await isIdempotencyConflict(response);
     return response;
   }
 
   countsAsFailure(error: unknown): boolean {
-    return this.#timedOut !== undefined || (!this.callerSignal?.aborted && classifyNetworkError(error) !== undefined);
+    return this.#timedOut !== undefined || (!this.target.callerSignal?.aborted && classifyNetworkError(error) !== undefined);
   }
 
   /** The attempt's timer fired: aborts the attempt with the error that names the limit. */
@@ -419,6 +417,127 @@ class Call implements Attempt {
       : new FetchTimeoutError('attempt_timeout', this.settings.timeoutMs);
     this.#timedOut = error;
     controller.abort(error);
+  }
+
+  /** The init of this attempt: the prepared request with the attempt's signal. */
+  #init(): RequestInit {
+    const signal = this.#signal;
+    let init = this.request;
+    if (signal !== undefined) {
+      // The first attempt sends the prepared init itself; a retry gets a copy, never an init already handed over.
+      if (this.#sent) init = { ...init };
+      init.signal = signal;
+    }
+    this.#sent = true;
+    return init;
+  }
+
+  /** A 409 is retried only when its documented code says the same key is still being processed. */
+  #readConflict(response: Response, startedAt: number | undefined): Promise<Response> {
+    const state = this.state;
+    return isIdempotencyConflict(response).then(
+      (conflict) => {
+        this.#conflict = conflict;
+        if (startedAt !== undefined) state?.succeeded(startedAt, response, this);
+        return this.#settle(response);
+      },
+      (error: unknown) => {
+        if (startedAt !== undefined) state?.failed(startedAt, error, this);
+        return this.#settleError(error);
+      },
+    );
+  }
+
+  /** The attempt answered: the call ends with the response, or retries it. */
+  #settle(response: Response): Response | Promise<Response> {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const callerSignal = this.target.callerSignal;
+    if (callerSignal?.aborted) {
+      discard(response);
+      throw callerSignal.reason;
+    }
+    const timedOut = this.#timedOut;
+    if (timedOut !== undefined) {
+      // The timer fired as the response arrived: its body is aborted, so it is a timeout after all.
+      discard(response);
+      if (timedOut.code === 'deadline_exceeded') throw timedOut;
+      return this.#retryAfter(new Failure('timeout', undefined, timedOut));
+    }
+    const verdict = statusVerdict(response.status);
+    if (verdict === 'retry' || (verdict === 'conflict' && this.#conflict)) {
+      return this.#retryAfter(new Failure('status', response, undefined));
+    }
+    return response;
+  }
+
+  /** The attempt failed: the call ends with the error, or retries it. */
+  #settleError(error: unknown): Promise<Response> {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const callerSignal = this.target.callerSignal;
+    if (callerSignal?.aborted) throw callerSignal.reason;
+    if (error instanceof CircuitOpenError) throw error;
+    const timedOut = this.#timedOut;
+    if (timedOut !== undefined) {
+      if (timedOut.code === 'deadline_exceeded') throw timedOut;
+      return this.#retryAfter(new Failure('timeout', undefined, timedOut));
+    }
+    const network = classifyNetworkError(error);
+    if (network === undefined) throw error;
+    return this.#retryAfter(new Failure(network, undefined, error));
+  }
+
+  /** After a retryable failure: waits and sends the next attempt, or ends the call with the failure. */
+  async #retryAfter(outcome: Failure): Promise<Response> {
+    const { settings, plan, target } = this;
+    const retry = this.#retry;
+    if (retry >= settings.retries) return outcome.end();
+    let delayMs: number;
+    let fromRetryAfter = false;
+    const { response } = outcome;
+    if (response !== undefined) {
+      if (!plan.replaySafe || plan.stream) return response;
+      const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
+      if (retryAfter === undefined) delayMs = backoffDelay(retry, settings.baseDelayMs, settings.maxDelayMs);
+      else if (retryAfter > settings.maxRetryAfterMs) return response;
+      else {
+        delayMs = retryAfter;
+        fromRetryAfter = true;
+      }
+    } else {
+      if (!plan.replaySafe && outcome.reason !== 'before-connect') return outcome.end();
+      if (plan.stream) throw new BodyNotReplayableError(outcome.error);
+      delayMs = backoffDelay(retry, settings.baseDelayMs, settings.maxDelayMs);
+    }
+    const now = Date.now();
+    if (now + delayMs >= this.deadlineAt) return outcome.end();
+    const state = this.state;
+    if (state !== undefined && state.blockedUntil() > now + delayMs) return outcome.end();
+    if (state?.budget !== undefined && !state.budget.tryRetry(now)) return outcome.end();
+
+    if (settings.onRetry) {
+      const event: RetryEvent = {
+        method: plan.method,
+        url: target.url,
+        origin: target.origin,
+        retry: retry + 1,
+        delayMs,
+        fromRetryAfter,
+        reason: outcome.reason === 'timeout' ? 'timeout' : response !== undefined ? 'status' : 'network',
+      };
+      if (response !== undefined) event.status = response.status;
+      else event.error = outcome.error;
+      if (plan.idempotencyKey !== undefined) event.idempotencyKey = plan.idempotencyKey;
+      try {
+        settings.onRetry(event);
+      } catch {
+        // A hook is for observation; its failure does not change the call.
+      }
+    }
+    if (response !== undefined) discard(response);
+    await sleep(delayMs, target.callerSignal);
+    this.#retry = retry + 1;
+    this.state = this.pool?.get(target.origin);
+    return this.next();
   }
 }
 
@@ -466,7 +585,63 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+/**
+ * Origins of recent URL prefixes (scheme and authority): a URL is parsed once per prefix, not per call.
+ * Bounded in entries and in the length of what is kept.
+ */
+const ORIGINS_MAX = 512;
+const CACHED_LENGTH_MAX = 2048;
+const origins = new Map<string, string | undefined>();
+
+let lastUrl = '';
+let lastOrigin: string | undefined;
+
+/** The origin of an http(s) URL, else undefined. */
 function originOf(url: string): string | undefined {
+  // Calls to the same URL in a row (polling, a client bound to one endpoint) skip even the prefix scan.
+  if (url === lastUrl) return lastOrigin;
+  const origin = cachedOrigin(url);
+  if (url.length <= CACHED_LENGTH_MAX) {
+    lastUrl = url;
+    lastOrigin = origin;
+  }
+  return origin;
+}
+
+function cachedOrigin(url: string): string | undefined {
+  const end = authorityEnd(url);
+  if (end === -1 || end > CACHED_LENGTH_MAX) return parseOrigin(url);
+  const prefix = url.slice(0, end);
+  let origin = origins.get(prefix);
+  if (origin === undefined && !origins.has(prefix)) {
+    origin = parseOrigin(prefix);
+    if (origins.size >= ORIGINS_MAX) origins.clear();
+    origins.set(prefix, origin);
+  }
+  return origin;
+}
+
+/**
+ * Where the authority of a plain `http://` or `https://` URL ends (at `/`, `?`, `#`, `\` or the end),
+ * or -1 when the URL is not that simple (other scheme or case, whitespace or control characters, an
+ * empty authority): the origin depends only on what comes before, so such a prefix parses to the
+ * same origin as the whole URL.
+ */
+function authorityEnd(url: string): number {
+  let start: number;
+  if (url.startsWith('http://')) start = 7;
+  else if (url.startsWith('https://')) start = 8;
+  else return -1;
+  let index = start;
+  for (; index < url.length; index++) {
+    const code = url.charCodeAt(index);
+    if (code === 0x2f || code === 0x3f || code === 0x23 || code === 0x5c) break;
+    if (code <= 0x20 || code === 0x7f) return -1;
+  }
+  return index === start ? -1 : index;
+}
+
+function parseOrigin(url: string): string | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -474,6 +649,60 @@ function originOf(url: string): string | undefined {
     return undefined;
   }
   return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.origin : undefined;
+}
+
+/** Headers ready to send, and the idempotency key they carry (if any). */
+interface PreparedHeaders {
+  headers: HeadersInit;
+  idempotencyKey: string | undefined;
+}
+
+/**
+ * Copies the caller's headers, adding an idempotency key (when `addKey` and the caller set none) and the
+ * body's content type (when the caller set none). A plain object of headers without either is copied as
+ * a plain object, which is cheaper than a `Headers` and sends the same; anything else goes through `Headers`.
+ */
+function prepareHeaders(
+  source: HeadersInit | undefined,
+  keyHeader: string | false,
+  addKey: boolean,
+  contentType: string | undefined,
+): PreparedHeaders {
+  const keyName = keyHeader === false ? 'idempotency-key' : keyHeader.toLowerCase();
+  if (source === undefined || isPlainRecord(source)) {
+    let simple = true;
+    if (source !== undefined) {
+      for (const name of Object.keys(source)) {
+        // Only names of the right length can match: most are never lower-cased.
+        if (name.length !== keyName.length && (contentType === undefined || name.length !== 12)) continue;
+        const lower = name.toLowerCase();
+        if (lower === keyName || (contentType !== undefined && lower === 'content-type')) {
+          simple = false;
+          break;
+        }
+      }
+    }
+    if (simple) {
+      const copy: Record<string, string> = { ...(source as Record<string, string> | undefined) };
+      let idempotencyKey: string | undefined;
+      if (addKey && keyHeader !== false) {
+        idempotencyKey = crypto.randomUUID();
+        copy[keyHeader] = idempotencyKey;
+      }
+      if (contentType !== undefined) copy['content-type'] = contentType;
+      return { headers: copy, idempotencyKey };
+    }
+  }
+  const copy = new Headers(source);
+  if (addKey && keyHeader !== false && !copy.has(keyHeader)) copy.set(keyHeader, crypto.randomUUID());
+  if (contentType !== undefined && !copy.has('content-type')) copy.set('content-type', contentType);
+  return { headers: copy, idempotencyKey: copy.get(keyName) ?? undefined };
+}
+
+function isPlainRecord(value: unknown): value is Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 /** The settings of a `Request` input that a plain `init` would otherwise lose. */
