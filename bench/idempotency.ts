@@ -21,7 +21,6 @@ type Mode = 'bare' | 'fresh keys' | 'replays';
 const require = createRequire(import.meta.url);
 const SERVER_ENV = 'BULWARK_BENCH_IDEMPOTENCY_SERVER';
 const BODY = JSON.stringify({ to: '+15550100', text: 'Your code is 123456', tags: ['otp', 'eu'] });
-const SECONDS = 3;
 
 async function serve(kind: ServerKind): Promise<void> {
   const http = await import('node:http');
@@ -78,7 +77,16 @@ async function serve(kind: ServerKind): Promise<void> {
     });
     handler = app.callback();
   }
-  const server = http.createServer(handler);
+  let served = 0;
+  const server = http.createServer((req, res) => {
+    served++;
+    handler(req, res);
+  });
+  // The parent asks for the CPU time this process used and the requests it served, around each load.
+  process.on('message', () => {
+    const cpu = process.cpuUsage();
+    process.send?.({ cpuMicros: cpu.user + cpu.system, served });
+  });
   server.listen(0, '127.0.0.1', () => {
     const address = server.address();
     process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
@@ -88,7 +96,10 @@ async function serve(kind: ServerKind): Promise<void> {
 function startServer(kind: ServerKind): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [SERVER_ENV]: kind }, stdio: 'inherit' });
-    child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
+    child.once('message', (message: { port: number }) => {
+      child.removeAllListeners('exit');
+      resolve({ child, port: message.port });
+    });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the ${kind} server exited (${code})`)));
   });
@@ -98,9 +109,25 @@ interface Load {
   rps: number;
   non2xx: number;
   errors: number;
+  /** CPU time the server process spent per request served, in microseconds. */
+  cpuPerRequest: number;
 }
 
-async function load(port: number, mode: Mode, seconds: number): Promise<Load> {
+interface Usage {
+  cpuMicros: number;
+  served: number;
+}
+
+function usage(child: ChildProcess): Promise<Usage> {
+  return new Promise((resolve) => {
+    child.once('message', (message: Usage) => resolve(message));
+    child.send('usage');
+  });
+}
+
+async function load(server: { child: ChildProcess; port: number }, mode: Mode, seconds: number): Promise<Load> {
+  const port = server.port;
+  const before = await usage(server.child);
   const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   // Fresh keys: autocannon replaces [<id>] with a unique id per request (the bare server ignores the header,
@@ -116,58 +143,137 @@ async function load(port: number, mode: Mode, seconds: number): Promise<Load> {
     body: BODY,
     idReplacement: mode !== 'replays',
   });
-  return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors };
+  const after = await usage(server.child);
+  const cpuPerRequest = (after.cpuMicros - before.cpuMicros) / Math.max(after.served - before.served, 1);
+  return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, cpuPerRequest };
 }
 
-async function measure(kind: ServerKind, mode: Mode): Promise<Load> {
-  const { child, port } = await startServer(kind);
-  try {
-    await load(port, mode, 1); // warm up
-    return await load(port, mode, SECONDS);
-  } finally {
-    child.removeAllListeners('exit');
-    child.kill();
-  }
+/** One measured configuration: a server and the traffic sent to it. */
+interface Contender {
+  id: string;
+  framework: 'express' | 'koa';
+  kind: ServerKind;
+  mode: Mode;
+  label: string;
 }
 
-const pct = (value: number, base: number) => `${((value / base) * 100).toFixed(1)}%`;
+/** Options of {@link run}. */
+export interface RunOptions {
+  /** Measured rounds; every contender runs once per round, and the best and median round are reported. @default 5 */
+  rounds?: number;
+  /** Seconds of load per contender per round. @default 2 */
+  seconds?: number;
+  /** Only these frameworks (for a quicker run while tuning). @default both */
+  frameworks?: ReadonlyArray<'express' | 'koa'>;
+  /** Leave out the Redis-store contenders. @default false */
+  skipRedis?: boolean;
+  /** Print every measurement to stderr as it is taken. @default false */
+  verbose?: boolean;
+}
 
-/** Runs the whole benchmark and returns its table rows. */
-export async function run(): Promise<Row[]> {
-  const rows: Row[] = [];
-  const bare: Record<string, number> = {};
-  const measured: Record<string, number> = {};
-  for (const framework of ['express', 'koa'] as const) {
-    const base = await measure(`${framework}-bare`, 'bare');
-    bare[framework] = base.rps;
-    rows.push({ server: `${framework} bare`, mode: '(no idempotency)', 'req/s': Math.round(base.rps), 'vs bare': '100.0%' });
-    for (const store of ['memory', 'redis'] as const) {
+function contenders(options: RunOptions): Contender[] {
+  const frameworks = options.frameworks ?? ['express', 'koa'];
+  const stores = options.skipRedis ? (['memory'] as const) : (['memory', 'redis'] as const);
+  const list: Contender[] = [];
+  for (const framework of frameworks) {
+    list.push({ id: `${framework}-bare`, framework, kind: `${framework}-bare`, mode: 'bare', label: `${framework} bare` });
+    for (const store of stores) {
       for (const mode of ['fresh keys', 'replays'] as const) {
-        const result = await measure(`${framework}-${store}`, mode);
-        measured[`${framework}-${store}-${mode}`] = result.rps;
-        const failures = result.errors + (mode === 'fresh keys' ? result.non2xx : 0);
-        rows.push({
-          server: `${framework} + bulwark idempotency (${store})`,
+        list.push({
+          id: `${framework}-${store}-${mode}`,
+          framework,
+          kind: `${framework}-${store}`,
           mode,
-          'req/s': Math.round(result.rps),
-          'vs bare': pct(result.rps, base.rps),
-          ...(failures > 0 ? { failures } : {}),
+          label: `${framework} + bulwark idempotency (${store})`,
         });
       }
     }
+    if (framework === 'express') {
+      for (const mode of ['fresh keys', 'replays'] as const) {
+        list.push({ id: `express-peer-${mode}`, framework, kind: 'express-peer', mode, label: 'express + express-idempotency (memory)' });
+      }
+    }
   }
-  for (const mode of ['fresh keys', 'replays'] as const) {
-    const peer = await measure('express-peer', mode);
-    const ours = measured[`express-memory-${mode}`] ?? 0;
-    rows.push({
-      server: 'express + express-idempotency (memory)',
-      mode,
-      'req/s': Math.round(peer.rps),
-      'vs bare': pct(peer.rps, bare.express ?? 1),
-      'bulwark (memory) vs it': `${(ours / peer.rps).toFixed(2)}x`,
-    });
+  return list;
+}
+
+const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+const best = (values: readonly number[]) => Math.max(...values);
+const pct = (value: number, base: number) => `${((value / base) * 100).toFixed(1)}%`;
+
+/**
+ * Runs the whole benchmark and returns its table rows. Every server starts once and stays up; then, round
+ * after round, each contender gets the same seconds of load, in a rotating order, so that the noise of a
+ * shared machine hits all of them alike. A warm-up round is not counted. Ratios to bare are given for the
+ * best round of each (best against best) and as the median of the per-round ratios (each round's guarded
+ * figure against the bare figure of the same round).
+ */
+export async function run(options: RunOptions = {}): Promise<Row[]> {
+  const rounds = options.rounds ?? 5;
+  const seconds = options.seconds ?? 2;
+  const list = contenders(options);
+  const servers = new Map<ServerKind, { child: ChildProcess; port: number }>();
+  const samples = new Map<string, number[]>(list.map((c) => [c.id, []]));
+  const cpu = new Map<string, number[]>(list.map((c) => [c.id, []]));
+  const failures = new Map<string, number>();
+  try {
+    for (const kind of new Set(list.map((c) => c.kind))) servers.set(kind, await startServer(kind));
+    for (let round = 0; round <= rounds; round++) {
+      for (let i = 0; i < list.length; i++) {
+        const contender = list[(i + round) % list.length]!;
+        const result = await load(servers.get(contender.kind)!, contender.mode, round === 0 ? 1 : seconds);
+        if (round === 0) continue; // warm-up
+        samples.get(contender.id)!.push(result.rps);
+        cpu.get(contender.id)!.push(result.cpuPerRequest);
+        if (options.verbose) {
+          console.error(
+            `round ${round} ${contender.id}: ${Math.round(result.rps)} req/s, ${result.cpuPerRequest.toFixed(1)} µs CPU/req, ${result.non2xx} non-2xx, ${result.errors} errors`,
+          );
+        }
+        const failed = result.errors + (contender.mode === 'fresh keys' ? result.non2xx : 0);
+        if (failed > 0) failures.set(contender.id, (failures.get(contender.id) ?? 0) + failed);
+      }
+    }
+  } finally {
+    for (const { child } of servers.values()) child.kill();
+  }
+  const rows: Row[] = [];
+  for (const contender of list) {
+    const own = samples.get(contender.id)!;
+    const bare = samples.get(`${contender.framework}-bare`)!;
+    const ratios = own.map((rps, i) => rps / bare[i]!);
+    const row: Row = {
+      server: contender.label,
+      mode: contender.mode === 'bare' ? '(no idempotency)' : contender.mode,
+      'req/s best': Math.round(best(own)),
+      'req/s median': Math.round(median(own)),
+      'vs bare (best)': pct(best(own), best(bare)),
+      'vs bare (median round)': `${(median(ratios) * 100).toFixed(1)}%`,
+      'server CPU µs/req': Number(median(cpu.get(contender.id)!).toFixed(1)),
+    };
+    if (contender.kind === 'express-peer') {
+      const ours = samples.get(`express-memory-${contender.mode}`);
+      if (ours) row['bulwark (memory) vs it'] = `${(best(ours) / best(own)).toFixed(2)}x`;
+    }
+    const failed = failures.get(contender.id);
+    if (failed) row.failures = failed;
+    rows.push(row);
   }
   return rows;
+}
+
+function cliOptions(args: readonly string[]): RunOptions {
+  const options: RunOptions = {};
+  for (const arg of args) {
+    const [name, value = ''] = arg.replace(/^--/, '').split('=');
+    if (name === 'rounds') options.rounds = Number(value);
+    else if (name === 'seconds') options.seconds = Number(value);
+    else if (name === 'only') options.frameworks = value.split(',') as Array<'express' | 'koa'>;
+    else if (name === 'no-redis') options.skipRedis = true;
+    else if (name === 'verbose') options.verbose = true;
+    else throw new TypeError(`bench/idempotency: unknown argument ${arg} (--rounds=N --seconds=N --only=koa,express --no-redis --verbose)`);
+  }
+  return options;
 }
 
 const serverKind = process.env[SERVER_ENV] as ServerKind | undefined;
@@ -175,6 +281,6 @@ if (serverKind) {
   await serve(serverKind);
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const started = Date.now();
-  console.table(await run());
+  console.table(await run(cliOptions(process.argv.slice(2))));
   console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }

@@ -24,34 +24,46 @@ export async function captureResponse(ctx: Context, next: Next, sink: ResponseSi
     await sink.abort(new Error('ctx.respond is false'));
     return;
   }
-  let chunks: Uint8Array[];
-  let rest: AsyncIterator<unknown> | undefined;
+  let read: Chunks;
   try {
-    ({ chunks, rest } = await bodyChunks(ctx, sink.maxBytes));
+    const pending = bodyChunks(ctx, sink.maxBytes);
+    read = pending instanceof Promise ? await pending : (pending as Chunks);
   } catch (err) {
     await sink.abort(err);
     throw err;
   }
+  const { chunks, rest, fresh } = read;
   const truncated = rest !== undefined;
-  const body = truncated ? new Uint8Array(0) : Buffer.concat(chunks);
-  const extra = await sink.complete({ status: ctx.status, headers: headerPairs(ctx), body, truncated });
+  // Bytes that bulwark made (from a string or object body) are kept as they are; the application's own
+  // are copied, so that the stored response stays as sent even if the application reuses its buffers.
+  const body = truncated ? EMPTY : fresh && chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  const status = ctx.status;
+  const extra = await sink.complete({ status, headers: headerPairs(ctx), body, truncated });
   if (extra) for (const [name, value] of extra) ctx.append(name, value);
   // Koa sends no body for these: nothing to replace.
-  if (EMPTY_STATUS.has(ctx.status) || ctx.body === null || ctx.body === undefined) return;
-  const status = ctx.status;
-  if (truncated) {
-    ctx.body = Readable.from(resume(chunks, rest!));
-  } else {
-    ctx.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  }
-  ctx.status = status;
+  if (EMPTY_STATUS.has(status) || ctx.body === null || ctx.body === undefined) return;
+  // The bytes just captured are what Koa sends (an object body is not stringified again).
+  if (truncated) ctx.body = Readable.from(resume(chunks, rest!));
+  else ctx.body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (ctx.status !== status) ctx.status = status;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A response body read into chunks (see {@link bodyChunks}). */
+interface Chunks {
+  chunks: Uint8Array[];
+  /** The unread remainder of a body longer than the limit. */
+  rest?: AsyncIterator<unknown>;
+  /** The chunks were made here (from a string or an object), not handed over by the application. */
+  fresh?: boolean;
 }
 
 /**
- * The body as Koa would send it, read up to `limit` bytes. Beyond the limit, `rest` holds the unread
- * remainder (the chunks read so far are in `chunks`).
+ * The body as Koa would send it, read up to `limit` bytes (synchronously unless it is a stream).
+ * Beyond the limit, `rest` holds the unread remainder (the chunks read so far are in `chunks`).
  */
-async function bodyChunks(ctx: Context, limit: number): Promise<{ chunks: Uint8Array[]; rest?: AsyncIterator<unknown> }> {
+function bodyChunks(ctx: Context, limit: number): Chunks | Promise<Chunks> {
   let body: unknown = ctx.body;
   if (body === null || body === undefined) {
     if (EMPTY_STATUS.has(ctx.status) || (ctx.response as { _explicitNullBody?: boolean })._explicitNullBody) return { chunks: [] };
@@ -61,28 +73,30 @@ async function bodyChunks(ctx: Context, limit: number): Promise<{ chunks: Uint8A
     ctx.body = text;
     ctx.status = status;
     ctx.type = 'text';
-    return { chunks: [Buffer.from(text)] };
+    return { chunks: [Buffer.from(text)], fresh: true };
   }
   if (EMPTY_STATUS.has(ctx.status)) return { chunks: [] };
-  if (typeof body === 'string') return { chunks: [Buffer.from(body)] };
+  if (typeof body === 'string') return { chunks: [Buffer.from(body)], fresh: true };
   if (body instanceof Uint8Array) return { chunks: [body] };
   if (typeof Response !== 'undefined' && body instanceof Response) body = body.body ?? new Uint8Array(0);
   if (typeof Blob !== 'undefined' && body instanceof Blob) body = body.stream();
   if (body instanceof Uint8Array) return { chunks: [body] };
-  if (isAsyncIterable(body)) {
-    const iterator = (body as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-      const { done, value } = await iterator.next();
-      if (done) return { chunks };
-      const bytes = toBytes(value);
-      chunks.push(bytes);
-      size += bytes.byteLength;
-      if (size > limit) return { chunks, rest: iterator };
-    }
+  if (isAsyncIterable(body)) return readIterable(body as AsyncIterable<unknown>, limit);
+  return { chunks: [Buffer.from(JSON.stringify(body))], fresh: true };
+}
+
+async function readIterable(body: AsyncIterable<unknown>, limit: number): Promise<Chunks> {
+  const iterator = body[Symbol.asyncIterator]();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await iterator.next();
+    if (done) return { chunks };
+    const bytes = toBytes(value);
+    chunks.push(bytes);
+    size += bytes.byteLength;
+    if (size > limit) return { chunks, rest: iterator };
   }
-  return { chunks: [Buffer.from(JSON.stringify(body))] };
 }
 
 async function* resume(chunks: Uint8Array[], rest: AsyncIterator<unknown>): AsyncGenerator<Uint8Array> {
@@ -106,10 +120,12 @@ function toBytes(value: unknown): Uint8Array {
 
 function headerPairs(ctx: Context): HeaderPairs {
   const pairs: HeaderPairs = [];
-  for (const [name, value] of Object.entries(ctx.response.headers)) {
+  const headers = ctx.res.getHeaders();
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
     if (Array.isArray(value)) for (const item of value) pairs.push([name, String(item)]);
-    else pairs.push([name, String(value)]);
+    else pairs.push([name, typeof value === 'string' ? value : String(value)]);
   }
   return pairs;
 }

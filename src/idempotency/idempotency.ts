@@ -3,7 +3,7 @@ import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard, RequestView } from '../guard/types.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { StoreUnavailableError } from '../stores/store-error.js';
-import { IdempotencyEngine } from './engine.js';
+import { type BeginResult, IdempotencyEngine } from './engine.js';
 import { fingerprint } from './fingerprint.js';
 import { readKey, scopedKey } from './key.js';
 import { replayHeaders } from './replay.js';
@@ -180,51 +180,65 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
     storeTimeoutMs,
   });
 
-  async function decide(view: RequestView<Req>): Promise<Decision> {
-    const read = readKey(view.headerLines(header), headerOption);
-    if ('missing' in read) {
-      if (!required) return NEXT;
-      return errorDecision(new ApiError('invalid_request', { message: `This request requires an ${headerOption} header.` }));
-    }
-    if ('problem' in read) return errorDecision(new ApiError('invalid_request', { message: read.problem }));
-    const account = scope ? `u:${(await scope(view.request)) ?? ''}` : `a:${view.header('authorization') ?? ''}`;
-    const fp = fingerprint(view.method, view.path, view.query, await view.body());
-    let result: Awaited<ReturnType<IdempotencyEngine['begin']>>;
+  async function decide(view: RequestView<Req>, key: string): Promise<Decision> {
     try {
-      result = await engine.begin(scopedKey(account, read.key), fp);
+      const account = scope ? `u:${(await scope(view.request)) ?? ''}` : `a:${view.header('authorization') ?? ''}`;
+      const fp = fingerprint(view.method, view.path, view.query, await view.body());
+      let result: BeginResult;
+      try {
+        const begun = engine.begin(scopedKey(account, key), fp);
+        result = begun instanceof Promise ? await begun : (begun as BeginResult);
+      } catch (err) {
+        const cause = err instanceof StoreUnavailableError ? err : new StoreUnavailableError('idempotency store failed', { cause: err });
+        return errorDecision(new ApiError('service_unavailable', { cause }));
+      }
+      if (result.type === 'run') return { type: 'next', sink: result.sink };
+      return answer(result, fp);
     } catch (err) {
-      const cause = err instanceof StoreUnavailableError ? err : new StoreUnavailableError('idempotency store failed', { cause: err });
-      return errorDecision(new ApiError('service_unavailable', { cause }));
+      return errorDecision(err);
     }
-    if (result.type === 'run') return { type: 'next', sink: result.sink };
-    if (result.fingerprint !== fp) return errorDecision(new ApiError('idempotency_key_mismatch'));
-    if (result.type === 'in_flight') {
-      return errorDecision(new ApiError('idempotency_conflict', { headers: { 'retry-after': '1' } }));
-    }
-    const response = result.response;
-    if (response === null) {
-      return errorDecision(
-        new ApiError('idempotency_conflict', {
-          message:
-            'A request with this Idempotency-Key already completed, but its response was too large to keep for replay. It will not run again.',
-          details: { replayable: false },
-        }),
-      );
-    }
-    return {
-      type: 'respond',
-      status: response.status,
-      headers: replayHeaders(response.headers, response.body.byteLength),
-      body: response.body,
-    };
   }
 
   return {
     name: NAME,
     check(view) {
       if (!methods.has(view.method)) return NEXT;
-      return decide(view).catch((err: unknown) => errorDecision(err));
+      try {
+        const read = readKey(view.headerLines(header), headerOption);
+        if ('missing' in read) {
+          if (!required) return NEXT;
+          return errorDecision(new ApiError('invalid_request', { message: `This request requires an ${headerOption} header.` }));
+        }
+        if ('problem' in read) return errorDecision(new ApiError('invalid_request', { message: read.problem }));
+        return decide(view, read.key);
+      } catch (err) {
+        return errorDecision(err);
+      }
     },
+  };
+}
+
+/** The answer to a key that another request holds or completed. */
+function answer(result: Exclude<BeginResult, { type: 'run' }>, fp: string): Decision {
+  if (result.fingerprint !== fp) return errorDecision(new ApiError('idempotency_key_mismatch'));
+  if (result.type === 'in_flight') {
+    return errorDecision(new ApiError('idempotency_conflict', { headers: { 'retry-after': '1' } }));
+  }
+  const response = result.response;
+  if (response === null) {
+    return errorDecision(
+      new ApiError('idempotency_conflict', {
+        message:
+          'A request with this Idempotency-Key already completed, but its response was too large to keep for replay. It will not run again.',
+        details: { replayable: false },
+      }),
+    );
+  }
+  return {
+    type: 'respond',
+    status: response.status,
+    headers: replayHeaders(response.headers, response.body.byteLength),
+    body: response.body,
   };
 }
 

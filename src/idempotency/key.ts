@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from './hash.js';
 
 /** Longest accepted idempotency key, in characters. */
 export const MAX_KEY_LENGTH = 255;
@@ -26,9 +26,10 @@ export function readKey(lines: readonly string[], header: string): { key: string
  *
  * @example
  * ```ts
- * scopedKey('acct_42', 'order-7'); // 'a3f1…' (64 hex characters)
+ * scopedKey('acct_42', 'order-7'); // 'o3Fx…' (43 base64url characters: SHA-256)
  * ```
  */
 export function scopedKey(scope: string, key: string): string {
-  return createHash('sha256').update(scope).update('\u0000').update(key).digest('hex');
+  // The key has no control characters (see readKey), so the NUL separator is unambiguous.
+  return sha256(`${scope}\u0000${key}`);
 }

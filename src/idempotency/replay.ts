@@ -33,10 +33,18 @@ export function isStoredHeader(name: string): boolean {
   return !NOT_STORED.has(lower) && !lower.startsWith('x-ratelimit-');
 }
 
-/** The headers of a captured response that are stored for replay (lower-case names, order kept). */
+/**
+ * The headers of a captured response that are stored for replay (lower-case names, order kept). The
+ * pairs are reused, not copied: a captured response belongs to the sink it was handed to.
+ */
 export function storedHeaders(headers: HeaderPairs): HeaderPairs {
   const out: HeaderPairs = [];
-  for (const [name, value] of headers) if (isStoredHeader(name)) out.push([name.toLowerCase(), value]);
+  for (const pair of headers) {
+    const name = pair[0];
+    const lower = name.toLowerCase();
+    if (NOT_STORED.has(lower) || lower.startsWith('x-ratelimit-')) continue;
+    out.push(lower === name ? pair : [lower, pair[1]]);
+  }
   return out;
 }
 

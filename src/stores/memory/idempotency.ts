@@ -12,26 +12,33 @@ interface Claim {
 
 interface Completed {
   fingerprint: string;
+  /** performance.now() at which the record expires (checked on read: no TTL bookkeeping in the LRU). */
+  expires: number;
   response: CompletedResponse;
 }
 
 /**
- * The idempotency side of `MemoryStore`: completed responses in an LRU cache bounded by `max` (with a
- * TTL per record), live claims in a separate table that the LRU can never evict, also bounded by `max`
- * (lapsed leases are swept when it is full; beyond that a claim is refused as a store outage).
+ * The idempotency side of `MemoryStore`: completed responses in an LRU cache bounded by `max` (each
+ * record with its expiry, checked when read), live claims in a separate table that the LRU can never
+ * evict, also bounded by `max` (lapsed leases are swept when it is full; beyond that a claim is refused
+ * as a store outage). Every method answers synchronously (a `StoreAnswer` may be a plain value):
+ * nothing here waits on I/O, so the engine needs neither a promise nor a timeout timer per call.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
   readonly #claims = new Map<string, Claim>();
   readonly #completed: LRUCache<string, Completed>;
 
   constructor(readonly options: Readonly<Required<MemoryStoreOptions>>) {
-    this.#completed = new LRUCache<string, Completed>({ max: options.max, ttlAutopurge: false });
+    this.#completed = new LRUCache<string, Completed>({ max: options.max });
   }
 
-  async claim(key: string, fingerprint: string, token: string, leaseMs: number, _ttlMs: number): Promise<ClaimResult> {
-    const done = this.#completed.get(key);
-    if (done) return { type: 'completed', fingerprint: done.fingerprint, response: done.response };
+  claim(key: string, fingerprint: string, token: string, leaseMs: number, _ttlMs: number): ClaimResult {
     const now = performance.now();
+    const done = this.#completed.get(key);
+    if (done) {
+      if (done.expires > now) return { type: 'completed', fingerprint: done.fingerprint, response: done.response };
+      this.#completed.delete(key);
+    }
     const held = this.#claims.get(key);
     if (held && held.leaseEnd > now) {
       return { type: 'in_flight', fingerprint: held.fingerprint, leaseRemainingMs: Math.ceil(held.leaseEnd - now) };
@@ -44,22 +51,22 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return { type: 'claimed' };
   }
 
-  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+  renew(key: string, token: string, leaseMs: number): boolean {
     const held = this.#claims.get(key);
     if (!held || held.token !== token) return false;
     held.leaseEnd = performance.now() + leaseMs;
     return true;
   }
 
-  async complete(key: string, token: string, response: CompletedResponse, ttlMs: number): Promise<boolean> {
+  complete(key: string, token: string, response: CompletedResponse, ttlMs: number): boolean {
     const held = this.#claims.get(key);
     if (!held || held.token !== token) return false;
     this.#claims.delete(key);
-    this.#completed.set(key, { fingerprint: held.fingerprint, response }, { ttl: ttlMs });
+    this.#completed.set(key, { fingerprint: held.fingerprint, expires: performance.now() + ttlMs, response });
     return true;
   }
 
-  async release(key: string, token: string): Promise<boolean> {
+  release(key: string, token: string): boolean {
     const held = this.#claims.get(key);
     if (!held || held.token !== token) return false;
     this.#claims.delete(key);
