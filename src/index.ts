@@ -65,5 +65,6 @@ export type {
   CompletedResponse,
   HasIdempotencyStore,
   IdempotencyStore,
+  StoreAnswer,
   StoredResponse,
 } from './idempotency/store.js';

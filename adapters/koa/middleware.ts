@@ -48,10 +48,12 @@ async function koaBody(ctx: Context): Promise<RequestBody> {
   const contentType = ctx.get('content-type') || undefined;
   const request = ctx.request as { body?: unknown; rawBody?: unknown };
   if (request.body !== undefined) {
+    if (request.body instanceof Uint8Array) return { kind: 'bytes', bytes: request.body, contentType };
+    // A value the body parser already made is used as is (no second parse); text bodies keep their bytes.
+    if (typeof request.body === 'object' && request.body !== null) return { kind: 'parsed', value: request.body, contentType };
     if (typeof request.rawBody === 'string') {
       return { kind: 'bytes', bytes: new TextEncoder().encode(request.rawBody), contentType };
     }
-    if (request.body instanceof Uint8Array) return { kind: 'bytes', bytes: request.body, contentType };
     return { kind: 'parsed', value: request.body, contentType };
   }
   const length = ctx.get('content-length');
