@@ -9,7 +9,7 @@
  *
  * `run()` returns the table rows, so that a combined `npm run bench` can call it.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { RequestListener } from 'node:http';
 import { createRequire } from 'node:module';
 import { BlockList } from 'node:net';
@@ -19,6 +19,7 @@ import { createIpAllowlist } from '../src/allowlist/ip-allowlist.js';
 import { IpSet } from '../src/allowlist/ip-set.js';
 import { nodeView } from '../src/guard/node-view.js';
 import { NEXT } from '../src/guard/respond.js';
+import { forkServer, listenAndReport } from './support/server-process.js';
 
 type Row = Record<string, string | number>;
 
@@ -261,20 +262,11 @@ async function serve(kind: ServerKind): Promise<void> {
     });
     handler = app.callback();
   }
-  const server = http.createServer(handler);
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address();
-    process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
-  });
+  listenAndReport(http.createServer(handler));
 }
 
 function startServer(kind: ServerKind): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [SERVER_ENV]: kind }, stdio: 'inherit' });
-    child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`the ${kind} server exited (${code})`)));
-  });
+  return forkServer(fileURLToPath(import.meta.url), SERVER_ENV, kind);
 }
 
 async function load(port: number, seconds: number): Promise<{ rps: number; non2xx: number; errors: number }> {

@@ -10,7 +10,7 @@
  *
  * `run()` returns the table rows, so that `npm run bench` can combine them.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { MemoryStore as ErlMemoryStore } from 'express-rate-limit';
@@ -22,6 +22,7 @@ import { MemoryStore } from '../src/stores/memory/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { createRateLimiter } from '../src/throttle/rate-limiter.js';
 import { startRedisServer } from '../test/support/redis.js';
+import { forkServer, listenAndReport } from './support/server-process.js';
 
 type Row = Record<string, string | number>;
 const SERVER_ENV = 'BULWARK_BENCH_THROTTLE_SERVER';
@@ -179,20 +180,11 @@ async function serve(kind: ServerKind): Promise<void> {
     });
     handler = app.callback() as unknown as typeof handler;
   }
-  const server = http.createServer(handler);
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address();
-    process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
-  });
+  listenAndReport(http.createServer(handler));
 }
 
 function startServer(kind: ServerKind): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [SERVER_ENV]: kind }, stdio: 'inherit' });
-    child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`the ${kind} server exited (${code})`)));
-  });
+  return forkServer(fileURLToPath(import.meta.url), SERVER_ENV, kind);
 }
 
 async function throughput(kind: ServerKind): Promise<{ rps: number; failures: number }> {
