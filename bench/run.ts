@@ -1,7 +1,9 @@
 /**
- * `npm run bench`: runs every benchmark script in one go and prints one combined table (each script
- * measures its own baseline, a bare server or a peer library, in the same run), then writes
- * bench/RESULTS.md with a description of the machine.
+ * `npm run bench`: runs every benchmark script in one go and prints one combined table of the headline
+ * ratios (each measured against a bare server or a peer library in the same run), then every script's own
+ * tables, and writes it all to bench/RESULTS.md with a description of the machine.
+ *
+ * `npm run bench -- throttle client` runs only those scripts.
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -13,6 +15,15 @@ interface BenchModule {
 }
 
 const SCRIPTS = ['allowlist', 'throttle', 'idempotency', 'client'] as const;
+type Script = (typeof SCRIPTS)[number];
+
+/** One line of the combined table. */
+interface Headline {
+  area: string;
+  measurement: string;
+  result: string;
+  target: string;
+}
 
 function machine(): string {
   const cpus = os.cpus();
@@ -26,27 +37,151 @@ function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/** A script's rows split by their `table` column (scripts without one form a single table). */
+function tables(rows: Row[]): Array<{ name: string; rows: Row[] }> {
+  const groups = new Map<string, Row[]>();
+  for (const { table: name = '', ...rest } of rows) {
+    const group = groups.get(String(name)) ?? [];
+    group.push(rest);
+    groups.set(String(name), group);
+  }
+  return [...groups].map(([name, grouped]) => ({ name, rows: grouped }));
+}
+
+const find = (rows: Row[], match: (row: Row) => boolean): Row | undefined => rows.find(match);
+const text = (value: unknown): string => (value === undefined ? 'n/a' : String(value));
+const has = (row: Row, column: string, pattern: RegExp) => pattern.test(String(row[column] ?? ''));
+
+/** The headline ratios of each script, read from its rows. */
+function headlines(script: Script, rows: Row[]): Headline[] {
+  switch (script) {
+    case 'allowlist': {
+      const at = (library: RegExp) => find(rows, (r) => has(r, 'library', library) && String(r.entries) === '100000');
+      const ours = at(/^bulwark IpSet/);
+      const blockList = at(/BlockList/);
+      const ipfilter = at(/express-ipfilter/);
+      const server = (name: RegExp) => find(rows, (r) => has(r, 'server', name));
+      return [
+        {
+          area: 'allowlist',
+          measurement: 'IPv4 lookups/s at 100,000 entries (hit / miss)',
+          result: `bulwark ${text(ours?.['v4 hit /s'])} / ${text(ours?.['v4 miss /s'])}; net.BlockList ${text(blockList?.['v4 hit /s'])}; express-ipfilter ${text(ipfilter?.['v4 hit /s'])}`,
+          target: '>= 1,000,000/s',
+        },
+        {
+          area: 'allowlist',
+          measurement: 'Express throughput, 10,000 entries, vs bare Express',
+          result: text(server(/^express \+ bulwark/)?.['vs bare']),
+          target: '>= 95%',
+        },
+        {
+          area: 'allowlist',
+          measurement: 'Koa throughput, 10,000 entries, vs bare Koa',
+          result: text(server(/^koa \+ bulwark/)?.['vs bare']),
+          target: '>= 95%',
+        },
+        {
+          area: 'allowlist',
+          measurement: 'express-ipfilter (1,000 CIDRs) vs bare Express',
+          result: text(server(/express-ipfilter/)?.['vs bare']),
+          target: '(peer)',
+        },
+      ];
+    }
+    case 'throttle': {
+      const decision = find(rows, (r) => has(r, 'library', /^bulwark rateLimit/));
+      const commands = find(rows, (r) => r['EVALSHA+EVAL per decision'] !== undefined);
+      const server = (name: RegExp) => find(rows, (r) => has(r, 'server', name));
+      const erlIetf = server(/express-rate-limit \(memory, draft-8/);
+      const erlDefaults = server(/express-rate-limit \(memory, its defaults/);
+      return [
+        { area: 'throttle', measurement: 'memory decision, median', result: `${text(decision?.['median µs'])} µs`, target: '<= 5 µs' },
+        {
+          area: 'throttle',
+          measurement: 'Redis round trips (EVALSHA) per decision',
+          result: text(commands?.['EVALSHA+EVAL per decision']),
+          target: '1',
+        },
+        {
+          area: 'throttle',
+          measurement: 'Express throughput vs express-rate-limit (same headers / its defaults)',
+          result: `${text(erlIetf?.['bulwark vs it'])} / ${text(erlDefaults?.['bulwark vs it'])}`,
+          target: '>= 1.3x',
+        },
+        {
+          area: 'throttle',
+          measurement: 'Express throughput vs bare Express',
+          result: `bulwark ${text(server(/^express \+ bulwark/)?.['vs bare'])}; express-rate-limit ${text(erlIetf?.['vs bare'])}`,
+          target: '',
+        },
+        { area: 'throttle', measurement: 'Koa throughput vs bare Koa', result: text(server(/^koa \+ bulwark/)?.['vs bare']), target: '>= 90%' },
+      ];
+    }
+    case 'idempotency': {
+      const row = (server: RegExp, mode: RegExp) => find(rows, (r) => has(r, 'server', server) && has(r, 'mode', mode));
+      const koaFresh = row(/^koa \+ bulwark idempotency \(memory\)/, /fresh/);
+      const koaReplay = row(/^koa \+ bulwark idempotency \(memory\)/, /replays/);
+      const peerFresh = row(/express-idempotency/, /fresh/);
+      const peerReplay = row(/express-idempotency/, /replays/);
+      return [
+        {
+          area: 'idempotency',
+          measurement: 'Koa POST throughput, memory, fresh keys / replays, vs bare Koa',
+          result: `${text(koaFresh?.['vs bare (best)'])} / ${text(koaReplay?.['vs bare (best)'])}`,
+          target: '>= 85%',
+        },
+        {
+          area: 'idempotency',
+          measurement: 'Express POST throughput vs express-idempotency (fresh keys / replays)',
+          result: `${text(peerFresh?.['bulwark (memory) vs it'])} / ${text(peerReplay?.['bulwark (memory) vs it'])}`,
+          target: '>= 2x',
+        },
+      ];
+    }
+    case 'client': {
+      const lines: Headline[] = [];
+      for (const row of rows) {
+        lines.push({
+          area: 'client',
+          measurement: `createFetch() vs plain fetch, ${String(row.scenario)} (median; fetch + its own timeout signal alone)`,
+          result: `+${text(row['createFetch() overhead']).replace(/^\+/, '')} (${text(row['fetch+timeout² overhead'])})`,
+          target: '<= +10%',
+        });
+      }
+      return lines;
+    }
+  }
+}
+
 const only = process.argv.slice(2);
+const headlineRows: Headline[] = [];
 const sections: string[] = [];
 for (const name of SCRIPTS) {
   if (only.length > 0 && !only.includes(name)) continue;
   const started = Date.now();
-  console.log(`\n## ${name}`);
+  console.log(`\n## ${name} (running)`);
   const mod = (await import(`./${name}.ts`)) as BenchModule;
   const rows = await mod.run();
-  const text = table(rows);
-  console.log(text);
+  headlineRows.push(...headlines(name, rows));
+  const parts = tables(rows).map(({ name: part, rows: partRows }) => `${part ? `### ${name}: ${part}\n\n` : ''}${table(partRows)}\n`);
+  console.log(parts.join('\n'));
   console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s)`);
-  sections.push(`## ${name}\n\n${text}\n`);
+  sections.push(`## ${name}\n\n${parts.join('\n')}`);
 }
 
+const combined = table(headlineRows as unknown as Row[]);
+console.log(`\n## Combined\n\n${combined}`);
 const report = `# bulwark benchmark results
 
 Machine: ${machine()}.
 Date: ${new Date().toISOString().slice(0, 10)}.
 Reproduce with \`npm ci && npm run bench\` (or \`npm run bench -- throttle\` for one script). Every ratio is
 against a baseline measured in the same run on the same machine: a bare server without bulwark, or a peer
-library in the same app.
+library in the same app. Load generator (autocannon) and servers share the machine's cores.
+
+## Combined
+
+${combined}
 
 ${sections.join('\n')}`;
 writeFileSync(join(import.meta.dirname, 'RESULTS.md'), report);
