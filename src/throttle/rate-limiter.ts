@@ -1,14 +1,14 @@
 import type { TrustProxy } from '../allowlist/client-ip.js';
 import { ApiError } from '../errors/api-error.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
-import type { Decision, Guard, HeaderPairs, RequestView } from '../guard/types.js';
+import type { Decision, Guard, HeaderPairs } from '../guard/types.js';
 import { MemoryStore } from '../stores/memory/index.js';
-import { createClientKey } from './client-key.js';
-import { askStore, chain, guarded, type MaybePromise } from './decide.js';
+import { compileMetered } from './metered-guard.js';
+import { askStore, type MaybePromise } from './decide.js';
 import { type HeadersMode, headerWriter, isSfStringSafe } from './headers.js';
 import { type OutageMode, StoreHealth, type StoreSwitchEvent, validateOutage } from './outage.js';
 import { retryAfterSeconds } from './retry-after.js';
-import { type Algorithm, type HasThrottleStore, isThrottleStoreHolder, type RateRequest, type RateResult } from './store.js';
+import type { Algorithm, HasThrottleStore, RateRequest, RateResult } from './store.js';
 
 /** Options of `rateLimit` (the same object on Express, Koa and fetch) and of {@link createRateLimiter}. */
 export interface RateLimitOptions<Req = unknown> {
@@ -149,17 +149,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
   }
   const burst = options.burst ?? limit;
   if (!Number.isSafeInteger(burst) || burst < 1) throw new TypeError(`${NAME}: options.burst must be a positive integer`);
-  const cost = options.cost ?? 1;
-  if (typeof cost === 'number') {
-    if (!Number.isSafeInteger(cost) || cost < 0) throw new TypeError(`${NAME}: options.cost must be a non-negative integer or a function`);
-  } else if (typeof cost !== 'function') {
-    throw new TypeError(`${NAME}: options.cost must be a non-negative integer or a function`);
-  }
-  if (options.key !== undefined && typeof options.key !== 'function') throw new TypeError(`${NAME}: options.key must be a function`);
-  if (options.skip !== undefined && typeof options.skip !== 'function') throw new TypeError(`${NAME}: options.skip must be a function`);
-  if (options.store !== undefined && !isThrottleStoreHolder(options.store)) {
-    throw new TypeError(`${NAME}: options.store must be a MemoryStore, a RedisStore, or an object with a throttle side`);
-  }
+  const metered = compileMetered<Req>(NAME, options);
   if (options.message !== undefined && typeof options.message !== 'string') throw new TypeError(`${NAME}: options.message must be a string`);
   const policyName = options.name ?? `${limit}-in-${windowMs / 1000}s${algorithm === 'sliding-window' ? '-sw' : ''}`;
   if (typeof policyName !== 'string' || policyName.length === 0 || policyName.length > 100 || !isSfStringSafe(policyName)) {
@@ -168,14 +158,10 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
   const writeHeaders = headerWriter(options.headers, NAME);
   const capacity = algorithm === 'gcra' ? burst : limit;
   const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
-  const keyOf: (view: RequestView<Req>) => MaybePromise<string> = options.key
-    ? ((userKey) => (view) => userKey(view.request))(options.key)
-    : createClientKey({ trustProxy: options.trustProxy, forwarded: options.forwarded, ipv6Subnet: options.ipv6Subnet }, NAME);
-  const store = (options.store ?? new MemoryStore()).throttle;
+  const store = metered.store;
   const health = new StoreHealth(`${NAME} "${policyName}"`, mode, hook);
   let fallbackStore: MemoryStore | undefined;
   const namespace = `rl:${policyName}:`;
-  const skip = options.skip;
   const message = options.message;
 
   const decided = (request: RateRequest, result: RateResult): Decision => {
@@ -195,11 +181,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
       headers,
     );
 
-  const decide = (key: string, units: number): MaybePromise<Decision> => {
-    if (!Number.isSafeInteger(units) || units < 0) {
-      return errorDecision(new TypeError(`${NAME}: options.cost returned ${String(units)}, not a non-negative integer`));
-    }
-    if (typeof key !== 'string') return errorDecision(new TypeError(`${NAME}: options.key did not return a string`));
+  return metered.guard((key, units) => {
     const request: RateRequest = { key: namespace + key, algorithm, limit, windowMs, burst: capacity, cost: units };
     if (units > capacity) return tooCostly(units, []);
     return askStore(
@@ -211,24 +193,5 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
         return decided(request, fallbackStore.throttle.consume(request));
       },
     );
-  };
-
-  const run = (view: RequestView<Req>): MaybePromise<Decision> => {
-    const key = keyOf(view);
-    const units = typeof cost === 'number' ? cost : cost(view.request);
-    if (key instanceof Promise || units instanceof Promise) {
-      return Promise.all([key, units]).then(([k, u]) => decide(k, u));
-    }
-    return decide(key, units);
-  };
-
-  return {
-    name: NAME,
-    check(view) {
-      return guarded(() => {
-        if (!skip) return run(view);
-        return chain(skip(view.request), (skipped) => (skipped === true ? NEXT : run(view)));
-      });
-    },
-  };
+  });
 }

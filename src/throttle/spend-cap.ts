@@ -1,12 +1,12 @@
 import type { TrustProxy } from '../allowlist/client-ip.js';
 import { ApiError } from '../errors/api-error.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
-import type { Decision, Guard, RequestView } from '../guard/types.js';
+import type { Decision, Guard, } from '../guard/types.js';
 import { MemoryStore } from '../stores/memory/index.js';
-import { createClientKey } from './client-key.js';
-import { askStore, chain, guarded, type MaybePromise } from './decide.js';
+import { compileMetered } from './metered-guard.js';
+import { askStore, type MaybePromise } from './decide.js';
 import { type OutageMode, StoreHealth, type StoreSwitchEvent, validateOutage } from './outage.js';
-import { type HasThrottleStore, isThrottleStoreHolder, type SpendRequest, type SpendResult } from './store.js';
+import type { HasThrottleStore, SpendRequest, SpendResult } from './store.js';
 
 /** A calendar period of a spend cap; `period` in the 403 body. */
 export type SpendPeriod = 'daily' | 'monthly';
@@ -118,18 +118,8 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
   if (options.daily === undefined && options.monthly === undefined) {
     throw new TypeError(`${NAME}: options.daily or options.monthly is required`);
   }
-  const cost = options.cost ?? 1;
-  if (typeof cost === 'number') {
-    if (!Number.isSafeInteger(cost) || cost < 0) throw new TypeError(`${NAME}: options.cost must be a non-negative integer or a function`);
-  } else if (typeof cost !== 'function') {
-    throw new TypeError(`${NAME}: options.cost must be a non-negative integer or a function`);
-  }
-  if (options.key !== undefined && typeof options.key !== 'function') throw new TypeError(`${NAME}: options.key must be a function`);
-  if (options.skip !== undefined && typeof options.skip !== 'function') throw new TypeError(`${NAME}: options.skip must be a function`);
+  const metered = compileMetered<Req>(NAME, options);
   if (options.message !== undefined && typeof options.message !== 'function') throw new TypeError(`${NAME}: options.message must be a function`);
-  if (options.store !== undefined && !isThrottleStoreHolder(options.store)) {
-    throw new TypeError(`${NAME}: options.store must be a MemoryStore, a RedisStore, or an object with a throttle side`);
-  }
   const name = options.name ?? 'spend';
   if (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
     throw new TypeError(`${NAME}: options.name must be 1 to 64 letters, digits, - or _`);
@@ -143,17 +133,13 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
     throw new TypeError(`${NAME}: options.timeZone must be an IANA time zone such as 'UTC' or 'Europe/Paris'`);
   }
   const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
-  const keyOf: (view: RequestView<Req>) => MaybePromise<string> = options.key
-    ? ((userKey) => (view) => userKey(view.request))(options.key)
-    : createClientKey({ trustProxy: options.trustProxy, forwarded: options.forwarded }, NAME);
-  const store = (options.store ?? new MemoryStore()).throttle;
+  const store = metered.store;
   const health = new StoreHealth(`${NAME} "${name}"`, mode, hook);
   let fallbackStore: MemoryStore | undefined;
   const caps: Array<{ period: SpendPeriod; limit: number }> = [];
   if (options.daily !== undefined) caps.push({ period: 'daily', limit: options.daily });
   if (options.monthly !== undefined) caps.push({ period: 'monthly', limit: options.monthly });
   const message = options.message ?? ((period: SpendPeriod) => `This request would exceed your ${period} spend limit.`);
-  const skip = options.skip;
 
   const decided = (result: SpendResult): Decision => {
     if (result.allowed) return NEXT;
@@ -167,11 +153,7 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
     return errorDecision(new ApiError('spend_limit_exceeded', { message: String(text), details: { period } }));
   };
 
-  const decide = (key: string, units: number): MaybePromise<Decision> => {
-    if (!Number.isSafeInteger(units) || units < 0) {
-      return errorDecision(new TypeError(`${NAME}: options.cost returned ${String(units)}, not a non-negative integer`));
-    }
-    if (typeof key !== 'string') return errorDecision(new TypeError(`${NAME}: options.key did not return a string`));
+  return metered.guard((key, units) => {
     const [year, month, day] = dateParts(calendar, Date.now());
     const request: SpendRequest = {
       key: `sc:${name}:${key}`,
@@ -191,24 +173,7 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
         return decided(fallbackStore.throttle.spend(request));
       },
     );
-  };
-
-  const run = (view: RequestView<Req>): MaybePromise<Decision> => {
-    const key = keyOf(view);
-    const units = typeof cost === 'number' ? cost : cost(view.request);
-    if (key instanceof Promise || units instanceof Promise) return Promise.all([key, units]).then(([k, u]) => decide(k, u));
-    return decide(key, units);
-  };
-
-  return {
-    name: NAME,
-    check(view) {
-      return guarded(() => {
-        if (!skip) return run(view);
-        return chain(skip(view.request), (skipped) => (skipped === true ? NEXT : run(view)));
-      });
-    },
-  };
+  });
 }
 
 /** Year, month and day (zero-padded) of an instant in the formatter's time zone. @internal */

@@ -1,0 +1,75 @@
+import type { TrustProxy } from '../allowlist/client-ip.js';
+import { errorDecision, NEXT } from '../guard/respond.js';
+import type { Decision, Guard, RequestView } from '../guard/types.js';
+import { MemoryStore } from '../stores/memory/index.js';
+import { createClientKey } from './client-key.js';
+import { chain, guarded, type MaybePromise } from './decide.js';
+import { type HasThrottleStore, isThrottleStoreHolder, type ThrottleStore } from './store.js';
+
+/** The options `rateLimit` and `spendCap` share: who is counted, what a request costs, and where. */
+export interface MeteredOptions<Req> {
+  cost?: number | ((request: Req) => MaybePromise<number>);
+  key?: (request: Req) => MaybePromise<string>;
+  skip?: (request: Req) => MaybePromise<boolean>;
+  store?: HasThrottleStore;
+  trustProxy?: TrustProxy;
+  forwarded?: boolean;
+  ipv6Subnet?: number;
+}
+
+/** The shared options, validated and compiled once when a middleware is built. @internal */
+export interface Metered<Req> {
+  store: ThrottleStore;
+  /** Builds the guard: resolves key and cost (synchronously when both are), honours `skip`, checks both. */
+  guard(decide: (key: string, units: number) => MaybePromise<Decision>): Guard<Req>;
+}
+
+/**
+ * Validates `cost`, `key`, `skip` and `store` (a `TypeError` names the option) and compiles the default
+ * key (the client address). @internal
+ */
+export function compileMetered<Req>(name: string, options: MeteredOptions<Req>): Metered<Req> {
+  const cost = options.cost ?? 1;
+  if (typeof cost === 'number') {
+    if (!Number.isSafeInteger(cost) || cost < 0) throw new TypeError(`${name}: options.cost must be a non-negative integer or a function`);
+  } else if (typeof cost !== 'function') {
+    throw new TypeError(`${name}: options.cost must be a non-negative integer or a function`);
+  }
+  if (options.key !== undefined && typeof options.key !== 'function') throw new TypeError(`${name}: options.key must be a function`);
+  if (options.skip !== undefined && typeof options.skip !== 'function') throw new TypeError(`${name}: options.skip must be a function`);
+  if (options.store !== undefined && !isThrottleStoreHolder(options.store)) {
+    throw new TypeError(`${name}: options.store must be a MemoryStore, a RedisStore, or an object with a throttle side`);
+  }
+  const userKey = options.key;
+  const keyOf: (view: RequestView<Req>) => MaybePromise<string> = userKey
+    ? (view) => userKey(view.request)
+    : createClientKey({ trustProxy: options.trustProxy, forwarded: options.forwarded, ipv6Subnet: options.ipv6Subnet }, name);
+  const skip = options.skip;
+  return {
+    store: (options.store ?? new MemoryStore()).throttle,
+    guard(decide) {
+      const checked = (key: string, units: number): MaybePromise<Decision> => {
+        if (!Number.isSafeInteger(units) || units < 0) {
+          return errorDecision(new TypeError(`${name}: options.cost returned ${String(units)}, not a non-negative integer`));
+        }
+        if (typeof key !== 'string') return errorDecision(new TypeError(`${name}: options.key did not return a string`));
+        return decide(key, units);
+      };
+      const run = (view: RequestView<Req>): MaybePromise<Decision> => {
+        const key = keyOf(view);
+        const units = typeof cost === 'number' ? cost : cost(view.request);
+        if (key instanceof Promise || units instanceof Promise) return Promise.all([key, units]).then(([k, u]) => checked(k, u));
+        return checked(key, units);
+      };
+      return {
+        name,
+        check(view) {
+          return guarded(() => {
+            if (!skip) return run(view);
+            return chain(skip(view.request), (skipped) => (skipped === true ? NEXT : run(view)));
+          });
+        },
+      };
+    },
+  };
+}
