@@ -1,7 +1,7 @@
 import type { TrustProxy } from '../allowlist/client-ip.js';
 import { ApiError } from '../errors/api-error.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
-import type { Decision, Guard, } from '../guard/types.js';
+import type { Decision, Guard } from '../guard/types.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { compileMetered } from './metered-guard.js';
 import { askStore, type MaybePromise } from './decide.js';
