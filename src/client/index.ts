@@ -5,6 +5,7 @@
 export { ApiError, isApiError } from '../errors/api-error.js';
 export type { BreakerOptions, BreakerState, BreakerStateEvent } from './breakers.js';
 export type { RetryBudgetOptions } from './budget.js';
-export { type CreateFetchOptions, createFetch, type FetchLike, type RetryEvent } from './create-fetch.js';
+export { createFetch } from './create-fetch.js';
 export { BodyNotReplayableError, CircuitOpenError, FetchTimeoutError } from './errors.js';
+export type { CreateFetchOptions, FetchLike, RetryEvent } from './options.js';
 export { parseRetryAfter } from './retry-after.js';

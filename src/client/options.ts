@@ -1,0 +1,267 @@
+/**
+ * The options of `createFetch`: their types and TSDoc, their defaults, and the validation that throws a
+ * `TypeError` naming a bad option when the wrapper is created.
+ */
+import type { BreakerOptions, BreakerStateEvent } from './breakers.js';
+import type { RetryBudgetOptions } from './budget.js';
+
+/** Any function that behaves like `fetch`. */
+export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+
+/** Passed to `onRetry` before each retry. */
+export interface RetryEvent {
+  /** Upper-case method of the request. */
+  method: string;
+  /** The request URL. */
+  url: string;
+  /** The request's origin, for example `https://api.example.com`. */
+  origin: string;
+  /** Number of this retry: 1 for the first retry (the second attempt). */
+  retry: number;
+  /** How long the wrapper waits before sending it, in milliseconds. */
+  delayMs: number;
+  /** Whether the wait comes from the response's `Retry-After` (else from backoff). */
+  fromRetryAfter: boolean;
+  /** What failed: a retryable status, a network error, or the attempt's timeout. */
+  reason: 'status' | 'network' | 'timeout';
+  /** The status of the failed attempt (for `reason: 'status'`). */
+  status?: number;
+  /** The error of the failed attempt (for `network` and `timeout`). */
+  error?: unknown;
+  /** The `Idempotency-Key` sent with every attempt, if any. */
+  idempotencyKey?: string;
+}
+
+/** Options of {@link createFetch}. Every option is validated when the wrapper is created. */
+export interface CreateFetchOptions {
+  /**
+   * The `fetch` that sends each attempt.
+   * @default globalThis.fetch (looked up at each call, so a fetch installed later is used)
+   * @example { fetch: undici.fetch }
+   */
+  fetch?: FetchLike;
+  /**
+   * Retries after the first attempt (0 disables retrying).
+   * @default 3
+   * @example { retries: 5 }
+   */
+  retries?: number;
+  /**
+   * Base of the exponential backoff: retry `n` (from 0) waits a random time in
+   * `[0, min(maxDelayMs, baseDelayMs * 2 ** n))` (full jitter).
+   * @default 100
+   * @example { baseDelayMs: 250 }
+   */
+  baseDelayMs?: number;
+  /**
+   * Cap of one backoff wait, in milliseconds.
+   * @default 10000
+   * @example { maxDelayMs: 30_000 }
+   */
+  maxDelayMs?: number;
+  /**
+   * Longest `Retry-After` the wrapper waits out. A longer one is not slept on: the response is
+   * returned to the caller at once.
+   * @default 60000
+   * @example { maxRetryAfterMs: 5_000 }
+   */
+  maxRetryAfterMs?: number;
+  /**
+   * Time limit of each attempt until its response headers (and, for a 409, its error body) arrive.
+   * Each attempt has its own signal, so one slow attempt never aborts another call. `Infinity` disables it.
+   * @default 30000
+   * @example { timeoutMs: 5_000 }
+   */
+  timeoutMs?: number;
+  /**
+   * Time limit of the whole call, attempts and backoff waits included. A retry whose wait would end past
+   * the deadline is not made. `Infinity` disables it.
+   * @default Infinity
+   * @example { deadlineMs: 20_000 }
+   */
+  deadlineMs?: number;
+  /**
+   * Retry budget per origin: retries stay under `ratio` of the calls (with a floor of `minPerSecond`),
+   * so an upstream that is down sees at most about `1 + ratio` times the offered load. `false` disables it.
+   * @default { ratio: 0.1, minPerSecond: 1, windowMs: 10000 }
+   * @example { retryBudget: { ratio: 0.2 } }
+   */
+  retryBudget?: RetryBudgetOptions | false;
+  /**
+   * Circuit breaker per origin (opossum): 5xx, timeouts and network errors count as failures; 4xx, 429 and
+   * the caller's aborts do not. While open, calls fail at once with a {@link CircuitOpenError}
+   * (`circuit_open`). `false` disables breakers.
+   * @default { errorThresholdPercentage: 50, resetTimeout: 30000, volumeThreshold: 10, rollingCountTimeout: 10000, rollingCountBuckets: 10 }
+   * @example { breaker: { resetTimeout: 5_000, volumeThreshold: 20 } }
+   */
+  breaker?: BreakerOptions | false;
+  /**
+   * Most origins whose breaker and budget are kept; the least recently used is dropped (its breaker shut down).
+   * @default 1000
+   * @example { maxBreakers: 100 }
+   */
+  maxBreakers?: number;
+  /**
+   * Called before each retry. A hook that throws is ignored.
+   * @default undefined
+   * @example { onRetry: (e) => log.warn({ retry: e.retry, status: e.status, delayMs: e.delayMs }, 'retrying') }
+   */
+  onRetry?: (event: RetryEvent) => void;
+  /**
+   * Called when an origin's breaker opens, goes half-open or closes. A hook that throws is ignored.
+   * @default undefined
+   * @example { onBreakerStateChange: (e) => metrics.gauge(`breaker.${e.origin}`, e.state === 'open' ? 1 : 0) }
+   */
+  onBreakerStateChange?: (event: BreakerStateEvent) => void;
+  /**
+   * Header that carries the idempotency key. POST and PATCH get a new UUID per call unless the caller set
+   * the header, and every retry of the call sends the same key. `false` sends no keys: a POST or PATCH
+   * without a key is then retried only when it cannot have reached the server.
+   * @default 'Idempotency-Key'
+   * @example { idempotencyHeader: 'X-Request-Id' }
+   */
+  idempotencyHeader?: string | false;
+}
+
+export const MAX_TIMER_MS = 2_147_483_647;
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export const OPTION_NAMES = new Set([
+  'fetch',
+  'retries',
+  'baseDelayMs',
+  'maxDelayMs',
+  'maxRetryAfterMs',
+  'timeoutMs',
+  'deadlineMs',
+  'retryBudget',
+  'breaker',
+  'maxBreakers',
+  'onRetry',
+  'onBreakerStateChange',
+  'idempotencyHeader',
+]);
+
+export interface Settings {
+  fetch: FetchLike | undefined;
+  retries: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  maxRetryAfterMs: number;
+  timeoutMs: number;
+  deadlineMs: number;
+  onRetry: ((event: RetryEvent) => void) | undefined;
+  keyHeader: string | false;
+}
+
+export function need(ok: boolean, name: string, what: string): asserts ok {
+  if (!ok) throw new TypeError(`createFetch: options.${name} must be ${what}`);
+}
+
+function duration(value: unknown, name: string, fallback: number, allowInfinity: boolean): number {
+  if (value === undefined) return fallback;
+  const ok =
+    typeof value === 'number' &&
+    value >= 0 &&
+    ((Number.isFinite(value) && value <= MAX_TIMER_MS) || (allowInfinity && value === Number.POSITIVE_INFINITY));
+  need(ok, name, `a number of milliseconds from 0 to ${MAX_TIMER_MS}${allowInfinity ? ', or Infinity' : ''}`);
+  return value as number;
+}
+
+export function validate(options: CreateFetchOptions): Settings {
+  need(options.fetch === undefined || typeof options.fetch === 'function', 'fetch', 'a function');
+  const retries = options.retries ?? 3;
+  need(Number.isSafeInteger(retries) && retries >= 0, 'retries', 'a non-negative integer');
+  const baseDelayMs = duration(options.baseDelayMs, 'baseDelayMs', 100, false);
+  const maxDelayMs = duration(options.maxDelayMs, 'maxDelayMs', 10_000, false);
+  need(maxDelayMs >= baseDelayMs, 'maxDelayMs', 'at least options.baseDelayMs');
+  const maxRetryAfterMs = duration(options.maxRetryAfterMs, 'maxRetryAfterMs', 60_000, false);
+  const timeoutMs = duration(options.timeoutMs, 'timeoutMs', 30_000, true);
+  need(timeoutMs > 0, 'timeoutMs', 'greater than 0');
+  const deadlineMs = duration(options.deadlineMs, 'deadlineMs', Number.POSITIVE_INFINITY, true);
+  need(deadlineMs > 0, 'deadlineMs', 'greater than 0');
+  need(options.onRetry === undefined || typeof options.onRetry === 'function', 'onRetry', 'a function');
+  const keyHeader = options.idempotencyHeader ?? 'Idempotency-Key';
+  need(
+    keyHeader === false || (typeof keyHeader === 'string' && HEADER_NAME.test(keyHeader)),
+    'idempotencyHeader',
+    'a header name or false',
+  );
+  return {
+    fetch: options.fetch,
+    retries,
+    baseDelayMs,
+    maxDelayMs,
+    maxRetryAfterMs,
+    timeoutMs,
+    deadlineMs,
+    onRetry: options.onRetry,
+    keyHeader,
+  };
+}
+
+const BREAKER_DEFAULTS: Required<BreakerOptions> = {
+  errorThresholdPercentage: 50,
+  resetTimeout: 30_000,
+  volumeThreshold: 10,
+  rollingCountTimeout: 10_000,
+  rollingCountBuckets: 10,
+};
+
+export function validateBreaker(value: BreakerOptions | false | undefined): Required<BreakerOptions> | false {
+  if (value === false) return false;
+  if (value === undefined) return BREAKER_DEFAULTS;
+  need(typeof value === 'object' && value !== null, 'breaker', 'an object of breaker options or false');
+  for (const key of Object.keys(value)) {
+    if (key === 'timeout') {
+      throw new TypeError('createFetch: options.breaker.timeout is not supported; use options.timeoutMs');
+    }
+    need(Object.hasOwn(BREAKER_DEFAULTS, key), `breaker.${key}`, 'one of the supported breaker options (it is unknown)');
+  }
+  const merged = { ...BREAKER_DEFAULTS, ...stripUndefined(value) };
+  const pct = merged.errorThresholdPercentage;
+  need(typeof pct === 'number' && pct > 0 && pct <= 100, 'breaker.errorThresholdPercentage', 'a number above 0 and up to 100');
+  duration(merged.resetTimeout, 'breaker.resetTimeout', 0, false);
+  need(merged.resetTimeout > 0, 'breaker.resetTimeout', 'greater than 0');
+  need(
+    Number.isSafeInteger(merged.volumeThreshold) && merged.volumeThreshold >= 0,
+    'breaker.volumeThreshold',
+    'a non-negative integer',
+  );
+  duration(merged.rollingCountTimeout, 'breaker.rollingCountTimeout', 0, false);
+  need(
+    Number.isSafeInteger(merged.rollingCountBuckets) && merged.rollingCountBuckets > 0,
+    'breaker.rollingCountBuckets',
+    'a positive integer',
+  );
+  need(
+    merged.rollingCountTimeout >= merged.rollingCountBuckets,
+    'breaker.rollingCountTimeout',
+    'at least options.breaker.rollingCountBuckets milliseconds',
+  );
+  return merged;
+}
+
+const BUDGET_DEFAULTS: Required<RetryBudgetOptions> = { ratio: 0.1, minPerSecond: 1, windowMs: 10_000 };
+
+export function validateBudget(value: RetryBudgetOptions | false | undefined): Required<RetryBudgetOptions> | false {
+  if (value === false) return false;
+  if (value === undefined) return BUDGET_DEFAULTS;
+  need(typeof value === 'object' && value !== null, 'retryBudget', 'an object of budget options or false');
+  for (const key of Object.keys(value)) {
+    need(Object.hasOwn(BUDGET_DEFAULTS, key), `retryBudget.${key}`, 'one of ratio, minPerSecond, windowMs (it is unknown)');
+  }
+  const merged = { ...BUDGET_DEFAULTS, ...stripUndefined(value) };
+  need(typeof merged.ratio === 'number' && merged.ratio >= 0 && Number.isFinite(merged.ratio), 'retryBudget.ratio', 'a non-negative number');
+  need(
+    typeof merged.minPerSecond === 'number' && merged.minPerSecond >= 0 && Number.isFinite(merged.minPerSecond),
+    'retryBudget.minPerSecond',
+    'a non-negative number',
+  );
+  duration(merged.windowMs, 'retryBudget.windowMs', 0, false);
+  need(merged.windowMs >= 10, 'retryBudget.windowMs', 'at least 10');
+  return merged;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
+}
