@@ -19,9 +19,9 @@ import { createIpAllowlist } from '../src/allowlist/ip-allowlist.js';
 import { IpSet } from '../src/allowlist/ip-set.js';
 import { nodeView } from '../src/guard/node-view.js';
 import { NEXT } from '../src/guard/respond.js';
+import { printTables, type Row } from './support/print-tables.js';
 import { forkServer, listenAndReport } from './support/server-process.js';
 
-type Row = Record<string, string | number>;
 
 const require = createRequire(import.meta.url);
 const SERVER_ENV = 'BULWARK_BENCH_ALLOWLIST_SERVER';
@@ -330,17 +330,9 @@ export async function run(): Promise<Row[]> {
   return [...(await lookupRows()), ...throughput];
 }
 
-function print(rows: Row[]): void {
-  for (const table of ['lookups', 'throughput']) {
-    const part = rows.filter((r) => r.table === table).map(({ table: _t, ...rest }) => rest);
-    console.log(`\nIP allowlist: ${table}`);
-    console.table(part);
-  }
-}
-
 const serverKind = process.env[SERVER_ENV] as ServerKind | undefined;
 if (serverKind) {
   await serve(serverKind);
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  print(await run());
+  printTables('IP allowlist', await run());
 }

@@ -22,9 +22,9 @@ import { MemoryStore } from '../src/stores/memory/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { createRateLimiter } from '../src/throttle/rate-limiter.js';
 import { startRedisServer } from '../test/support/redis.js';
+import { printTables, type Row } from './support/print-tables.js';
 import { forkServer, listenAndReport } from './support/server-process.js';
 
-type Row = Record<string, string | number>;
 const SERVER_ENV = 'BULWARK_BENCH_THROTTLE_SERVER';
 const KEYS = Array.from({ length: 1024 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.7`);
 
@@ -244,17 +244,9 @@ export async function run(): Promise<Row[]> {
   return [...(await memoryRows()), ...(await redisRows()), ...(await throughputRows())];
 }
 
-function print(rows: Row[]): void {
-  for (const table of ['decision', 'redis commands', 'throughput']) {
-    const part = rows.filter((r) => r.table === table).map(({ table: _t, ...rest }) => rest);
-    console.log(`\nThrottle: ${table}`);
-    console.table(part);
-  }
-}
-
 const serverKind = process.env[SERVER_ENV] as ServerKind | undefined;
 if (serverKind) {
   await serve(serverKind);
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  print(await run());
+  printTables('Throttle', await run());
 }

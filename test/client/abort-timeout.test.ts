@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { createFetch, FetchTimeoutError, type RetryEvent } from '../../src/client/index.js';
-import { realDelay, serverPool, settle, until } from './helpers.js';
+import { type createFetch, FetchTimeoutError } from '../../src/client/index.js';
+import { realDelay, recordingClient, serverPool, settle, until } from './helpers.js';
 
 const servers = serverPool();
 afterAll(() => servers.closeAll());
@@ -9,9 +9,7 @@ afterEach(() => {
 });
 
 function client(extra: Parameters<typeof createFetch>[0] = {}) {
-  const retries: RetryEvent[] = [];
-  const fetch = createFetch({ baseDelayMs: 1, maxDelayMs: 2, retryBudget: false, onRetry: (e) => retries.push(e), ...extra });
-  return { fetch, retries };
+  return recordingClient({ maxDelayMs: 2, ...extra });
 }
 
 describe("the caller's AbortSignal", () => {

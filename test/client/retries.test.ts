@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { createFetch, type RetryEvent } from '../../src/client/index.js';
+import type { createFetch, } from '../../src/client/index.js';
 import { backoffDelay } from '../../src/client/retry.js';
-import { realDelay, serverPool, settle, until, UUID } from './helpers.js';
+import { realDelay, recordingClient, serverPool, settle, until, UUID } from './helpers.js';
 
 const servers = serverPool();
 afterAll(() => servers.closeAll());
@@ -12,16 +12,7 @@ afterEach(() => {
 
 /** A wrapper without budget or breaker, so each test sees retries alone. */
 function client(extra: Parameters<typeof createFetch>[0] = {}) {
-  const retries: RetryEvent[] = [];
-  const fetch = createFetch({
-    baseDelayMs: 1,
-    maxDelayMs: 5,
-    retryBudget: false,
-    breaker: false,
-    onRetry: (event) => retries.push(event),
-    ...extra,
-  });
-  return { fetch, retries };
+  return recordingClient({ breaker: false, ...extra });
 }
 
 describe('idempotency keys', () => {
