@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import type { createFetch, } from '../../src/client/index.js';
+import type { createFetch } from '../../src/client/index.js';
 import { backoffDelay } from '../../src/client/retry.js';
 import { realDelay, recordingClient, serverPool, settle, until, UUID } from './helpers.js';
 
