@@ -1,5 +1,5 @@
 /**
- * IP allowlist benchmark (a script, not a test): `npx tsx bench/allowlist.ts`.
+ * IP allowlist benchmark (a script, not a test): `npm run build && npx tsx bench/allowlist.ts` (its servers run the built package).
  *
  * 1. Lookups per second with 10, 1,000 and 100,000 mixed entries (IPv4/IPv6 addresses and blocks), hits and
  *    misses, for bulwark's IpSet, Node's `net.BlockList` and express-ipfilter's matcher, all in this run.
@@ -19,6 +19,7 @@ import { createIpAllowlist } from '../src/allowlist/ip-allowlist.js';
 import { IpSet } from '../src/allowlist/ip-set.js';
 import { nodeView } from '../src/guard/node-view.js';
 import { NEXT } from '../src/guard/respond.js';
+import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
 import { forkServer, listenAndReport } from './support/server-process.js';
 
@@ -238,7 +239,7 @@ async function serve(kind: ServerKind): Promise<void> {
     app.disable('x-powered-by');
     app.set('etag', false);
     if (kind === 'express-bulwark') {
-      const { ipAllowlist } = await import('../adapters/express.js');
+      const { ipAllowlist } = await built('bulwark/express');
       app.use(ipAllowlist({ allow: serverList(10_000) }));
     } else if (kind === 'express-ipfilter') {
       const { IpFilter } = require('express-ipfilter') as { IpFilter: (ips: string[], opts: object) => any };
@@ -253,7 +254,7 @@ async function serve(kind: ServerKind): Promise<void> {
     const { default: Koa } = await import('koa');
     const app = new Koa();
     if (kind === 'koa-bulwark') {
-      const { ipAllowlist } = await import('../adapters/koa.js');
+      const { ipAllowlist } = await built('bulwark/koa');
       app.use(ipAllowlist({ allow: serverList(10_000) }));
     }
     app.use((ctx) => {

@@ -10,12 +10,12 @@
  * with plain fetch's median, and "p10" compares the 10th percentiles, the requests least disturbed by
  * other load on the machine. Target: at most 10% more time per request for the default wrapper.
  *
- *   npx tsx bench/client.ts
+ *   npm run build && npx tsx bench/client.ts   (it measures the built package)
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { createFetch } from '../src/client/index.js';
+import { built } from './support/built.js';
 
 type Row = Record<string, string | number>;
 type Fetch = typeof globalThis.fetch;
@@ -80,6 +80,7 @@ export async function run(options: { rounds?: number; requestsPerBlock?: number 
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/messages`;
+  const { createFetch } = await built('bulwark/client');
   const contenders: Fetch[] = [
     globalThis.fetch,
     timedFetch(30_000),

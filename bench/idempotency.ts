@@ -1,5 +1,5 @@
 /**
- * Idempotency benchmark (a script, not a test): `npx tsx bench/idempotency.ts`.
+ * Idempotency benchmark (a script, not a test): `npm run build && npx tsx bench/idempotency.ts` (it measures the built package).
  *
  * POST throughput of Express and Koa with bulwark's `idempotency` (memory store and Redis store), with a
  * fresh key on every request (each one claims, runs and completes) and with one key replayed, as a ratio
@@ -13,6 +13,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { built } from './support/built.js';
 
 type Row = Record<string, string | number>;
 type ServerKind = 'express-bare' | 'express-memory' | 'express-redis' | 'express-peer' | 'koa-bare' | 'koa-memory' | 'koa-redis';
@@ -27,7 +28,7 @@ async function serve(kind: ServerKind): Promise<void> {
   const prefix = `bulwark-bench:${process.pid}:`;
   const redisStore = async () => {
     const { Redis } = await import('ioredis');
-    const { RedisStore } = await import('../src/stores/redis/index.js');
+    const { RedisStore } = await built('bulwark/redis');
     const redis = new Redis(process.env.REDIS_URL || 'redis://127.0.0.1:6379');
     redis.on('error', () => {});
     return new RedisStore(redis, { prefix });
@@ -42,8 +43,8 @@ async function serve(kind: ServerKind): Promise<void> {
     app.set('etag', false);
     app.use(express.json());
     if (kind === 'express-memory' || kind === 'express-redis') {
-      const { idempotency } = await import('../adapters/express.js');
-      const { MemoryStore } = await import('../src/stores/memory/index.js');
+      const { idempotency } = await built('bulwark/express');
+      const { MemoryStore } = await built('bulwark');
       app.use(idempotency({ store: kind === 'express-memory' ? new MemoryStore() : await redisStore(), ttlMs: 60_000 }));
     }
     let peer: { isHit(req: unknown): boolean } | undefined;
@@ -66,8 +67,8 @@ async function serve(kind: ServerKind): Promise<void> {
     const app = new Koa();
     app.use(bodyParser() as unknown as import('koa').Middleware);
     if (kind === 'koa-memory' || kind === 'koa-redis') {
-      const { idempotency } = await import('../adapters/koa.js');
-      const { MemoryStore } = await import('../src/stores/memory/index.js');
+      const { idempotency } = await built('bulwark/koa');
+      const { MemoryStore } = await built('bulwark');
       app.use(idempotency({ store: kind === 'koa-memory' ? new MemoryStore() : await redisStore(), ttlMs: 60_000 }));
     }
     app.use((ctx) => {

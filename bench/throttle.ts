@@ -1,5 +1,5 @@
 /**
- * Throttle benchmark (a script, not a test): `npx tsx bench/throttle.ts`.
+ * Throttle benchmark (a script, not a test): `npm run build && npx tsx bench/throttle.ts` (its servers run the built package).
  *
  * 1. The cost of one decision: bulwark's limiter on the memory store, against express-rate-limit's
  *    MemoryStore and rate-limiter-flexible's RateLimiterMemory; and on Redis (a redis-server of its own),
@@ -22,6 +22,7 @@ import { MemoryStore } from '../src/stores/memory/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { createRateLimiter } from '../src/throttle/rate-limiter.js';
 import { startRedisServer } from '../test/support/redis.js';
+import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
 import { forkServer, listenAndReport } from './support/server-process.js';
 
@@ -152,7 +153,7 @@ async function serve(kind: ServerKind): Promise<void> {
     app.disable('x-powered-by');
     app.set('etag', false);
     if (kind === 'express-bulwark') {
-      const { rateLimit } = await import('../adapters/express.js');
+      const { rateLimit } = await built('bulwark/express');
       app.use(rateLimit({ limit: 1e9, windowMs: 60_000 }));
     } else if (kind === 'express-erl') {
       // The same kind of headers as bulwark's default: IETF RateLimit-Policy / RateLimit.
@@ -171,7 +172,7 @@ async function serve(kind: ServerKind): Promise<void> {
     const { default: Koa } = await import('koa');
     const app = new Koa();
     if (kind === 'koa-bulwark') {
-      const { rateLimit } = await import('../adapters/koa.js');
+      const { rateLimit } = await built('bulwark/koa');
       app.use(rateLimit({ limit: 1e9, windowMs: 60_000 }));
     }
     app.use((ctx) => {

@@ -53,7 +53,8 @@ export function writeHeaders(res: Response, headers: HeaderPairs): void {
   }
 }
 
-async function expressBody(req: Request): Promise<RequestBody> {
+/** The body a parser already read is given synchronously; otherwise the raw bytes are read (and kept). */
+function expressBody(req: Request): RequestBody | Promise<RequestBody> {
   const contentType = req.headers['content-type'];
   const parsed = (req as { body?: unknown }).body;
   if (parsed !== undefined && ((req as { _body?: boolean })._body === true || !req.readable)) {
@@ -62,6 +63,10 @@ async function expressBody(req: Request): Promise<RequestBody> {
     return { kind: 'parsed', value: parsed, contentType };
   }
   if (!hasBody(req)) return { kind: 'none' };
+  return readExpressBody(req, contentType);
+}
+
+async function readExpressBody(req: Request, contentType: string | undefined): Promise<RequestBody> {
   const bytes = await readNodeBody(req, RAW_BODY_LIMIT);
   // Later body parsers skip a request whose body was already read; hand them the bytes.
   (req as { body?: unknown }).body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

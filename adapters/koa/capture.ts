@@ -32,19 +32,23 @@ export async function captureResponse(ctx: Context, next: Next, sink: ResponseSi
     await sink.abort(err);
     throw err;
   }
-  const { chunks, rest, fresh } = read;
+  const { chunks, rest, fresh, text } = read;
   const truncated = rest !== undefined;
   // Bytes that bulwark made (from a string or object body) are kept as they are; the application's own
   // are copied, so that the stored response stays as sent even if the application reuses its buffers.
   const body = truncated ? EMPTY : fresh && chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   const status = ctx.status;
-  const extra = await sink.complete({ status, headers: headerPairs(ctx), body, truncated });
+  const completed = sink.complete({ status, headers: headerPairs(ctx), body, truncated });
+  const extra = completed instanceof Promise ? await completed : completed;
   if (extra) for (const [name, value] of extra) ctx.append(name, value);
   // Koa sends no body for these: nothing to replace.
   if (EMPTY_STATUS.has(status) || ctx.body === null || ctx.body === undefined) return;
-  // The bytes just captured are what Koa sends (an object body is not stringified again).
+  // What Koa sends is what was captured: an object body is not stringified again, a text body stays text
+  // (Node writes headers and text in one piece), a stream is replaced by the bytes read from it.
   if (truncated) ctx.body = Readable.from(resume(chunks, rest!));
-  else ctx.body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  else if (text !== undefined) {
+    if (ctx.body !== text) ctx.body = text;
+  } else ctx.body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   if (ctx.status !== status) ctx.status = status;
 }
 
@@ -57,6 +61,8 @@ interface Chunks {
   rest?: AsyncIterator<unknown>;
   /** The chunks were made here (from a string or an object), not handed over by the application. */
   fresh?: boolean;
+  /** The body as text, when Koa would send text (a string body, or an object as JSON). */
+  text?: string;
 }
 
 /**
@@ -73,16 +79,17 @@ function bodyChunks(ctx: Context, limit: number): Chunks | Promise<Chunks> {
     ctx.body = text;
     ctx.status = status;
     ctx.type = 'text';
-    return { chunks: [Buffer.from(text)], fresh: true };
+    return { chunks: [Buffer.from(text)], fresh: true, text };
   }
   if (EMPTY_STATUS.has(ctx.status)) return { chunks: [] };
-  if (typeof body === 'string') return { chunks: [Buffer.from(body)], fresh: true };
+  if (typeof body === 'string') return { chunks: [Buffer.from(body)], fresh: true, text: body };
   if (body instanceof Uint8Array) return { chunks: [body] };
   if (typeof Response !== 'undefined' && body instanceof Response) body = body.body ?? new Uint8Array(0);
   if (typeof Blob !== 'undefined' && body instanceof Blob) body = body.stream();
   if (body instanceof Uint8Array) return { chunks: [body] };
   if (isAsyncIterable(body)) return readIterable(body as AsyncIterable<unknown>, limit);
-  return { chunks: [Buffer.from(JSON.stringify(body))], fresh: true };
+  const json = JSON.stringify(body);
+  return { chunks: [Buffer.from(json)], fresh: true, text: json };
 }
 
 async function readIterable(body: AsyncIterable<unknown>, limit: number): Promise<Chunks> {

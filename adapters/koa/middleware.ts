@@ -44,7 +44,8 @@ export function writeHeaders(ctx: Context, headers: HeaderPairs): void {
   }
 }
 
-async function koaBody(ctx: Context): Promise<RequestBody> {
+/** The body a parser already read is given synchronously; otherwise the raw bytes are read (and kept). */
+function koaBody(ctx: Context): RequestBody | Promise<RequestBody> {
   const contentType = ctx.get('content-type') || undefined;
   const request = ctx.request as { body?: unknown; rawBody?: unknown };
   if (request.body !== undefined) {
@@ -58,7 +59,11 @@ async function koaBody(ctx: Context): Promise<RequestBody> {
   }
   const length = ctx.get('content-length');
   if (!ctx.get('transfer-encoding') && (length === '' || length === '0')) return { kind: 'none' };
+  return readKoaBody(ctx, contentType);
+}
+
+async function readKoaBody(ctx: Context, contentType: string | undefined): Promise<RequestBody> {
   const bytes = await readNodeBody(ctx.req, RAW_BODY_LIMIT);
-  request.rawBody = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  (ctx.request as { rawBody?: unknown }).rawBody = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   return { kind: 'bytes', bytes, contentType };
 }

@@ -28,7 +28,7 @@ class NodeView<Req> implements RequestView<Req> {
     readonly req: NodeRequestLike,
     readonly url: string,
     readonly request: Req,
-    readonly readBody: (request: Req) => Promise<RequestBody>,
+    readonly readBody: (request: Req) => RequestBody | Promise<RequestBody>,
   ) {
     this.method = req.method ?? 'GET';
     this.peer = req.socket?.remoteAddress;
@@ -53,7 +53,7 @@ class NodeView<Req> implements RequestView<Req> {
     return headerLines(this.req.rawHeaders, name);
   }
 
-  body(): Promise<RequestBody> {
+  body(): RequestBody | Promise<RequestBody> {
     return this.readBody(this.request);
   }
 }
@@ -69,7 +69,7 @@ export function nodeView<Req>(
   req: NodeRequestLike,
   url: string,
   request: Req,
-  body: (request: Req) => Promise<RequestBody>,
+  body: (request: Req) => RequestBody | Promise<RequestBody>,
 ): RequestView<Req> {
   return new NodeView(req, url, request, body);
 }

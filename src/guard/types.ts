@@ -22,9 +22,10 @@ export interface RequestView<Req = unknown> {
   readonly peer: string | undefined;
   /**
    * The request body: bytes as received, or the value a body parser already produced.
-   * Only read by guards that need it (idempotency fingerprints).
+   * Only read by guards that need it (idempotency fingerprints). Answers synchronously when the body
+   * is already at hand (a body parser ran), so that a guard can decide without a promise.
    */
-  body(): Promise<RequestBody>;
+  body(): RequestBody | Promise<RequestBody>;
   /** The framework's own request object (Express `req`, Koa `ctx`, a Web `Request`), passed to user callbacks. */
   readonly request: Req;
 }
@@ -52,10 +53,11 @@ export interface ResponseSink {
   /** Largest body kept in memory; beyond it `complete` gets `truncated: true` and an empty body. */
   readonly maxBytes: number;
   /**
-   * The application produced this response. Resolves to headers to add to the response sent now
-   * (never throws; a storage failure is the sink's to handle).
+   * The application produced this response. Gives (or resolves to) headers to add to the response
+   * sent now; answers synchronously when the store did (never throws; a storage failure is the sink's
+   * to handle).
    */
-  complete(response: CapturedResponse): Promise<HeaderPairs | undefined>;
+  complete(response: CapturedResponse): HeaderPairs | undefined | Promise<HeaderPairs | undefined>;
   /** The application threw, or the response never completed. Never throws. */
   abort(error: unknown): Promise<void>;
 }

@@ -174,8 +174,8 @@ class Claim implements ResponseSink {
     this.maxBytes = engine.settings.maxResponseBytes;
   }
 
-  complete(response: CapturedResponse): Promise<HeaderPairs | undefined> {
-    if (this.#settled) return NOTHING;
+  complete(response: CapturedResponse): undefined | Promise<HeaderPairs | undefined> {
+    if (this.#settled) return undefined;
     this.#settled = true;
     const { maxResponseBytes, shouldStore } = this.engine.settings;
     let stored: CompletedResponse | undefined;
@@ -189,8 +189,9 @@ class Claim implements ResponseSink {
     } catch {
       stored = undefined;
     }
+    // A store that answered synchronously (the memory store) costs the response no promise.
     const settled = this.engine.settle(this, stored);
-    return settled === undefined ? NOTHING : settled.then(ignore);
+    return settled === undefined ? undefined : settled.then(ignore);
   }
 
   abort(): Promise<void> {

@@ -1,6 +1,6 @@
 import { ApiError } from '../errors/api-error.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
-import type { Decision, Guard, RequestView } from '../guard/types.js';
+import type { Decision, Guard, RequestBody, RequestView } from '../guard/types.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { StoreUnavailableError } from '../stores/store-error.js';
 import { type BeginResult, IdempotencyEngine } from './engine.js';
@@ -180,23 +180,41 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
     storeTimeoutMs,
   });
 
-  async function decide(view: RequestView<Req>, key: string): Promise<Decision> {
+  /** The scope of a request: the `scope` option's answer, or the Authorization header. */
+  function account(view: RequestView<Req>): string | Promise<string> {
+    if (!scope) return `a:${view.header('authorization') ?? ''}`;
+    const answer = scope(view.request);
+    return isThenable(answer) ? Promise.resolve(answer).then((value) => `u:${value ?? ''}`) : `u:${answer ?? ''}`;
+  }
+
+  /**
+   * Scope, body, claim. Synchronous from start to end when each step is (no `scope` promise, a body a
+   * parser already read, the memory store): a fresh key then costs no promise at all.
+   */
+  function decide(view: RequestView<Req>, key: string): Decision | Promise<Decision> {
+    const scoped = account(view);
+    const body = view.body();
+    if (isThenable(scoped) || isThenable(body)) {
+      return Promise.all([scoped, body]).then(([who, read]) => claim(view, who, key, read), errorDecision);
+    }
+    return claim(view, scoped, key, body);
+  }
+
+  function claim(view: RequestView<Req>, who: string, key: string, body: RequestBody): Decision | Promise<Decision> {
+    let fp: string;
+    let begun: BeginResult | Promise<BeginResult>;
     try {
-      const account = scope ? `u:${(await scope(view.request)) ?? ''}` : `a:${view.header('authorization') ?? ''}`;
-      const fp = fingerprint(view.method, view.path, view.query, await view.body());
-      let result: BeginResult;
-      try {
-        const begun = engine.begin(scopedKey(account, key), fp);
-        result = begun instanceof Promise ? await begun : (begun as BeginResult);
-      } catch (err) {
-        const cause = err instanceof StoreUnavailableError ? err : new StoreUnavailableError('idempotency store failed', { cause: err });
-        return errorDecision(new ApiError('service_unavailable', { cause }));
-      }
-      if (result.type === 'run') return { type: 'next', sink: result.sink };
-      return answer(result, fp);
+      fp = fingerprint(view.method, view.path, view.query, body);
     } catch (err) {
       return errorDecision(err);
     }
+    try {
+      begun = engine.begin(scopedKey(who, key), fp);
+    } catch (err) {
+      return unavailable(err);
+    }
+    if (isThenable(begun)) return begun.then((result) => outcome(result, fp), unavailable);
+    return outcome(begun, fp);
   }
 
   return {
@@ -216,6 +234,21 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
       }
     },
   };
+}
+
+/** What a claim came to: run the application (and capture its response), or answer for it. */
+function outcome(result: BeginResult, fp: string): Decision {
+  return result.type === 'run' ? { type: 'next', sink: result.sink } : answer(result, fp);
+}
+
+/** The store failed or did not answer in time: 503, never the application unprotected. */
+function unavailable(err: unknown): Decision {
+  const cause = err instanceof StoreUnavailableError ? err : new StoreUnavailableError('idempotency store failed', { cause: err });
+  return errorDecision(new ApiError('service_unavailable', { cause }));
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 /** The answer to a key that another request holds or completed. */

@@ -131,7 +131,33 @@ describe('idempotency engine', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
-  it('a completion that a store fails to record still lets the response go out (complete resolves)', async () => {
+  it('decides without a promise when the body is at hand and the store answers synchronously, and replays the same way', () => {
+    const guard = createIdempotency({ store: new MemoryStore() });
+    const parsed: RequestView = { ...view('sync'), body: () => ({ kind: 'parsed', value: { to: '+1', text: 'hi' }, contentType: 'application/json' }) };
+    const first = guard.check(parsed);
+    expect(first).not.toBeInstanceOf(Promise);
+    if (first instanceof Promise || first.type !== 'next') throw new Error('expected a synchronous run decision');
+    expect(first.sink!.complete(response(7))).toBeUndefined();
+    const again = guard.check({ ...parsed, body: () => ({ kind: 'parsed', value: { text: 'hi', to: '+1' }, contentType: 'application/json' }) });
+    expect(again).not.toBeInstanceOf(Promise);
+    if (again instanceof Promise || again.type !== 'respond') throw new Error('expected a synchronous replay');
+    expect(again.status).toBe(201);
+    expect(new TextDecoder().decode(again.body as Uint8Array)).toBe('{"n":7}');
+  });
+
+  it('a scope function that answers with a promise is awaited, and its rejection answers with its error', async () => {
+    const { ApiError } = await import('../../src/errors/api-error.js');
+    const guard = createIdempotency({
+      store: new MemoryStore(),
+      scope: async () => {
+        throw new ApiError('unauthorized');
+      },
+    });
+    const decision = await guard.check(view('scoped'));
+    expect(errorCode(decision)).toBe('unauthorized');
+  });
+
+  it('a completion that a store fails to record still lets the response go out (complete neither throws nor rejects)', async () => {
     const inner = new MemoryStore().idempotency;
     const store: IdempotencyStore = {
       claim: (...args) => inner.claim(...args),
@@ -143,7 +169,7 @@ describe('idempotency engine', () => {
     };
     const decision = await createIdempotency({ store }).check(view('k'));
     expect(decision.type).toBe('next');
-    if (decision.type === 'next') await expect(decision.sink!.complete(response(1))).resolves.toBeUndefined();
+    if (decision.type === 'next') await expect(Promise.resolve().then(() => decision.sink!.complete(response(1)))).resolves.toBeUndefined();
   });
 });
 

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { HeaderPairs } from '../../guard/types.js';
 import type { ClaimResult, CompletedResponse, IdempotencyStore } from '../../idempotency/store.js';
 import { StoreUnavailableError } from '../store-error.js';
 import type { MemoryStoreOptions } from './index.js';
@@ -10,11 +11,21 @@ interface Claim {
   leaseEnd: number;
 }
 
+/**
+ * A completed record, packed for a light heap: a store that keeps 100,000 responses keeps 100,000 of
+ * these, and the garbage collector walks them all. The body is a one-byte string (its bytes, as latin1:
+ * no ArrayBuffer per record) and the headers one flat array; the response is rebuilt on replay.
+ */
 interface Completed {
   fingerprint: string;
   /** performance.now() at which the record expires (checked on read: no TTL bookkeeping in the LRU). */
   expires: number;
-  response: CompletedResponse;
+  /** The status, or 0 for a response that was too large to keep (completed, not replayable). */
+  status: number;
+  /** Header names and values, alternating. */
+  headers: string[];
+  /** The body bytes as a latin1 string (one character per byte). */
+  body: string;
 }
 
 /**
@@ -36,7 +47,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const now = performance.now();
     const done = this.#completed.get(key);
     if (done) {
-      if (done.expires > now) return { type: 'completed', fingerprint: done.fingerprint, response: done.response };
+      if (done.expires > now) return { type: 'completed', fingerprint: done.fingerprint, response: unpack(done) };
       this.#completed.delete(key);
     }
     const held = this.#claims.get(key);
@@ -62,7 +73,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const held = this.#claims.get(key);
     if (!held || held.token !== token) return false;
     this.#claims.delete(key);
-    this.#completed.set(key, { fingerprint: held.fingerprint, expires: performance.now() + ttlMs, response });
+    this.#completed.set(key, pack(held.fingerprint, performance.now() + ttlMs, response));
     return true;
   }
 
@@ -76,4 +87,20 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   #sweep(now: number): void {
     for (const [key, claim] of this.#claims) if (claim.leaseEnd <= now) this.#claims.delete(key);
   }
+}
+
+function pack(fingerprint: string, expires: number, response: CompletedResponse): Completed {
+  if (response === null) return { fingerprint, expires, status: 0, headers: [], body: '' };
+  const headers: string[] = [];
+  for (const [name, value] of response.headers) headers.push(name, value);
+  const { body } = response;
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1');
+  return { fingerprint, expires, status: response.status, headers, body: text };
+}
+
+function unpack(done: Completed): CompletedResponse {
+  if (done.status === 0) return null;
+  const headers: HeaderPairs = [];
+  for (let i = 0; i + 1 < done.headers.length; i += 2) headers.push([done.headers[i]!, done.headers[i + 1]!]);
+  return { status: done.status, headers, body: Buffer.from(done.body, 'latin1') };
 }
