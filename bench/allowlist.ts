@@ -9,7 +9,6 @@
  *
  * `run()` returns the table rows, so that a combined `npm run bench` can call it.
  */
-import type { ChildProcess } from 'node:child_process';
 import type { RequestListener } from 'node:http';
 import { createRequire } from 'node:module';
 import { BlockList } from 'node:net';
@@ -21,7 +20,8 @@ import { nodeView } from '../src/guard/node-view.js';
 import { NEXT } from '../src/guard/respond.js';
 import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
-import { forkServer, listenAndReport } from './support/server-process.js';
+import { type Contender, compareThroughput, median, ratioSummary } from './support/compare.js';
+import { listenAndReport } from './support/server-process.js';
 
 
 const require = createRequire(import.meta.url);
@@ -266,68 +266,37 @@ async function serve(kind: ServerKind): Promise<void> {
   listenAndReport(http.createServer(handler));
 }
 
-function startServer(kind: ServerKind): Promise<{ child: ChildProcess; port: number }> {
-  return forkServer(fileURLToPath(import.meta.url), SERVER_ENV, kind);
-}
-
-async function load(port: number, seconds: number): Promise<{ rps: number; non2xx: number; errors: number }> {
+async function load(port: number, seconds: number): Promise<{ rps: number; failures: number }> {
   const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: seconds });
-  return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors };
+  return { rps: result.requests.average, failures: result.non2xx + result.errors };
 }
 
-async function throughput(kind: ServerKind): Promise<{ rps: number; non2xx: number; errors: number }> {
-  const { child, port } = await startServer(kind);
-  try {
-    await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: 0.7 }); // warm up
-    return await load(port, 2);
-  } finally {
-    child.removeAllListeners('exit');
-    child.kill();
-  }
-}
-
-async function throughputRows(): Promise<Row[]> {
-  const rows: Row[] = [];
-  const pairs: Array<[string, ServerKind, ServerKind, string]> = [
-    ['express', 'express-bare', 'express-bulwark', 'bulwark ipAllowlist, 10,000 entries'],
-    ['koa', 'koa-bare', 'koa-bulwark', 'bulwark ipAllowlist, 10,000 entries'],
+async function throughputRows(rounds: number): Promise<Row[]> {
+  const contenders: Contender[] = [
+    { id: 'express bare', kind: 'express-bare', baseline: 'express bare' },
+    { id: 'express + bulwark ipAllowlist, 10,000 entries', kind: 'express-bulwark', baseline: 'express bare' },
+    { id: 'express + express-ipfilter, 1,000 CIDRs', kind: 'express-ipfilter', baseline: 'express bare' },
+    { id: 'koa bare', kind: 'koa-bare', baseline: 'koa bare' },
+    { id: 'koa + bulwark ipAllowlist, 10,000 entries', kind: 'koa-bulwark', baseline: 'koa bare' },
   ];
-  let expressBare = 0;
-  for (const [framework, baseline, guarded, label] of pairs) {
-    // Alternate bare and guarded three times and keep the best of each, to damp the noise of a shared machine.
-    const bare = { rps: 0 };
-    const withGuard = { rps: 0, failures: 0 };
-    for (let round = 0; round < 3; round++) {
-      bare.rps = Math.max(bare.rps, (await throughput(baseline)).rps);
-      const result = await throughput(guarded);
-      withGuard.rps = Math.max(withGuard.rps, result.rps);
-      withGuard.failures += result.non2xx + result.errors;
-    }
-    if (framework === 'express') expressBare = bare.rps;
-    rows.push({ table: 'throughput', server: `${framework} bare`, 'req/s': Math.round(bare.rps), 'vs bare': '100.0%' });
-    rows.push({
+  const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load });
+  return contenders.map((contender) => {
+    const measured = results.get(contender.id)!;
+    return {
       table: 'throughput',
-      server: `${framework} + ${label}`,
-      'req/s': Math.round(withGuard.rps),
-      'vs bare': `${((withGuard.rps / bare.rps) * 100).toFixed(1)}%`,
-      ...(withGuard.failures > 0 ? { failures: withGuard.failures } : {}),
-    });
-  }
-  const ipfilter = await throughput('express-ipfilter');
-  rows.push({
-    table: 'throughput',
-    server: 'express + express-ipfilter, 1,000 CIDRs',
-    'req/s': Math.round(ipfilter.rps),
-    'vs bare': `${((ipfilter.rps / expressBare) * 100).toFixed(1)}%`,
+      server: contender.id,
+      'req/s (median)': Math.round(median(measured.rps)),
+      'vs bare: median (range) of rounds': ratioSummary(measured.ratios),
+      ...(measured.failures > 0 ? { failures: measured.failures } : {}),
+    };
   });
-  return rows;
 }
 
 /** Runs the whole benchmark and returns its table rows. */
-export async function run(): Promise<Row[]> {
+export async function run(options: { rounds?: number } = {}): Promise<Row[]> {
   // Throughput first: measured after the lookup tables, the servers came out slower in a way that did not
   // reproduce on its own (the load generator shares this process).
-  const throughput = await throughputRows();
+  const throughput = await throughputRows(options.rounds ?? 5);
   return [...(await lookupRows()), ...throughput];
 }
 

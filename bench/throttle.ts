@@ -6,11 +6,11 @@
  *    against rate-limit-redis and RateLimiterRedis. Medians over batches.
  * 2. Redis round trips per bulwark decision, read from `INFO commandstats` (EVALSHA + EVAL calls).
  * 3. Express and Koa throughput with the memory-store limiter as a ratio to the same bare server, and
- *    Express with express-rate-limit, all in this run. Each server runs in a child process.
+ *    Express with express-rate-limit, all in this run: five rounds, a fresh server process per contender
+ *    per round, each compared with the bare server of its round (see `support/compare.ts`).
  *
  * `run()` returns the table rows, so that `npm run bench` can combine them.
  */
-import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { MemoryStore as ErlMemoryStore } from 'express-rate-limit';
@@ -24,15 +24,11 @@ import { createRateLimiter } from '../src/throttle/rate-limiter.js';
 import { startRedisServer } from '../test/support/redis.js';
 import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
-import { forkServer, listenAndReport } from './support/server-process.js';
+import { type Contender, compareThroughput, median, ratioSummary, roundRatios } from './support/compare.js';
+import { listenAndReport } from './support/server-process.js';
 
 const SERVER_ENV = 'BULWARK_BENCH_THROTTLE_SERVER';
 const KEYS = Array.from({ length: 1024 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.7`);
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 /** Median nanoseconds per call of `fn` over `batches` batches of `size` calls (awaiting when it returns a promise). */
 async function perCall(fn: (i: number) => unknown, batches: number, size: number): Promise<number> {
@@ -184,65 +180,42 @@ async function serve(kind: ServerKind): Promise<void> {
   listenAndReport(http.createServer(handler));
 }
 
-function startServer(kind: ServerKind): Promise<{ child: ChildProcess; port: number }> {
-  return forkServer(fileURLToPath(import.meta.url), SERVER_ENV, kind);
+async function load(port: number, seconds: number): Promise<{ rps: number; failures: number }> {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: seconds });
+  return { rps: result.requests.average, failures: result.non2xx + result.errors };
 }
 
-async function throughput(kind: ServerKind): Promise<{ rps: number; failures: number }> {
-  const { child, port } = await startServer(kind);
-  try {
-    await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: 1 });
-    const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: 3 });
-    return { rps: result.requests.average, failures: result.non2xx + result.errors };
-  } finally {
-    child.removeAllListeners('exit');
-    child.kill();
-  }
-}
-
-async function throughputRows(): Promise<Row[]> {
-  // Rounds alternate between the servers, so that drift in the machine's load hits them alike; the best
-  // round of each counts.
-  const kinds: ServerKind[] = ['express-bare', 'express-bulwark', 'express-erl', 'express-erl-defaults', 'koa-bare', 'koa-bulwark'];
-  const best = new Map<ServerKind, { rps: number; failures: number }>();
-  for (let round = 0; round < 3; round++) {
-    for (const kind of kinds) {
-      const r = await throughput(kind);
-      const seen = best.get(kind) ?? { rps: 0, failures: 0 };
-      best.set(kind, { rps: Math.max(seen.rps, r.rps), failures: seen.failures + r.failures });
+async function throughputRows(rounds: number): Promise<Row[]> {
+  const contenders: Contender[] = [
+    { id: 'express bare', kind: 'express-bare', baseline: 'express bare' },
+    { id: 'express + bulwark rateLimit (memory)', kind: 'express-bulwark', baseline: 'express bare' },
+    { id: 'express + express-rate-limit (memory, draft-8 headers)', kind: 'express-erl', baseline: 'express bare' },
+    { id: 'express + express-rate-limit (memory, its defaults)', kind: 'express-erl-defaults', baseline: 'express bare' },
+    { id: 'koa bare', kind: 'koa-bare', baseline: 'koa bare' },
+    { id: 'koa + bulwark rateLimit (memory)', kind: 'koa-bulwark', baseline: 'koa bare' },
+  ];
+  const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load });
+  const bulwark = results.get('express + bulwark rateLimit (memory)')!;
+  return contenders.map((contender) => {
+    const measured = results.get(contender.id)!;
+    const row: Row = {
+      table: 'throughput',
+      server: contender.id,
+      'req/s (median)': Math.round(median(measured.rps)),
+      'vs bare: median (range) of rounds': ratioSummary(measured.ratios),
+    };
+    if (contender.kind.startsWith('express-erl')) {
+      const versus = roundRatios(bulwark, measured);
+      row['bulwark vs it: median (range)'] = `${median(versus).toFixed(2)}x (${Math.min(...versus).toFixed(2)}-${Math.max(...versus).toFixed(2)}x)`;
     }
-  }
-  const get = (kind: ServerKind) => best.get(kind)!;
-  const rows: Row[] = [];
-  const expressBare = get('express-bare');
-  const expressBulwark = get('express-bulwark');
-  const expressErl = get('express-erl');
-  const expressErlDefaults = get('express-erl-defaults');
-  const koaBare = get('koa-bare');
-  const koaBulwark = get('koa-bulwark');
-  const row = (server: string, r: { rps: number; failures: number }, bare: number, extra: Row = {}): Row => ({
-    table: 'throughput',
-    server,
-    'req/s': Math.round(r.rps),
-    'vs bare': `${((r.rps / bare) * 100).toFixed(1)}%`,
-    ...extra,
-    ...(r.failures > 0 ? { failures: r.failures } : {}),
+    if (measured.failures > 0) row.failures = measured.failures;
+    return row;
   });
-  const versus = (r: { rps: number }) => ({
-    'bulwark vs it': `${(expressBulwark.rps / r.rps).toFixed(2)}x`,
-  });
-  rows.push(row('express bare', expressBare, expressBare.rps));
-  rows.push(row('express + bulwark rateLimit (memory)', expressBulwark, expressBare.rps));
-  rows.push(row('express + express-rate-limit (memory, draft-8 headers)', expressErl, expressBare.rps, versus(expressErl)));
-  rows.push(row('express + express-rate-limit (memory, its defaults)', expressErlDefaults, expressBare.rps, versus(expressErlDefaults)));
-  rows.push(row('koa bare', koaBare, koaBare.rps));
-  rows.push(row('koa + bulwark rateLimit (memory)', koaBulwark, koaBare.rps));
-  return rows;
 }
 
 /** Runs the whole benchmark and returns its table rows. */
-export async function run(): Promise<Row[]> {
-  return [...(await memoryRows()), ...(await redisRows()), ...(await throughputRows())];
+export async function run(options: { rounds?: number } = {}): Promise<Row[]> {
+  return [...(await memoryRows()), ...(await redisRows()), ...(await throughputRows(options.rounds ?? 5))];
 }
 
 const serverKind = process.env[SERVER_ENV] as ServerKind | undefined;
