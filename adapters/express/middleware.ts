@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Decision, Guard, HeaderPairs, RequestBody } from '../../src/guard/types.js';
+import type { Decision, Guard, RequestBody } from '../../src/guard/types.js';
 import { nodeView, readNodeBody } from '../../src/guard/node-view.js';
+import { writeNodeHeaders } from '../../src/guard/write-headers.js';
 import { captureResponse } from './capture.js';
 
 /** Largest raw body read for a guard when no body parser ran before it. */
@@ -35,22 +36,14 @@ function apply(decision: Decision, req: Request, res: Response, next: NextFuncti
   if (decision.type === 'respond') {
     if (res.headersSent) return;
     res.statusCode = decision.status;
-    writeHeaders(res, decision.headers);
+    writeNodeHeaders(res, decision.headers);
     res.setHeader('content-length', typeof decision.body === 'string' ? Buffer.byteLength(decision.body) : decision.body.byteLength);
     res.end(req.method === 'HEAD' ? undefined : decision.body);
     return;
   }
-  if (decision.headers) writeHeaders(res, decision.headers);
+  if (decision.headers) writeNodeHeaders(res, decision.headers);
   if (decision.sink) captureResponse(req, res, decision.sink);
   next();
-}
-
-/** Content-Type and Content-Length replace; every other header is appended (two limiters add two list members). */
-export function writeHeaders(res: Response, headers: HeaderPairs): void {
-  for (const [name, value] of headers) {
-    if (name === 'content-type' || name === 'content-length') res.setHeader(name, value);
-    else res.appendHeader(name, value);
-  }
 }
 
 /** The body a parser already read is given synchronously; otherwise the raw bytes are read (and kept). */

@@ -1,6 +1,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import { nodeView, readNodeBody } from '../../src/guard/node-view.js';
-import type { Decision, Guard, HeaderPairs, RequestBody } from '../../src/guard/types.js';
+import { writeNodeHeaders } from '../../src/guard/write-headers.js';
+import type { Decision, Guard, RequestBody } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
 
 const RAW_BODY_LIMIT = 1_048_576;
@@ -28,20 +29,11 @@ function apply(decision: Decision, ctx: Context, next: Next): Promise<void> {
     ctx.status = decision.status;
     // Koa sends no body for HEAD itself, and keeps the Content-Length.
     ctx.body = typeof decision.body === 'string' ? decision.body : Buffer.from(decision.body);
-    writeHeaders(ctx, decision.headers);
+    writeNodeHeaders(ctx.res, decision.headers);
     return Promise.resolve();
   }
-  if (decision.headers) writeHeaders(ctx, decision.headers);
+  if (decision.headers) writeNodeHeaders(ctx.res, decision.headers);
   return decision.sink ? captureResponse(ctx, next, decision.sink) : next();
-}
-
-/** Content-Type and Content-Length replace; every other header is appended (straight on the Node response). */
-export function writeHeaders(ctx: Context, headers: HeaderPairs): void {
-  const res = ctx.res;
-  for (const [name, value] of headers) {
-    if (name === 'content-type' || name === 'content-length') ctx.set(name, value);
-    else res.appendHeader(name, value);
-  }
 }
 
 /** The body a parser already read is given synchronously; otherwise the raw bytes are read (and kept). */
