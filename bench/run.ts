@@ -48,8 +48,13 @@ function tables(rows: Row[]): Array<{ name: string; rows: Row[] }> {
   return [...groups].map(([name, grouped]) => ({ name, rows: grouped }));
 }
 
+/** The throughput columns of `support/compare.ts`. */
+const VS_BARE = 'vs bare: median (range) of rounds';
+const VS_PEER = 'bulwark vs it: median (range)';
+
 const find = (rows: Row[], match: (row: Row) => boolean): Row | undefined => rows.find(match);
 const text = (value: unknown): string => (value === undefined ? 'n/a' : String(value));
+const signed = (value: unknown): string => (value === undefined ? 'n/a' : String(value).startsWith('-') ? String(value) : `+${String(value)}`);
 const has = (row: Row, column: string, pattern: RegExp) => pattern.test(String(row[column] ?? ''));
 
 /** The headline ratios of each script, read from its rows. */
@@ -71,19 +76,19 @@ function headlines(script: Script, rows: Row[]): Headline[] {
         {
           area: 'allowlist',
           measurement: 'Express throughput, 10,000 entries, vs bare Express',
-          result: text(server(/^express \+ bulwark/)?.['vs bare']),
+          result: text(server(/^express \+ bulwark/)?.[VS_BARE]),
           target: '>= 95%',
         },
         {
           area: 'allowlist',
           measurement: 'Koa throughput, 10,000 entries, vs bare Koa',
-          result: text(server(/^koa \+ bulwark/)?.['vs bare']),
+          result: text(server(/^koa \+ bulwark/)?.[VS_BARE]),
           target: '>= 95%',
         },
         {
           area: 'allowlist',
           measurement: 'express-ipfilter (1,000 CIDRs) vs bare Express',
-          result: text(server(/express-ipfilter/)?.['vs bare']),
+          result: text(server(/express-ipfilter/)?.[VS_BARE]),
           target: '(peer)',
         },
       ];
@@ -105,16 +110,16 @@ function headlines(script: Script, rows: Row[]): Headline[] {
         {
           area: 'throttle',
           measurement: 'Express throughput vs express-rate-limit (same headers / its defaults)',
-          result: `${text(erlIetf?.['bulwark vs it'])} / ${text(erlDefaults?.['bulwark vs it'])}`,
+          result: `${text(erlIetf?.[VS_PEER])} / ${text(erlDefaults?.[VS_PEER])}`,
           target: '>= 1.3x',
         },
         {
           area: 'throttle',
           measurement: 'Express throughput vs bare Express',
-          result: `bulwark ${text(server(/^express \+ bulwark/)?.['vs bare'])}; express-rate-limit ${text(erlIetf?.['vs bare'])}`,
+          result: `bulwark ${text(server(/^express \+ bulwark/)?.[VS_BARE])}; express-rate-limit ${text(erlIetf?.[VS_BARE])}`,
           target: '',
         },
-        { area: 'throttle', measurement: 'Koa throughput vs bare Koa', result: text(server(/^koa \+ bulwark/)?.['vs bare']), target: '>= 90%' },
+        { area: 'throttle', measurement: 'Koa throughput vs bare Koa', result: text(server(/^koa \+ bulwark/)?.[VS_BARE]), target: '>= 90%' },
       ];
     }
     case 'idempotency': {
@@ -127,7 +132,7 @@ function headlines(script: Script, rows: Row[]): Headline[] {
         {
           area: 'idempotency',
           measurement: 'Koa POST throughput, memory, fresh keys / replays, vs bare Koa',
-          result: `${text(koaFresh?.['vs bare (best)'])} / ${text(koaReplay?.['vs bare (best)'])}`,
+          result: `${text(koaFresh?.['vs bare (median round)'])} / ${text(koaReplay?.['vs bare (median round)'])}`,
           target: '>= 85%',
         },
         {
@@ -143,8 +148,8 @@ function headlines(script: Script, rows: Row[]): Headline[] {
       for (const row of rows) {
         lines.push({
           area: 'client',
-          measurement: `createFetch() vs plain fetch, ${String(row.scenario)} (median; fetch + its own timeout signal alone)`,
-          result: `+${text(row['createFetch() overhead']).replace(/^\+/, '')} (${text(row['fetch+timeout² overhead'])})`,
+          measurement: `createFetch() vs plain fetch, ${String(row.scenario)} (median; with timeoutMs; fetch + a timeout signal alone)`,
+          result: `${signed(row['createFetch() overhead'])} (${signed(row['createFetch({ timeoutMs })¹ overhead'])}; ${signed(row['fetch+timeout² overhead'])})`,
           target: '<= +10%',
         });
       }

@@ -68,8 +68,15 @@ export interface CreateFetchOptions {
   maxRetryAfterMs?: number;
   /**
    * Time limit of each attempt until its response headers (and, for a 409, its error body) arrive.
-   * Each attempt has its own signal, so one slow attempt never aborts another call. `Infinity` disables it.
-   * @default 30000
+   * Each attempt has its own signal, so one slow attempt never aborts another call. A timed-out attempt
+   * counts as a breaker failure and is retried like a network error.
+   *
+   * Off by default, as with `fetch` itself (Node's fetch gives up on its own after 300 s without
+   * response headers): a wrapper dropped into existing code does not start aborting, and retrying,
+   * calls that were merely slow. Set it for every upstream whose normal latency you know; with
+   * breakers, it is what lets a hung upstream open its circuit. A timed attempt costs the AbortSignal
+   * that fetch needs to abort it (see the client benchmark).
+   * @default Infinity (no per-attempt limit)
    * @example { timeoutMs: 5_000 }
    */
   timeoutMs?: number;
@@ -175,7 +182,7 @@ export function validate(options: CreateFetchOptions): Settings {
   const maxDelayMs = duration(options.maxDelayMs, 'maxDelayMs', 10_000, false);
   need(maxDelayMs >= baseDelayMs, 'maxDelayMs', 'at least options.baseDelayMs');
   const maxRetryAfterMs = duration(options.maxRetryAfterMs, 'maxRetryAfterMs', 60_000, false);
-  const timeoutMs = duration(options.timeoutMs, 'timeoutMs', 30_000, true);
+  const timeoutMs = duration(options.timeoutMs, 'timeoutMs', Number.POSITIVE_INFINITY, true);
   need(timeoutMs > 0, 'timeoutMs', 'greater than 0');
   const deadlineMs = duration(options.deadlineMs, 'deadlineMs', Number.POSITIVE_INFINITY, true);
   need(deadlineMs > 0, 'deadlineMs', 'greater than 0');

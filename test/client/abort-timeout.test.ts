@@ -84,6 +84,15 @@ describe("the caller's AbortSignal", () => {
 });
 
 describe('timeouts', () => {
+  it('sets no per-attempt limit by default, as fetch: a slow answer is waited for, not aborted and retried', async () => {
+    const server = await servers.start([{ delayMs: 1_500 }, {}]);
+    const { fetch, retries } = client();
+    const res = await fetch(server.url);
+    expect(res.status).toBe(200);
+    expect(server.hits).toHaveLength(1);
+    expect(retries).toHaveLength(0);
+  });
+
   it('times out a slow attempt and retries it', async () => {
     const server = await servers.start([{ hang: true }, {}]);
     const { fetch, retries } = client({ timeoutMs: 100 });
