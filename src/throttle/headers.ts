@@ -32,14 +32,15 @@ export function headerWriter(mode: unknown, name: string): (values: HeaderValues
   switch (mode) {
     case undefined:
     case 'draft-10': {
-      let policy: string | undefined;
+      // The policy is the same on every response: one pair, made once and shared (pairs are never mutated).
+      let policy: [string, string] | undefined;
       let prefix = '';
       return (v, out) => {
         if (policy === undefined) {
-          prefix = sfString(v.name);
-          policy = `${prefix};q=${v.limit};w=${ceilSeconds(v.windowMs)}`;
+          prefix = `${sfString(v.name)};r=`;
+          policy = ['ratelimit-policy', `${sfString(v.name)};q=${v.limit};w=${ceilSeconds(v.windowMs)}`];
         }
-        out.push(['ratelimit-policy', policy], ['ratelimit', `${prefix};r=${v.remaining};t=${ceilSeconds(v.resetMs)}`]);
+        out.push(policy, ['ratelimit', `${prefix}${v.remaining};t=${ceilSeconds(v.resetMs)}`]);
       };
     }
     case 'draft-7': {

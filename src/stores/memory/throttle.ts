@@ -15,13 +15,20 @@ interface SpendCounter {
   expiresAt: number;
 }
 
+/** The state of a GCRA key: its theoretical arrival time, in milliseconds. */
+interface GcraCell {
+  tat: number;
+}
+
 /**
  * The throttle side of {@link MemoryStore}: per process, synchronous (a decision costs no promise),
  * bounded by `max` keys for rate limits and `max` counters for spend caps (least recently used first
- * out), no timer per key. GCRA keeps one number per key, so windows of any length (30 days) cost nothing.
+ * out), no timer per key. GCRA keeps one number per key (in a cell updated in place), so windows of any
+ * length (30 days) cost nothing.
  */
 export class MemoryThrottleStore implements ThrottleStore {
-  readonly #rates: LRUCache<string, number | SlidingLog>;
+  /** Per key: a GCRA cell (its theoretical arrival time) or a sliding-window log, both updated in place. */
+  readonly #rates: LRUCache<string, GcraCell | SlidingLog>;
   readonly #spends: LRUCache<string, SpendCounter>;
   readonly #now: Clock;
 
@@ -64,9 +71,14 @@ export class MemoryThrottleStore implements ThrottleStore {
       }
       return result;
     }
+    // One cache operation for a key already held: its cell is updated in place (get made it most recent).
     const held = this.#rates.get(request.key);
-    const step = gcraStep(typeof held === 'number' ? held : undefined, now, request);
-    if (step.tat !== undefined) this.#rates.set(request.key, step.tat);
+    const cell = held !== undefined && !Array.isArray(held) ? held : undefined;
+    const step = gcraStep(cell?.tat, now, request);
+    if (step.tat !== undefined) {
+      if (cell !== undefined) cell.tat = step.tat;
+      else this.#rates.set(request.key, { tat: step.tat });
+    }
     return step.result;
   }
 
