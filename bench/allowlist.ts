@@ -4,8 +4,9 @@
  * 1. Lookups per second with 10, 1,000 and 100,000 mixed entries (IPv4/IPv6 addresses and blocks), hits and
  *    misses, for bulwark's IpSet, Node's `net.BlockList` and express-ipfilter's matcher, all in this run.
  * 2. Express and Koa throughput with a 10,000-entry `ipAllowlist`, as a ratio to the same bare server measured
- *    in this run (and express-ipfilter with 1,000 CIDRs for reference). Each server runs in a child process
- *    so that autocannon does not share its event loop.
+ *    in this run (and express-ipfilter with 1,000 CIDRs for reference). Each server runs in a child process;
+ *    each is measured at the same time as its bare server, and the headline is its capacity: the CPU time per
+ *    request of the bare server over its own (see `support/compare.ts` for why).
  *
  * `run()` returns the table rows, so that a combined `npm run bench` can call it.
  */
@@ -266,8 +267,8 @@ async function serve(kind: ServerKind): Promise<void> {
   listenAndReport(http.createServer(handler));
 }
 
-async function load(port: number, seconds: number): Promise<{ rps: number; failures: number }> {
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: seconds });
+async function load(port: number, seconds: number, connections: number): Promise<{ rps: number; failures: number }> {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
   return { rps: result.requests.average, failures: result.non2xx + result.errors };
 }
 
@@ -282,11 +283,13 @@ async function throughputRows(rounds: number): Promise<Row[]> {
   const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load });
   return contenders.map((contender) => {
     const measured = results.get(contender.id)!;
+    const root = contender.baseline === contender.id;
     return {
       table: 'throughput',
       server: contender.id,
       'req/s (median)': Math.round(median(measured.rps)),
-      'vs bare: median (range) of rounds': ratioSummary(measured.ratios),
+      'CPU µs/req (median)': Number(median(measured.cpuPerRequest).toFixed(1)),
+      'capacity vs bare: median (range)': root ? '' : ratioSummary(measured.capacity),
       ...(measured.failures > 0 ? { failures: measured.failures } : {}),
     };
   });

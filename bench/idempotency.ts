@@ -2,18 +2,21 @@
  * Idempotency benchmark (a script, not a test): `npm run build && npx tsx bench/idempotency.ts` (it measures the built package).
  *
  * POST throughput of Express and Koa with bulwark's `idempotency` (memory store and Redis store), with a
- * fresh key on every request (each one claims, runs and completes) and with one key replayed, as a ratio
- * to the same bare server measured in this run; and express-idempotency (its in-memory adapter) in the same
- * Express app. Each server runs in a child process so that autocannon does not share its event loop.
+ * fresh key on every request (each one claims, runs and completes) and with one key replayed, against the
+ * same bare server in this run; and against express-idempotency (its in-memory adapter) in the same Express
+ * app. Each server runs in a child process; each contender is measured at the same time as the server it is
+ * compared with, and the headline is its capacity: the CPU time per request of the other over its own (see
+ * `support/compare.ts` for why).
  * Redis comes from REDIS_URL (default redis://127.0.0.1:6379); records written here expire after a minute.
  *
  * `run()` returns the table rows, so that a combined `npm run bench` can call it.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { built } from './support/built.js';
+import { type Contender, compareThroughput, factorSummary, median, ratioSummary } from './support/compare.js';
+import { listenAndReport } from './support/server-process.js';
 
 type Row = Record<string, string | number>;
 type ServerKind = 'express-bare' | 'express-memory' | 'express-redis' | 'express-peer' | 'koa-bare' | 'koa-memory' | 'koa-redis';
@@ -78,98 +81,44 @@ async function serve(kind: ServerKind): Promise<void> {
     });
     handler = app.callback();
   }
-  let served = 0;
-  const server = http.createServer((req, res) => {
-    served++;
-    handler(req, res);
-  });
-  // The parent asks for the CPU time this process used and the requests it served, around each load.
-  process.on('message', () => {
-    const cpu = process.cpuUsage();
-    process.send?.({ cpuMicros: cpu.user + cpu.system, served });
-  });
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address();
-    process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
-  });
+  listenAndReport(http.createServer(handler));
 }
 
-function startServer(kind: ServerKind): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [SERVER_ENV]: kind }, stdio: 'inherit' });
-    child.once('message', (message: { port: number }) => {
-      child.removeAllListeners('exit');
-      resolve({ child, port: message.port });
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`the ${kind} server exited (${code})`)));
-  });
-}
-
-interface Load {
-  rps: number;
-  non2xx: number;
-  errors: number;
-  /** CPU time the server process spent per request served, in microseconds. */
-  cpuPerRequest: number;
-}
-
-interface Usage {
-  cpuMicros: number;
-  served: number;
-}
-
-function usage(child: ChildProcess): Promise<Usage> {
-  return new Promise((resolve) => {
-    child.once('message', (message: Usage) => resolve(message));
-    child.send('usage');
-  });
-}
-
-async function load(server: { child: ChildProcess; port: number }, mode: Mode, seconds: number): Promise<Load> {
-  const port = server.port;
-  const before = await usage(server.child);
+/**
+ * The load of a contender: POSTs of the same JSON body, each with an `Idempotency-Key`: a fresh one per
+ * request, or one key replayed (the bare servers get fresh keys and ignore them, so that both sides of a
+ * comparison receive the same bytes).
+ */
+async function load(port: number, seconds: number, connections: number, kind: string): Promise<{ rps: number; failures: number }> {
+  const mode = modeOf(kind);
   const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  // Fresh keys: autocannon replaces [<id>] with a unique id per request (the bare server ignores the header,
-  // so that both sides of a ratio send the same bytes).
-  if (mode === 'replays') headers['idempotency-key'] = `replay-${run}`;
-  else headers['idempotency-key'] = `fresh-${run}-[<id>]`;
   const result = await autocannon({
     url: `http://127.0.0.1:${port}/v1/messages`,
-    connections: 32,
+    connections,
     duration: seconds,
     method: 'POST',
-    headers,
+    headers: { 'content-type': 'application/json', 'idempotency-key': mode === 'replays' ? `replay-${run}` : `fresh-${run}-[<id>]` },
     body: BODY,
     idReplacement: mode !== 'replays',
   });
-  const after = await usage(server.child);
-  const cpuPerRequest = (after.cpuMicros - before.cpuMicros) / Math.max(after.served - before.served, 1);
-  return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, cpuPerRequest };
+  // A replayed key answers its stored 201; every response is a 2xx unless something failed.
+  return { rps: result.requests.average, failures: result.errors + result.non2xx };
 }
 
-/** One measured configuration: a server and the traffic sent to it. */
-interface Contender {
-  id: string;
-  framework: 'express' | 'koa';
-  kind: ServerKind;
-  mode: Mode;
-  label: string;
-}
+/** A contender's server kind is `<server>|<mode>`: one server process per server and mode. */
+const serverOf = (kind: string) => kind.split('|')[0] as ServerKind;
+const modeOf = (kind: string) => (kind.split('|')[1] ?? 'bare') as Mode;
 
 /** Options of {@link run}. */
 export interface RunOptions {
-  /** Measured rounds; every contender runs once per round, and the best and median round are reported. @default 5 */
+  /** Measured rounds. @default 5 */
   rounds?: number;
-  /** Seconds of load per contender per round. @default 2 */
+  /** Seconds of load per measurement. @default 2 */
   seconds?: number;
   /** Only these frameworks (for a quicker run while tuning). @default both */
   frameworks?: ReadonlyArray<'express' | 'koa'>;
   /** Leave out the Redis-store contenders. @default false */
   skipRedis?: boolean;
-  /** Print every measurement to stderr as it is taken. @default false */
-  verbose?: boolean;
 }
 
 function contenders(options: RunOptions): Contender[] {
@@ -177,91 +126,55 @@ function contenders(options: RunOptions): Contender[] {
   const stores = options.skipRedis ? (['memory'] as const) : (['memory', 'redis'] as const);
   const list: Contender[] = [];
   for (const framework of frameworks) {
-    list.push({ id: `${framework}-bare`, framework, kind: `${framework}-bare`, mode: 'bare', label: `${framework} bare` });
+    const bare = `${framework} bare`;
+    list.push({ id: bare, kind: `${framework}-bare`, baseline: bare });
     for (const store of stores) {
       for (const mode of ['fresh keys', 'replays'] as const) {
-        list.push({
-          id: `${framework}-${store}-${mode}`,
-          framework,
-          kind: `${framework}-${store}`,
-          mode,
-          label: `${framework} + bulwark idempotency (${store})`,
-        });
+        list.push({ id: `${framework} + bulwark idempotency (${store}), ${mode}`, kind: `${framework}-${store}|${mode}`, baseline: bare });
       }
     }
     if (framework === 'express') {
       for (const mode of ['fresh keys', 'replays'] as const) {
-        list.push({ id: `express-peer-${mode}`, framework, kind: 'express-peer', mode, label: 'express + express-idempotency (memory)' });
+        const peer = `express + express-idempotency (memory), ${mode}`;
+        list.push({ id: peer, kind: `express-peer|${mode}`, baseline: bare });
+        list.push({ id: `express + bulwark idempotency (memory), ${mode}, against express-idempotency`, kind: `express-memory|${mode}`, baseline: peer });
       }
     }
   }
   return list;
 }
 
-const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-const best = (values: readonly number[]) => Math.max(...values);
-const pct = (value: number, base: number) => `${((value / base) * 100).toFixed(1)}%`;
-
 /**
- * Runs the whole benchmark and returns its table rows. Every server starts once and stays up; then, round
- * after round, each contender gets the same seconds of load, in a rotating order, so that the noise of a
- * shared machine hits all of them alike. A warm-up round is not counted. Ratios to bare are given for the
- * best round of each (best against best) and as the median of the per-round ratios (each round's guarded
- * figure against the bare figure of the same round).
+ * Runs the whole benchmark and returns its table rows: each contender measured at the same time as the
+ * server it is compared with, its capacity being the CPU time per request of that server over its own
+ * (see `support/compare.ts`).
  */
 export async function run(options: RunOptions = {}): Promise<Row[]> {
-  const rounds = options.rounds ?? 5;
-  const seconds = options.seconds ?? 2;
   const list = contenders(options);
-  const servers = new Map<ServerKind, { child: ChildProcess; port: number }>();
-  const samples = new Map<string, number[]>(list.map((c) => [c.id, []]));
-  const cpu = new Map<string, number[]>(list.map((c) => [c.id, []]));
-  const failures = new Map<string, number>();
-  try {
-    for (const kind of new Set(list.map((c) => c.kind))) servers.set(kind, await startServer(kind));
-    for (let round = 0; round <= rounds; round++) {
-      for (let i = 0; i < list.length; i++) {
-        const contender = list[(i + round) % list.length]!;
-        const result = await load(servers.get(contender.kind)!, contender.mode, round === 0 ? 1 : seconds);
-        if (round === 0) continue; // warm-up
-        samples.get(contender.id)!.push(result.rps);
-        cpu.get(contender.id)!.push(result.cpuPerRequest);
-        if (options.verbose) {
-          console.error(
-            `round ${round} ${contender.id}: ${Math.round(result.rps)} req/s, ${result.cpuPerRequest.toFixed(1)} µs CPU/req, ${result.non2xx} non-2xx, ${result.errors} errors`,
-          );
-        }
-        const failed = result.errors + (contender.mode === 'fresh keys' ? result.non2xx : 0);
-        if (failed > 0) failures.set(contender.id, (failures.get(contender.id) ?? 0) + failed);
-      }
-    }
-  } finally {
-    for (const { child } of servers.values()) child.kill();
-  }
-  const rows: Row[] = [];
-  for (const contender of list) {
-    const own = samples.get(contender.id)!;
-    const bare = samples.get(`${contender.framework}-bare`)!;
-    const ratios = own.map((rps, i) => rps / bare[i]!);
+  const results = await compareThroughput(list, {
+    script: fileURLToPath(import.meta.url),
+    env: SERVER_ENV,
+    rounds: options.rounds ?? 5,
+    seconds: options.seconds ?? 2,
+    load,
+  });
+  return list.map((contender) => {
+    const measured = results.get(contender.id)!;
+    const against = contender.baseline === contender.id ? '' : contender.baseline;
     const row: Row = {
-      server: contender.label,
-      mode: contender.mode === 'bare' ? '(no idempotency)' : contender.mode,
-      'req/s best': Math.round(best(own)),
-      'req/s median': Math.round(median(own)),
-      'vs bare (best)': pct(best(own), best(bare)),
-      'vs bare (median round)': `${(median(ratios) * 100).toFixed(1)}%`,
-      'server CPU µs/req': Number(median(cpu.get(contender.id)!).toFixed(1)),
+      server: contender.id,
+      'measured against': against,
+      'req/s (median)': Math.round(median(measured.rps)),
+      'CPU µs/req (median)': Number(median(measured.cpuPerRequest).toFixed(1)),
+      [CAPACITY]: against === '' ? '' : against.endsWith('bare') ? ratioSummary(measured.capacity) : factorSummary(measured.capacity),
     };
-    if (contender.kind === 'express-peer') {
-      const ours = samples.get(`express-memory-${contender.mode}`);
-      if (ours) row['bulwark (memory) vs it'] = `${(best(ours) / best(own)).toFixed(2)}x`;
-    }
-    const failed = failures.get(contender.id);
-    if (failed) row.failures = failed;
-    rows.push(row);
-  }
-  return rows;
+    if (measured.failures > 0) row.failures = measured.failures;
+    return row;
+  });
 }
+
+/** The headline column, shared with the combined summary (bench/run.ts). */
+export const CAPACITY = 'capacity vs it: median (range)';
 
 function cliOptions(args: readonly string[]): RunOptions {
   const options: RunOptions = {};
@@ -271,15 +184,14 @@ function cliOptions(args: readonly string[]): RunOptions {
     else if (name === 'seconds') options.seconds = Number(value);
     else if (name === 'only') options.frameworks = value.split(',') as Array<'express' | 'koa'>;
     else if (name === 'no-redis') options.skipRedis = true;
-    else if (name === 'verbose') options.verbose = true;
-    else throw new TypeError(`bench/idempotency: unknown argument ${arg} (--rounds=N --seconds=N --only=koa,express --no-redis --verbose)`);
+    else throw new TypeError(`bench/idempotency: unknown argument ${arg} (--rounds=N --seconds=N --only=koa,express --no-redis)`);
   }
   return options;
 }
 
-const serverKind = process.env[SERVER_ENV] as ServerKind | undefined;
+const serverKind = process.env[SERVER_ENV];
 if (serverKind) {
-  await serve(serverKind);
+  await serve(serverOf(serverKind));
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const started = Date.now();
   console.table(await run(cliOptions(process.argv.slice(2))));

@@ -6,8 +6,9 @@
  *    against rate-limit-redis and RateLimiterRedis. Medians over batches.
  * 2. Redis round trips per bulwark decision, read from `INFO commandstats` (EVALSHA + EVAL calls).
  * 3. Express and Koa throughput with the memory-store limiter as a ratio to the same bare server, and
- *    Express with express-rate-limit, all in this run: five rounds, a fresh server process per contender
- *    per round, each compared with the bare server of its round (see `support/compare.ts`).
+ *    Express with express-rate-limit, all in this run. Each server runs in a child process; each contender
+ *    is measured at the same time as the server it is compared with, and the headline is its capacity:
+ *    the CPU time per request of the other over its own (see `support/compare.ts` for why).
  *
  * `run()` returns the table rows, so that `npm run bench` can combine them.
  */
@@ -24,7 +25,7 @@ import { createRateLimiter } from '../src/throttle/rate-limiter.js';
 import { startRedisServer } from '../test/support/redis.js';
 import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
-import { type Contender, compareThroughput, median, ratioSummary, roundRatios } from './support/compare.js';
+import { type Contender, compareThroughput, factorSummary, median, ratioSummary } from './support/compare.js';
 import { listenAndReport } from './support/server-process.js';
 
 const SERVER_ENV = 'BULWARK_BENCH_THROTTLE_SERVER';
@@ -180,37 +181,48 @@ async function serve(kind: ServerKind): Promise<void> {
   listenAndReport(http.createServer(handler));
 }
 
-async function load(port: number, seconds: number): Promise<{ rps: number; failures: number }> {
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: seconds });
+async function load(port: number, seconds: number, connections: number): Promise<{ rps: number; failures: number }> {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
   return { rps: result.requests.average, failures: result.non2xx + result.errors };
 }
+
+const ERL_IETF = 'express + express-rate-limit (memory, draft-8 headers)';
+const ERL_DEFAULTS = 'express + express-rate-limit (memory, its defaults)';
 
 async function throughputRows(rounds: number): Promise<Row[]> {
   const contenders: Contender[] = [
     { id: 'express bare', kind: 'express-bare', baseline: 'express bare' },
     { id: 'express + bulwark rateLimit (memory)', kind: 'express-bulwark', baseline: 'express bare' },
-    { id: 'express + express-rate-limit (memory, draft-8 headers)', kind: 'express-erl', baseline: 'express bare' },
-    { id: 'express + express-rate-limit (memory, its defaults)', kind: 'express-erl-defaults', baseline: 'express bare' },
+    { id: ERL_IETF, kind: 'express-erl', baseline: 'express bare' },
+    { id: ERL_DEFAULTS, kind: 'express-erl-defaults', baseline: 'express bare' },
+    { id: 'express + bulwark rateLimit, against express-rate-limit (draft-8 headers)', kind: 'express-bulwark', baseline: ERL_IETF },
+    { id: 'express + bulwark rateLimit, against express-rate-limit (its defaults)', kind: 'express-bulwark', baseline: ERL_DEFAULTS },
     { id: 'koa bare', kind: 'koa-bare', baseline: 'koa bare' },
     { id: 'koa + bulwark rateLimit (memory)', kind: 'koa-bulwark', baseline: 'koa bare' },
   ];
   const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load });
-  const bulwark = results.get('express + bulwark rateLimit (memory)')!;
   return contenders.map((contender) => {
     const measured = results.get(contender.id)!;
+    const against = contender.baseline === contender.id ? '' : contender.baseline;
     const row: Row = {
       table: 'throughput',
       server: contender.id,
+      'measured against': against,
       'req/s (median)': Math.round(median(measured.rps)),
-      'vs bare: median (range) of rounds': ratioSummary(measured.ratios),
+      'CPU µs/req (median)': Number(median(measured.cpuPerRequest).toFixed(1)),
+      [CAPACITY]: against ? factorOrPercent(contender, measured.capacity) : '',
     };
-    if (contender.kind.startsWith('express-erl')) {
-      const versus = roundRatios(bulwark, measured);
-      row['bulwark vs it: median (range)'] = `${median(versus).toFixed(2)}x (${Math.min(...versus).toFixed(2)}-${Math.max(...versus).toFixed(2)}x)`;
-    }
     if (measured.failures > 0) row.failures = measured.failures;
     return row;
   });
+}
+
+/** Column names, shared with the combined summary (bench/run.ts). */
+export const CAPACITY = 'capacity vs it: median (range)';
+
+/** Against a bare server, a percentage; against a peer library, a factor. */
+function factorOrPercent(contender: Contender, values: number[]): string {
+  return contender.baseline.endsWith('bare') ? ratioSummary(values) : factorSummary(values);
 }
 
 /** Runs the whole benchmark and returns its table rows. */

@@ -1,20 +1,28 @@
 /**
- * Throughput comparisons that hold up on a small, shared machine. Every round starts a fresh server
- * process for each contender (a process that happened to land badly does not colour every round), in an
- * order that rotates from round to round (drift in the machine's load hits all contenders alike), and
- * compares each contender with its baseline from the same round. The summary is the median of those
- * per-round ratios, with the lowest and highest.
+ * Throughput comparisons that hold up on a small, shared machine.
+ *
+ * On a 2-vCPU virtual machine the speed of the machine itself drifts by tens of percent from one second to
+ * the next: two identical servers measured one after the other differ by up to ±25% (an A/A test). So each
+ * contender is measured at the same time as its baseline: both servers are under load together (each with
+ * half of the connections), and each reports the CPU time it spent per request. A server bound by its CPU
+ * serves requests in inverse proportion to that time, so the ratio of the two (its capacity relative to
+ * the baseline) is the throughput ratio with the drift cancelled: identical servers measured this way
+ * agree within about 4%. (The requests per second of such a window say little: one load generator drives
+ * both servers, and it tends to be what limits them.)
+ *
+ * Every server starts once and is warmed up (the JIT needs several seconds of load); then, round after
+ * round, each contender is measured with its baseline, in an order that rotates from round to round.
  */
 import type { ChildProcess } from 'node:child_process';
-import { forkServer } from './server-process.js';
+import { forkServer, serverUsage } from './server-process.js';
 
-/** One server configuration and the traffic sent to it. */
+/** One server configuration, compared with another. */
 export interface Contender {
   /** Names this contender in the results. */
   id: string;
   /** The server to start (the value of the script's server environment variable). */
   kind: string;
-  /** The `id` of the contender this one is compared with (itself for a baseline). */
+  /** The `id` of the contender this one is measured against (itself for a baseline). */
   baseline: string;
 }
 
@@ -26,71 +34,124 @@ export interface CompareOptions {
   env: string;
   /** Measured rounds. @default 5 */
   rounds?: number;
-  /** Seconds of load per contender per round. @default 2 */
+  /** Seconds of load per measurement. @default 2 */
   seconds?: number;
-  /** Seconds of unmeasured load after a server starts. @default 1 */
+  /** Seconds of unmeasured load on each server after it starts. @default 4 */
   warmUpSeconds?: number;
-  /** Sends load to a started server for `seconds` and reports what it achieved. */
-  load(port: number, seconds: number, contender: Contender): Promise<{ rps: number; failures: number }>;
-  /** Called after each measurement (for a verbose mode). */
-  onMeasured?(round: number, contender: Contender, rps: number): void;
+  /** Connections per measurement, split between the two servers measured together. @default 32 */
+  connections?: number;
+  /** Sends load to a server for `seconds` over `connections` connections and reports what it achieved. */
+  load(port: number, seconds: number, connections: number, kind: string): Promise<{ rps: number; failures: number }>;
 }
 
-/** What one contender achieved over all rounds. */
+/** What one contender achieved over all rounds, each round measured together with its baseline. */
 export interface Measured {
   /** Requests per second, one per round. */
   rps: number[];
-  /** Ratio to the baseline's figure of the same round, one per round. */
+  /** Its requests per second over the baseline's, in the same window, one per round. */
   ratios: number[];
+  /** CPU time the server process spent per request, in microseconds, one per round. */
+  cpuPerRequest: number[];
+  /** The baseline's CPU time per request over this contender's, in the same window, one per round. */
+  capacity: number[];
   /** Non-2xx responses and errors seen, over all rounds. */
   failures: number;
 }
 
+interface Server {
+  child: ChildProcess;
+  port: number;
+}
+
 /**
- * Measures every contender for `rounds` rounds and returns, per contender id, its figures.
+ * Measures every contender against its baseline for `rounds` rounds and returns, per contender id, its
+ * figures (a baseline's own figures come from the windows it shared with the others).
  *
  * @example
  * ```ts
  * const results = await compareThroughput(
  *   [{ id: 'bare', kind: 'koa-bare', baseline: 'bare' }, { id: 'guarded', kind: 'koa-bulwark', baseline: 'bare' }],
- *   { script: fileURLToPath(import.meta.url), env: 'MY_SERVER', load: (port, s) => hammer(port, s) },
+ *   { script: fileURLToPath(import.meta.url), env: 'MY_SERVER', load: (port, s, c) => hammer(port, s, c) },
  * );
  * ```
  */
 export async function compareThroughput(contenders: readonly Contender[], options: CompareOptions): Promise<Map<string, Measured>> {
   const rounds = options.rounds ?? 5;
   const seconds = options.seconds ?? 2;
-  const warmUp = options.warmUpSeconds ?? 1;
-  const perRound = new Map<string, number[]>(contenders.map((c) => [c.id, []]));
-  const failures = new Map<string, number>(contenders.map((c) => [c.id, 0]));
-  for (let round = 0; round < rounds; round++) {
-    for (let i = 0; i < contenders.length; i++) {
-      const contender = contenders[(i + round) % contenders.length]!;
-      const server = await forkServer(options.script, options.env, contender.kind);
-      try {
-        if (warmUp > 0) await options.load(server.port, warmUp, contender);
-        const result = await options.load(server.port, seconds, contender);
-        perRound.get(contender.id)![round] = result.rps;
-        failures.set(contender.id, failures.get(contender.id)! + result.failures);
-        options.onMeasured?.(round, contender, result.rps);
-      } finally {
-        stop(server.child);
+  const warmUp = options.warmUpSeconds ?? 4;
+  const connections = options.connections ?? 32;
+  const byId = new Map(contenders.map((c) => [c.id, c]));
+  for (const contender of contenders) {
+    if (!byId.has(contender.baseline)) throw new Error(`compareThroughput: ${contender.id} names an unknown baseline ${contender.baseline}`);
+  }
+  const pairs = contenders.filter((c) => c.baseline !== c.id);
+  const results = new Map<string, Measured>(
+    contenders.map((c) => [c.id, { rps: [], ratios: [], cpuPerRequest: [], capacity: [], failures: 0 }]),
+  );
+  const servers = new Map<string, Server>();
+  try {
+    for (const kind of new Set(contenders.map((c) => c.kind))) {
+      const server = await forkServer(options.script, options.env, kind);
+      servers.set(kind, server);
+      await options.load(server.port, warmUp, connections, kind);
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < pairs.length; i++) {
+        const contender = pairs[(i + round) % pairs.length]!;
+        const baseline = byId.get(contender.baseline)!;
+        const [own, base] = await together(
+          servers.get(contender.kind)!,
+          servers.get(baseline.kind)!,
+          (server, kind) => options.load(server.port, seconds, Math.max(1, Math.floor(connections / 2)), kind),
+          contender.kind,
+          baseline.kind,
+        );
+        record(results.get(contender.id)!, own, base);
+        // A root baseline's own figures come from every window it shared; a contender used as another's
+        // baseline keeps only the windows against its own baseline.
+        if (baseline.baseline === baseline.id) record(results.get(baseline.id)!, base, base);
       }
     }
+  } finally {
+    for (const { child } of servers.values()) {
+      child.removeAllListeners('exit');
+      child.kill();
+    }
   }
-  const out = new Map<string, Measured>();
-  for (const contender of contenders) {
-    const rps = perRound.get(contender.id)!;
-    const base = perRound.get(contender.baseline);
-    if (!base) throw new Error(`compareThroughput: ${contender.id} names an unknown baseline ${contender.baseline}`);
-    out.set(contender.id, { rps, ratios: rps.map((value, i) => value / base[i]!), failures: failures.get(contender.id)! });
-  }
-  return out;
+  return results;
 }
 
-function stop(child: ChildProcess): void {
-  child.removeAllListeners('exit');
-  child.kill();
+interface Window {
+  rps: number;
+  failures: number;
+  cpuPerRequest: number;
+}
+
+/** Loads two servers at the same time and reads what each achieved and the CPU time it spent per request. */
+async function together(
+  a: Server,
+  b: Server,
+  load: (server: Server, kind: string) => Promise<{ rps: number; failures: number }>,
+  kindA: string,
+  kindB: string,
+): Promise<[Window, Window]> {
+  const before = await Promise.all([serverUsage(a.child), serverUsage(b.child)]);
+  const loads = await Promise.all([load(a, kindA), load(b, kindB)]);
+  const after = await Promise.all([serverUsage(a.child), serverUsage(b.child)]);
+  const window = (i: 0 | 1): Window => ({
+    rps: loads[i].rps,
+    failures: loads[i].failures,
+    cpuPerRequest: (after[i].cpuMicros - before[i].cpuMicros) / Math.max(after[i].served - before[i].served, 1),
+  });
+  return [window(0), window(1)];
+}
+
+function record(into: Measured, own: Window, base: Window): void {
+  into.rps.push(own.rps);
+  into.ratios.push(own.rps / base.rps);
+  into.cpuPerRequest.push(own.cpuPerRequest);
+  into.capacity.push(base.cpuPerRequest / own.cpuPerRequest);
+  into.failures += own.failures;
 }
 
 /** The middle value (the upper middle of an even count). */
@@ -107,7 +168,7 @@ export function ratioSummary(ratios: readonly number[]): string {
   return `${percent(median(ratios))} (${(Math.min(...ratios) * 100).toFixed(1)}-${percent(Math.max(...ratios))})`;
 }
 
-/** Per-round ratios of two contenders measured in the same rounds: `a[i] / b[i]`. */
-export function roundRatios(a: Measured, b: Measured): number[] {
-  return a.rps.map((value, i) => value / b.rps[i]!);
+/** The median of per-round factors with their range, `1.31x (1.20-1.45x)`. */
+export function factorSummary(factors: readonly number[]): string {
+  return `${median(factors).toFixed(2)}x (${Math.min(...factors).toFixed(2)}-${Math.max(...factors).toFixed(2)}x)`;
 }
