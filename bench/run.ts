@@ -177,7 +177,10 @@ Machine: ${machine()}.
 Date: ${new Date().toISOString().slice(0, 10)}.
 Reproduce with \`npm ci && npm run bench\` (or \`npm run bench -- throttle\` for one script). Every ratio is
 against a baseline measured in the same run on the same machine: a bare server without bulwark, or a peer
-library in the same app. Load generator (autocannon) and servers share the machine's cores.
+library in the same app. Load generator (autocannon) and servers share the machine's cores. Server figures
+are capacities: each server is loaded at the same time as the one it is compared with, and the capacity is
+that server's CPU time per request over this one's (the throughput ratio of CPU-bound servers, with the
+machine's drift cancelled; see \`bench/support/compare.ts\`), given as the median (and range) of the rounds.
 
 ## Combined
 
