@@ -119,6 +119,12 @@ function headlines(script: Script, rows: Row[]): Headline[] {
           target: '',
         },
         { area: 'throttle', measurement: 'Koa capacity vs bare Koa', result: text(against(/^koa \+ bulwark/)), target: '>= 90%' },
+        {
+          area: 'throttle',
+          measurement: 'Koa references: an empty middleware / one setting the two headers, vs bare Koa',
+          result: `${text(against(/^koa \+ an empty middleware/))} / ${text(against(/^koa \+ a middleware setting/))}`,
+          target: '',
+        },
       ];
     }
     case 'idempotency': {

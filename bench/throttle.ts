@@ -139,7 +139,15 @@ async function redisRows(): Promise<Row[]> {
 // ---------------------------------------------------------------------------------------------------------
 // Throughput: each server in a child process (this file, run with SERVER_ENV set).
 
-type ServerKind = 'express-bare' | 'express-bulwark' | 'express-erl' | 'express-erl-defaults' | 'koa-bare' | 'koa-bulwark';
+type ServerKind =
+  | 'express-bare'
+  | 'express-bulwark'
+  | 'express-erl'
+  | 'express-erl-defaults'
+  | 'koa-bare'
+  | 'koa-bulwark'
+  | 'koa-empty'
+  | 'koa-headers';
 
 async function serve(kind: ServerKind): Promise<void> {
   const http = await import('node:http');
@@ -171,6 +179,16 @@ async function serve(kind: ServerKind): Promise<void> {
     if (kind === 'koa-bulwark') {
       const { rateLimit } = await built('bulwark/koa');
       app.use(rateLimit({ limit: 1e9, windowMs: 60_000 }));
+    } else if (kind === 'koa-empty') {
+      // References for what a limiter cannot avoid: a middleware layer, and two headers on every response.
+      app.use((_ctx, next) => next());
+    } else if (kind === 'koa-headers') {
+      let remaining = 1e9;
+      app.use((ctx, next) => {
+        ctx.res.setHeader('ratelimit-policy', '"1000000000-in-60s";q=1000000000;w=60');
+        ctx.res.setHeader('ratelimit', `"1000000000-in-60s";r=${--remaining};t=1`);
+        return next();
+      });
     }
     app.use((ctx) => {
       ctx.type = 'text/plain';
@@ -199,6 +217,8 @@ async function throughputRows(rounds: number): Promise<Row[]> {
     { id: 'express + bulwark rateLimit, against express-rate-limit (its defaults)', kind: 'express-bulwark', baseline: ERL_DEFAULTS },
     { id: 'koa bare', kind: 'koa-bare', baseline: 'koa bare' },
     { id: 'koa + bulwark rateLimit (memory)', kind: 'koa-bulwark', baseline: 'koa bare' },
+    { id: 'koa + an empty middleware (reference)', kind: 'koa-empty', baseline: 'koa bare' },
+    { id: 'koa + a middleware setting the two RateLimit headers (reference)', kind: 'koa-headers', baseline: 'koa bare' },
   ];
   const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load });
   return contenders.map((contender) => {
