@@ -13,48 +13,54 @@ export function chain<T, U>(value: MaybePromise<T>, then: (value: T) => MaybePro
 /**
  * Asks the store through the outage rules: a healthy store decides; a failure (throw, rejection,
  * missed deadline) switches to the outage mode, whose decision is returned instead. Never rejects.
+ * The callbacks take the request, so that a guard makes them once rather than per request.
  * @internal
  */
-export function askStore<R>(
+export function askStore<Q, R>(
   health: StoreHealth,
-  ask: () => MaybePromise<R>,
-  decided: (result: R) => Decision,
-  fallback: () => Decision,
+  request: Q,
+  ask: (request: Q) => MaybePromise<R>,
+  decided: (request: Q, result: R) => Decision,
+  fallback: (request: Q) => Decision,
 ): MaybePromise<Decision> {
-  if (!health.useStore()) return degraded(health, fallback);
+  if (!health.useStore()) return degraded(health, request, fallback);
   let answer: MaybePromise<R>;
   try {
-    answer = ask();
+    answer = ask(request);
   } catch (err) {
     health.failed(err);
-    return degraded(health, fallback);
+    return degraded(health, request, fallback);
   }
   if (answer instanceof Promise) {
     return answer.then(
       (result) => {
         health.succeeded();
-        return decided(result);
+        return decided(request, result);
       },
       (err: unknown) => {
         health.failed(err);
-        return degraded(health, fallback);
+        return degraded(health, request, fallback);
       },
     );
   }
   health.succeeded();
-  return decided(answer);
+  return decided(request, answer);
 }
 
-function degraded(health: StoreHealth, fallback: () => Decision): Decision {
+function degraded<Q>(health: StoreHealth, request: Q, fallback: (request: Q) => Decision): Decision {
   if (health.mode === 'open') return NEXT;
   if (health.mode === 'closed') return errorDecision(unavailableError());
-  return fallback();
+  return fallback(request);
 }
 
-/** Runs a user callback that may throw or reject, turning a failure into a 500 decision. @internal */
-export function guarded(run: () => MaybePromise<Decision>): MaybePromise<Decision> {
+/**
+ * Runs `run(argument)`, a step that may call user callbacks that throw or reject, turning a failure into
+ * a 500 decision. Takes the argument rather than a closure, so that a guard makes no function per request.
+ * @internal
+ */
+export function guarded<A>(run: (argument: A) => MaybePromise<Decision>, argument: A): MaybePromise<Decision> {
   try {
-    const out = run();
+    const out = run(argument);
     return out instanceof Promise ? out.catch((err: unknown) => errorDecision(err)) : out;
   } catch (err) {
     return errorDecision(err);

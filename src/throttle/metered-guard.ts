@@ -61,13 +61,13 @@ export function compileMetered<Req>(name: string, options: MeteredOptions<Req>):
         if (key instanceof Promise || units instanceof Promise) return Promise.all([key, units]).then(([k, u]) => checked(k, u));
         return checked(key, units);
       };
+      const skipOrRun = (view: RequestView<Req>): MaybePromise<Decision> =>
+        chain(skip!(view.request), (skipped) => (skipped === true ? NEXT : run(view)));
+      const step = skip ? skipOrRun : run;
       return {
         name,
         check(view) {
-          return guarded(() => {
-            if (!skip) return run(view);
-            return chain(skip(view.request), (skipped) => (skipped === true ? NEXT : run(view)));
-          });
+          return guarded(step, view);
         },
       };
     },

@@ -181,17 +181,14 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
       headers,
     );
 
+  const consume = (request: RateRequest) => store.consume(request);
+  const fallback = (request: RateRequest) => {
+    fallbackStore ??= new MemoryStore({ max: 10_000 });
+    return decided(request, fallbackStore.throttle.consume(request));
+  };
   return metered.guard((key, units) => {
     const request: RateRequest = { key: namespace + key, algorithm, limit, windowMs, burst: capacity, cost: units };
     if (units > capacity) return tooCostly(units, []);
-    return askStore(
-      health,
-      () => store.consume(request),
-      (result) => decided(request, result),
-      () => {
-        fallbackStore ??= new MemoryStore({ max: 10_000 });
-        return decided(request, fallbackStore.throttle.consume(request));
-      },
-    );
+    return askStore(health, request, consume, decided, fallback);
   });
 }

@@ -141,7 +141,7 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
   if (options.monthly !== undefined) caps.push({ period: 'monthly', limit: options.monthly });
   const message = options.message ?? ((period: SpendPeriod) => `This request would exceed your ${period} spend limit.`);
 
-  const decided = (result: SpendResult): Decision => {
+  const decided = (_request: SpendRequest, result: SpendResult): Decision => {
     if (result.allowed) return NEXT;
     const period = caps[result.exceeded]?.period ?? 'daily';
     let text: string;
@@ -153,6 +153,11 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
     return errorDecision(new ApiError('spend_limit_exceeded', { message: String(text), details: { period } }));
   };
 
+  const spend = (request: SpendRequest) => store.spend(request);
+  const fallback = (request: SpendRequest) => {
+    fallbackStore ??= new MemoryStore({ max: 10_000 });
+    return decided(request, fallbackStore.throttle.spend(request));
+  };
   return metered.guard((key, units) => {
     const [year, month, day] = dateParts(calendar, Date.now());
     const request: SpendRequest = {
@@ -164,15 +169,7 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
           : { period: `m${year}-${month}`, limit: cap.limit, ttlMs: 32 * DAY_MS },
       ),
     };
-    return askStore(
-      health,
-      () => store.spend(request),
-      decided,
-      () => {
-        fallbackStore ??= new MemoryStore({ max: 10_000 });
-        return decided(fallbackStore.throttle.spend(request));
-      },
-    );
+    return askStore(health, request, spend, decided, fallback);
   });
 }
 
