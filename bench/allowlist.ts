@@ -14,14 +14,13 @@ import type { RequestListener } from 'node:http';
 import { createRequire } from 'node:module';
 import { BlockList } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { createIpAllowlist } from '../src/allowlist/ip-allowlist.js';
 import { IpSet } from '../src/allowlist/ip-set.js';
 import { nodeView } from '../src/guard/node-view.js';
 import { NEXT } from '../src/guard/respond.js';
 import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
-import { type Contender, compareThroughput, median, ratioSummary } from './support/compare.js';
+import { type Contender, capacityRows, compareThroughput, getLoad } from './support/compare.js';
 import { listenAndReport } from './support/server-process.js';
 
 
@@ -267,11 +266,6 @@ async function serve(kind: ServerKind): Promise<void> {
   listenAndReport(http.createServer(handler));
 }
 
-async function load(port: number, seconds: number, connections: number): Promise<{ rps: number; failures: number }> {
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
-  return { rps: result.requests.average, failures: result.non2xx + result.errors };
-}
-
 async function throughputRows(rounds: number): Promise<Row[]> {
   const contenders: Contender[] = [
     { id: 'express bare', kind: 'express-bare', baseline: 'express bare' },
@@ -280,19 +274,8 @@ async function throughputRows(rounds: number): Promise<Row[]> {
     { id: 'koa bare', kind: 'koa-bare', baseline: 'koa bare' },
     { id: 'koa + bulwark ipAllowlist, 10,000 entries', kind: 'koa-bulwark', baseline: 'koa bare' },
   ];
-  const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load });
-  return contenders.map((contender) => {
-    const measured = results.get(contender.id)!;
-    const root = contender.baseline === contender.id;
-    return {
-      table: 'throughput',
-      server: contender.id,
-      'req/s (median)': Math.round(median(measured.rps)),
-      'CPU µs/req (median)': Number(median(measured.cpuPerRequest).toFixed(1)),
-      'capacity vs bare: median (range)': root ? '' : ratioSummary(measured.capacity),
-      ...(measured.failures > 0 ? { failures: measured.failures } : {}),
-    };
-  });
+  const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load: getLoad() });
+  return capacityRows(contenders, results, 'throughput');
 }
 
 /** Runs the whole benchmark and returns its table rows. */

@@ -15,10 +15,10 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { built } from './support/built.js';
-import { type Contender, compareThroughput, factorSummary, median, ratioSummary } from './support/compare.js';
+import { type Contender, capacityRows, compareThroughput } from './support/compare.js';
 import { listenAndReport } from './support/server-process.js';
+import type { Row } from './support/print-tables.js';
 
-type Row = Record<string, string | number>;
 type ServerKind = 'express-bare' | 'express-memory' | 'express-redis' | 'express-peer' | 'koa-bare' | 'koa-memory' | 'koa-redis';
 type Mode = 'bare' | 'fresh keys' | 'replays';
 
@@ -159,23 +159,8 @@ export async function run(options: RunOptions = {}): Promise<Row[]> {
     seconds: options.seconds ?? 2,
     load,
   });
-  return list.map((contender) => {
-    const measured = results.get(contender.id)!;
-    const against = contender.baseline === contender.id ? '' : contender.baseline;
-    const row: Row = {
-      server: contender.id,
-      'measured against': against,
-      'req/s (median)': Math.round(median(measured.rps)),
-      'CPU µs/req (median)': Number(median(measured.cpuPerRequest).toFixed(1)),
-      [CAPACITY]: against === '' ? '' : against.endsWith('bare') ? ratioSummary(measured.capacity) : factorSummary(measured.capacity),
-    };
-    if (measured.failures > 0) row.failures = measured.failures;
-    return row;
-  });
+  return capacityRows(list, results);
 }
-
-/** The headline column, shared with the combined summary (bench/run.ts). */
-export const CAPACITY = 'capacity vs it: median (range)';
 
 function cliOptions(args: readonly string[]): RunOptions {
   const options: RunOptions = {};

@@ -8,8 +8,9 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { CAPACITY } from './support/compare.js';
+import type { Row } from './support/print-tables.js';
 
-type Row = Record<string, string | number>;
 interface BenchModule {
   run(): Promise<Row[]>;
 }
@@ -48,9 +49,8 @@ function tables(rows: Row[]): Array<{ name: string; rows: Row[] }> {
   return [...groups].map(([name, grouped]) => ({ name, rows: grouped }));
 }
 
-/** The throughput columns of the allowlist and throttle scripts (capacity: see `support/compare.ts`). */
-const VS_BARE = 'capacity vs bare: median (range)';
-const VS_IT = 'capacity vs it: median (range)';
+/** The headline column of every server comparison (capacity: see `support/compare.ts`). */
+const VS_IT = CAPACITY;
 
 const find = (rows: Row[], match: (row: Row) => boolean): Row | undefined => rows.find(match);
 const text = (value: unknown): string => (value === undefined ? 'n/a' : String(value));
@@ -76,19 +76,19 @@ function headlines(script: Script, rows: Row[]): Headline[] {
         {
           area: 'allowlist',
           measurement: 'Express capacity, 10,000 entries, vs bare Express',
-          result: text(server(/^express \+ bulwark/)?.[VS_BARE]),
+          result: text(server(/^express \+ bulwark/)?.[VS_IT]),
           target: '>= 95%',
         },
         {
           area: 'allowlist',
           measurement: 'Koa capacity, 10,000 entries, vs bare Koa',
-          result: text(server(/^koa \+ bulwark/)?.[VS_BARE]),
+          result: text(server(/^koa \+ bulwark/)?.[VS_IT]),
           target: '>= 95%',
         },
         {
           area: 'allowlist',
           measurement: 'express-ipfilter (1,000 CIDRs) vs bare Express',
-          result: text(server(/express-ipfilter/)?.[VS_BARE]),
+          result: text(server(/express-ipfilter/)?.[VS_IT]),
           target: '(peer)',
         },
       ];

@@ -13,7 +13,6 @@
  * `run()` returns the table rows, so that `npm run bench` can combine them.
  */
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { MemoryStore as ErlMemoryStore } from 'express-rate-limit';
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
@@ -25,7 +24,7 @@ import { createRateLimiter } from '../src/throttle/rate-limiter.js';
 import { startRedisServer } from '../test/support/redis.js';
 import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
-import { type Contender, compareThroughput, factorSummary, median, ratioSummary } from './support/compare.js';
+import { type Contender, capacityRows, compareThroughput, getLoad, median } from './support/compare.js';
 import { listenAndReport } from './support/server-process.js';
 
 const SERVER_ENV = 'BULWARK_BENCH_THROTTLE_SERVER';
@@ -199,11 +198,6 @@ async function serve(kind: ServerKind): Promise<void> {
   listenAndReport(http.createServer(handler));
 }
 
-async function load(port: number, seconds: number, connections: number): Promise<{ rps: number; failures: number }> {
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
-  return { rps: result.requests.average, failures: result.non2xx + result.errors };
-}
-
 const ERL_IETF = 'express + express-rate-limit (memory, draft-8 headers)';
 const ERL_DEFAULTS = 'express + express-rate-limit (memory, its defaults)';
 
@@ -220,29 +214,8 @@ async function throughputRows(rounds: number): Promise<Row[]> {
     { id: 'koa + an empty middleware (reference)', kind: 'koa-empty', baseline: 'koa bare' },
     { id: 'koa + a middleware setting the two RateLimit headers (reference)', kind: 'koa-headers', baseline: 'koa bare' },
   ];
-  const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load });
-  return contenders.map((contender) => {
-    const measured = results.get(contender.id)!;
-    const against = contender.baseline === contender.id ? '' : contender.baseline;
-    const row: Row = {
-      table: 'throughput',
-      server: contender.id,
-      'measured against': against,
-      'req/s (median)': Math.round(median(measured.rps)),
-      'CPU µs/req (median)': Number(median(measured.cpuPerRequest).toFixed(1)),
-      [CAPACITY]: against ? factorOrPercent(contender, measured.capacity) : '',
-    };
-    if (measured.failures > 0) row.failures = measured.failures;
-    return row;
-  });
-}
-
-/** Column names, shared with the combined summary (bench/run.ts). */
-export const CAPACITY = 'capacity vs it: median (range)';
-
-/** Against a bare server, a percentage; against a peer library, a factor. */
-function factorOrPercent(contender: Contender, values: number[]): string {
-  return contender.baseline.endsWith('bare') ? ratioSummary(values) : factorSummary(values);
+  const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load: getLoad() });
+  return capacityRows(contenders, results, 'throughput');
 }
 
 /** Runs the whole benchmark and returns its table rows. */

@@ -14,6 +14,8 @@
  * round, each contender is measured with its baseline, in an order that rotates from round to round.
  */
 import type { ChildProcess } from 'node:child_process';
+import autocannon from 'autocannon';
+import type { Row } from './print-tables.js';
 import { forkServer, serverUsage } from './server-process.js';
 
 /** One server configuration, compared with another. */
@@ -171,4 +173,38 @@ export function ratioSummary(ratios: readonly number[]): string {
 /** The median of per-round factors with their range, `1.31x (1.20-1.45x)`. */
 export function factorSummary(factors: readonly number[]): string {
   return `${median(factors).toFixed(2)}x (${Math.min(...factors).toFixed(2)}-${Math.max(...factors).toFixed(2)}x)`;
+}
+
+/** A {@link CompareOptions.load} that sends GET requests to `path` with autocannon. */
+export function getLoad(path = '/'): CompareOptions['load'] {
+  return async (port, seconds, connections) => {
+    const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections, duration: seconds });
+    return { rps: result.requests.average, failures: result.non2xx + result.errors };
+  };
+}
+
+/** The headline column of {@link capacityRows}, read by the combined summary (bench/run.ts). */
+export const CAPACITY = 'capacity vs it: median (range)';
+
+/**
+ * One table row per contender: what it was measured against, its requests per second and CPU time per
+ * request (medians), and its capacity against the other server (a percentage against a bare server, a
+ * factor against a peer library).
+ */
+export function capacityRows(contenders: readonly Contender[], results: Map<string, Measured>, table?: string): Row[] {
+  return contenders.map((contender) => {
+    const measured = results.get(contender.id)!;
+    const against = contender.baseline === contender.id ? '' : contender.baseline;
+    const capacity = against === '' ? '' : against.endsWith('bare') ? ratioSummary(measured.capacity) : factorSummary(measured.capacity);
+    const row: Row = {
+      ...(table === undefined ? {} : { table }),
+      server: contender.id,
+      'measured against': against,
+      'req/s (median)': Math.round(median(measured.rps)),
+      'CPU µs/req (median)': Number(median(measured.cpuPerRequest).toFixed(1)),
+      [CAPACITY]: capacity,
+    };
+    if (measured.failures > 0) row.failures = measured.failures;
+    return row;
+  });
 }
