@@ -193,11 +193,15 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
    */
   function decide(view: RequestView<Req>, key: string): Decision | Promise<Decision> {
     const scoped = account(view);
+    // The scope is settled before the body is read: a request its scope refuses is not read at all.
+    if (isThenable(scoped)) return Promise.resolve(scoped).then((who) => withBody(view, who, key)).catch(errorDecision);
+    return withBody(view, scoped, key);
+  }
+
+  function withBody(view: RequestView<Req>, who: string, key: string): Decision | Promise<Decision> {
     const body = view.body();
-    if (isThenable(scoped) || isThenable(body)) {
-      return Promise.all([scoped, body]).then(([who, read]) => claim(view, who, key, read), errorDecision);
-    }
-    return claim(view, scoped, key, body);
+    if (isThenable(body)) return Promise.resolve(body).then((read) => claim(view, who, key, read), errorDecision);
+    return claim(view, who, key, body);
   }
 
   function claim(view: RequestView<Req>, who: string, key: string, body: RequestBody): Decision | Promise<Decision> {

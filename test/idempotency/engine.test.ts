@@ -145,7 +145,7 @@ describe('idempotency engine', () => {
     expect(new TextDecoder().decode(again.body as Uint8Array)).toBe('{"n":7}');
   });
 
-  it('a scope function that answers with a promise is awaited, and its rejection answers with its error', async () => {
+  it('a scope function that answers with a promise is awaited before the body is read, and its rejection answers with its error', async () => {
     const { ApiError } = await import('../../src/errors/api-error.js');
     const guard = createIdempotency({
       store: new MemoryStore(),
@@ -153,8 +153,17 @@ describe('idempotency engine', () => {
         throw new ApiError('unauthorized');
       },
     });
-    const decision = await guard.check(view('scoped'));
+    let bodyRead = false;
+    const decision = await guard.check({
+      ...view('scoped'),
+      body: async () => {
+        bodyRead = true;
+        return { kind: 'none' };
+      },
+    });
     expect(errorCode(decision)).toBe('unauthorized');
+    // The scope answers before the body is read: a request its scope refuses is not read at all.
+    expect(bodyRead).toBe(false);
   });
 
   it('a completion that a store fails to record still lets the response go out (complete neither throws nor rejects)', async () => {
