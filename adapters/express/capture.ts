@@ -4,6 +4,8 @@ import { thrownErrorOf } from './thrown.js';
 
 type Callback = (err?: Error | null) => void;
 
+const UTF8 = /^utf-?8$/i;
+
 /**
  * Buffers everything the application writes to `res` (`res.json`, `res.send`, `res.end`, chunked
  * `res.write`, `stream.pipe(res)`, `res.sendStatus`, `res.redirect`: they all end in `writeHead`,
@@ -15,7 +17,7 @@ type Callback = (err?: Error | null) => void;
 export function captureResponse(_req: Request, res: Response, sink: ResponseSink): void {
   const original = { write: res.write, end: res.end, writeHead: res.writeHead, flushHeaders: res.flushHeaders };
   const writeRaw = original.write as unknown as (this: Response, chunk: Uint8Array) => boolean;
-  const endRaw = original.end as unknown as (this: Response, chunk?: Uint8Array | Callback, cb?: Callback) => Response;
+  const endRaw = original.end as unknown as (this: Response, chunk?: Uint8Array | string | Callback, cb?: Callback) => Response;
   const chunks: Buffer[] = [];
   let size = 0;
   /** 'buffer' while capturing; 'settling' while the sink completes (writes queue); then restored. */
@@ -24,8 +26,12 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
   let endCallback: Callback | undefined;
   const writeCallbacks: Callback[] = [];
 
+  /** The whole body, when the application wrote it as one UTF-8 string (`res.send`, `res.json`). */
+  let text: string | undefined;
+
   const add = (chunk: unknown, encoding: unknown): void => {
     if (chunk === undefined || chunk === null) return;
+    text = chunks.length === 0 && typeof chunk === 'string' && (typeof encoding !== 'string' || UTF8.test(encoding)) ? chunk : undefined;
     const bytes =
       typeof chunk === 'string'
         ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
@@ -68,7 +74,8 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
       return;
     }
     for (const cb of writeCallbacks.splice(0)) cb();
-    endRaw.call(res, body, endCallback);
+    // A body written as one string is sent as that string: Node writes the head and it in one piece.
+    endRaw.call(res, text ?? body, endCallback);
   };
 
   const run = (truncated: boolean): void => {
