@@ -1,5 +1,7 @@
 import type { Request, Response } from 'express';
-import type { HeaderPairs, ResponseSink } from '../../src/guard/types.js';
+import { concatBytes } from '../../src/guard/concat-bytes.js';
+import type { ResponseSink } from '../../src/guard/types.js';
+import { readNodeHeaders } from '../../src/guard/node-headers.js';
 import { thrownErrorOf } from './thrown.js';
 
 type Callback = (err?: Error | null) => void;
@@ -49,12 +51,12 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
 
   const settle = async (truncated: boolean): Promise<void> => {
     state = 'settling';
-    const body = truncated ? new Uint8Array(0) : concat(chunks, size);
+    const body = truncated ? new Uint8Array(0) : concatBytes(chunks, size);
     const thrown = thrownErrorOf(res);
     // A thrown error answered by errorHandler releases the key, as on Koa and fetch.
     const extra =
       thrown === undefined
-        ? await sink.complete({ status: res.statusCode, headers: headerPairs(res), body, truncated })
+        ? await sink.complete({ status: res.statusCode, headers: readNodeHeaders(res), body, truncated })
         : await sink.abort(thrown);
     restore();
     if (extra && !res.headersSent) {
@@ -127,20 +129,4 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
     if (state === 'buffer') run(size > sink.maxBytes);
     return res;
   } as Response['end'];
-}
-
-function headerPairs(res: Response): HeaderPairs {
-  const pairs: HeaderPairs = [];
-  for (const name of res.getHeaderNames()) {
-    const value = res.getHeader(name);
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const item of value) pairs.push([name, String(item)]);
-    else pairs.push([name, String(value)]);
-  }
-  return pairs;
-}
-
-function concat(chunks: readonly Buffer[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  return Buffer.concat(chunks as Buffer[], size);
 }

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Decision, Guard, RequestBody } from '../../src/guard/types.js';
 import { nodeView, readNodeBody } from '../../src/guard/node-view.js';
-import { writeNodeHeaders } from '../../src/guard/write-headers.js';
+import { writeNodeHeaders } from '../../src/guard/node-headers.js';
 import { captureResponse } from './capture.js';
 
 /** Largest raw body read for a guard when no body parser ran before it. */

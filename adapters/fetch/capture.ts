@@ -1,3 +1,4 @@
+import { concatBytes } from '../../src/guard/concat-bytes.js';
 import type { HeaderPairs, ResponseSink } from '../../src/guard/types.js';
 
 /**
@@ -42,14 +43,14 @@ export async function captureResponse(response: Response, sink: ResponseSink): P
       throw err;
     }
   }
-  const body = truncated ? new Uint8Array(0) : concat(chunks, size);
+  const body = truncated ? new Uint8Array(0) : concatBytes(chunks, size);
   const extra = await sink.complete({ status: response.status, headers: headerPairs(response.headers), body, truncated });
   const headers = new Headers(response.headers);
   if (extra) for (const [name, value] of extra) headers.append(name, value);
   let out: BodyInit | null;
   if (response.body === null) out = null;
   else if (!ended) out = resume(chunks, reader!);
-  else out = (truncated ? concat(chunks, size) : body) as BodyInit;
+  else out = (truncated ? concatBytes(chunks, size) : body) as BodyInit;
   return new Response(out, { status: response.status, statusText: response.statusText, headers });
 }
 
@@ -78,15 +79,4 @@ function headerPairs(headers: Headers): HeaderPairs {
   });
   for (const cookie of headers.getSetCookie?.() ?? []) pairs.push(['set-cookie', cookie]);
   return pairs;
-}
-
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
-import type { HeaderPairs, ResponseSink } from '../../src/guard/types.js';
+import type { ResponseSink } from '../../src/guard/types.js';
+import { readNodeHeaders } from '../../src/guard/node-headers.js';
 
 /** Statuses whose responses carry no body (Koa strips it). */
 const EMPTY_STATUS = new Set([204, 205, 304]);
@@ -38,7 +39,7 @@ export async function captureResponse(ctx: Context, next: Next, sink: ResponseSi
   // are copied, so that the stored response stays as sent even if the application reuses its buffers.
   const body = truncated ? EMPTY : fresh && chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   const status = ctx.status;
-  const completed = sink.complete({ status, headers: headerPairs(ctx), body, truncated });
+  const completed = sink.complete({ status, headers: readNodeHeaders(ctx.res), body, truncated });
   const extra = completed instanceof Promise ? await completed : completed;
   if (extra) for (const [name, value] of extra) ctx.append(name, value);
   // Koa sends no body for these: nothing to replace.
@@ -123,16 +124,4 @@ function toBytes(value: unknown): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value);
   if (value instanceof Uint8Array) return value;
   return Buffer.from(String(value));
-}
-
-function headerPairs(ctx: Context): HeaderPairs {
-  const pairs: HeaderPairs = [];
-  const headers = ctx.res.getHeaders();
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const item of value) pairs.push([name, String(item)]);
-    else pairs.push([name, typeof value === 'string' ? value : String(value)]);
-  }
-  return pairs;
 }

@@ -1,6 +1,6 @@
 import type { Context, Middleware, Next } from 'koa';
 import { nodeView, readNodeBody } from '../../src/guard/node-view.js';
-import { writeNodeHeaders } from '../../src/guard/write-headers.js';
+import { writeNodeHeaders } from '../../src/guard/node-headers.js';
 import type { Decision, Guard, RequestBody } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
 

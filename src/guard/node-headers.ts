@@ -1,0 +1,39 @@
+/** Guard headers on a Node.js response: writing a guard's headers, reading the response's for capture. */
+import type { HeaderPairs } from './types.js';
+
+/** The part of a Node.js `ServerResponse` that the functions here use, typed structurally. */
+export interface NodeResponseLike {
+  hasHeader(name: string): boolean;
+  setHeader(name: string, value: string): unknown;
+  appendHeader(name: string, value: string): unknown;
+  getHeaders(): Record<string, number | string | readonly string[] | undefined>;
+}
+
+/**
+ * Writes a guard's headers on a Node.js response (shared by the Express and Koa adapters).
+ * `Content-Type` and `Content-Length` replace; every other header is appended, so that two limiters on
+ * one route add two list members. A header not yet present is set directly (Node validates it once).
+ */
+export function writeNodeHeaders(res: NodeResponseLike, headers: HeaderPairs): void {
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
+    if (name === 'content-type' || name === 'content-length' || !res.hasHeader(name)) res.setHeader(name, value);
+    else res.appendHeader(name, value);
+  }
+}
+
+/**
+ * The headers set on a Node.js response so far, as pairs (lower-case names; a list header gives one pair
+ * per value), for capture (shared by the Express and Koa adapters).
+ */
+export function readNodeHeaders(res: NodeResponseLike): HeaderPairs {
+  const pairs: HeaderPairs = [];
+  const headers = res.getHeaders();
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value) pairs.push([name, String(item)]);
+    else pairs.push([name, typeof value === 'string' ? value : String(value)]);
+  }
+  return pairs;
+}
