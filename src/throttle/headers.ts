@@ -13,51 +13,51 @@ import { ceilSeconds } from './retry-after.js';
  */
 export type HeadersMode = 'draft-10' | 'draft-7' | 'legacy' | false;
 
-/** The values every header style is made from. */
-export interface HeaderValues {
+/** What a limiter's headers say that never changes: its policy. */
+export interface HeaderPolicy {
   /** Policy name (draft-10 only). */
   name: string;
   limit: number;
   windowMs: number;
-  remaining: number;
-  resetMs: number;
 }
 
+/** Writes the headers of one decision: what is left, and in how many milliseconds the bucket is full again. */
+export type HeaderWriter = (remaining: number, resetMs: number, out: HeaderPairs) => void;
+
 /**
- * Validates `headers` and returns the header writer for it; the policy header, which never changes for
- * one limiter, is made once on its first use.
+ * Validates `headers` and returns the writer of that style for one limiter. What never changes for the
+ * limiter (the policy header, the name) is made here, once; a decision only adds its numbers.
  * @internal
  */
-export function headerWriter(mode: unknown, name: string): (values: HeaderValues, out: HeaderPairs) => void {
+export function headerWriter(mode: unknown, name: string, policy: HeaderPolicy): HeaderWriter {
   switch (mode) {
     case undefined:
     case 'draft-10': {
-      // The policy is the same on every response: one pair, made once and shared (pairs are never mutated).
-      let policy: [string, string] | undefined;
-      let prefix = '';
-      return (v, out) => {
-        if (policy === undefined) {
-          prefix = `${sfString(v.name)};r=`;
-          policy = ['ratelimit-policy', `${sfString(v.name)};q=${v.limit};w=${ceilSeconds(v.windowMs)}`];
-        }
-        out.push(policy, ['ratelimit', `${prefix}${v.remaining};t=${ceilSeconds(v.resetMs)}`]);
+      // One policy pair, shared by every response (pairs are never mutated).
+      const label = sfString(policy.name);
+      const policyPair: [string, string] = ['ratelimit-policy', `${label};q=${policy.limit};w=${ceilSeconds(policy.windowMs)}`];
+      const prefix = `${label};r=`;
+      return (remaining, resetMs, out) => {
+        out.push(policyPair, ['ratelimit', `${prefix}${remaining};t=${ceilSeconds(resetMs)}`]);
       };
     }
     case 'draft-7': {
-      let policy: string | undefined;
-      return (v, out) => {
-        policy ??= `${v.limit};w=${ceilSeconds(v.windowMs)}`;
-        out.push(['ratelimit-policy', policy], ['ratelimit', `limit=${v.limit}, remaining=${v.remaining}, reset=${ceilSeconds(v.resetMs)}`]);
+      const policyPair: [string, string] = ['ratelimit-policy', `${policy.limit};w=${ceilSeconds(policy.windowMs)}`];
+      const prefix = `limit=${policy.limit}, remaining=`;
+      return (remaining, resetMs, out) => {
+        out.push(policyPair, ['ratelimit', `${prefix}${remaining}, reset=${ceilSeconds(resetMs)}`]);
       };
     }
-    case 'legacy':
-      return (v, out) => {
+    case 'legacy': {
+      const limit = String(policy.limit);
+      return (remaining, resetMs, out) => {
         out.push(
-          ['x-ratelimit-limit', String(v.limit)],
-          ['x-ratelimit-remaining', String(v.remaining)],
-          ['x-ratelimit-reset', String(Math.ceil((Date.now() + v.resetMs) / 1000))],
+          ['x-ratelimit-limit', limit],
+          ['x-ratelimit-remaining', String(remaining)],
+          ['x-ratelimit-reset', String(Math.ceil((Date.now() + resetMs) / 1000))],
         );
       };
+    }
     case false:
       return () => {};
     default:

@@ -155,7 +155,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
   if (typeof policyName !== 'string' || policyName.length === 0 || policyName.length > 100 || !isSfStringSafe(policyName)) {
     throw new TypeError(`${NAME}: options.name must be 1 to 100 printable ASCII characters`);
   }
-  const writeHeaders = headerWriter(options.headers, NAME);
+  const writeHeaders = headerWriter(options.headers, NAME, { name: policyName, limit, windowMs });
   const capacity = algorithm === 'gcra' ? burst : limit;
   const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
   const store = metered.store;
@@ -166,7 +166,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
 
   const decided = (request: RateRequest, result: RateResult): Decision => {
     const headers: HeaderPairs = [];
-    writeHeaders({ name: policyName, limit, windowMs, remaining: result.remaining, resetMs: result.resetMs }, headers);
+    writeHeaders(result.remaining, result.resetMs, headers);
     if (result.allowed) return headers.length === 0 ? NEXT : { type: 'next', headers };
     if (result.retryAfterMs < 0) return tooCostly(request.cost, headers);
     const retryAfter = String(retryAfterSeconds(result.retryAfterMs));
