@@ -21,7 +21,7 @@ import type { RequestView } from '../src/guard/types.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { createRateLimiter } from '../src/throttle/rate-limiter.js';
-import { startRedisServer } from '../test/support/redis.js';
+import { commandCalls, startRedisServer } from '../test/support/redis.js';
 import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
 import { type Contender, capacityRows, compareThroughput, getLoad, median } from './support/compare.js';
@@ -78,13 +78,6 @@ async function memoryRows(): Promise<Row[]> {
   }
   erl.shutdown();
   return rows;
-}
-
-async function commandCalls(redis: Redis): Promise<Record<string, number>> {
-  const info = await redis.info('commandstats');
-  const calls: Record<string, number> = {};
-  for (const match of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) calls[match[1]!] = Number(match[2]);
-  return calls;
 }
 
 async function redisRows(): Promise<Row[]> {

@@ -251,6 +251,17 @@ function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/**
+ * Calls per command since the last `CONFIG RESETSTAT`, read from `INFO commandstats` (`evalsha`, `eval`,
+ * and the commands scripts ran inside).
+ */
+export async function commandCalls(redis: Redis): Promise<Record<string, number>> {
+  const info = await redis.info('commandstats');
+  const calls: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) calls[match[1]!] = Number(match[2]);
+  return calls;
+}
+
 /** A key prefix of a test's own on the shared server. */
 export function testPrefix(name: string): string {
   return `bulwark-test:${name}:${process.pid}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}:`;

@@ -5,7 +5,7 @@ import { RedisStore } from '../../src/stores/redis/index.js';
 import { hashTag } from '../../src/stores/redis/script.js';
 import type { StoreSwitchEvent } from '../../src/throttle/outage.js';
 import { createRateLimiter } from '../../src/throttle/rate-limiter.js';
-import { connectRedis, type OwnRedisServer, startRedisServer, TEST_CLIENT_OPTIONS, testPrefix } from '../support/redis.js';
+import { commandCalls, connectRedis, type OwnRedisServer, startRedisServer, TEST_CLIENT_OPTIONS, testPrefix } from '../support/redis.js';
 import { view } from './view.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -14,13 +14,6 @@ function client(url: string): Redis {
   const redis = new Redis(url, { ...TEST_CLIENT_OPTIONS, retryStrategy: () => 50 });
   redis.on('error', () => {});
   return redis;
-}
-
-async function commandCalls(redis: Redis): Promise<Record<string, number>> {
-  const info = await redis.info('commandstats');
-  const calls: Record<string, number> = {};
-  for (const match of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) calls[match[1]!] = Number(match[2]);
-  return calls;
 }
 
 describe('RedisStore throttle side on its own redis-server', () => {
