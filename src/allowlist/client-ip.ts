@@ -78,19 +78,15 @@ export function createClientIpResolver(options: ClientIpOptions, name: string): 
   const resolve = compileClientIp(options, name);
   const out = newIpValue();
   return (view) => {
-    let reason: string | undefined;
-    try {
-      reason = resolve(view, out);
-    } catch {
-      reason = 'the client address could not be read';
-    }
+    const reason = resolve(view, out);
     return reason === undefined ? { ok: true, address: formatIp(out) } : { ok: false, reason };
   };
 }
 
 /**
  * Validates the options and compiles them into a resolver that parses into a caller-owned value (no
- * allocation beyond what reading the headers costs).
+ * allocation beyond what reading the headers costs). The resolver never throws: a view it cannot read
+ * gives a reason, like any other request without a client address.
  * @internal
  */
 export function compileClientIp(options: ClientIpOptions, name: string): ResolveInto {
@@ -120,13 +116,22 @@ export function compileClientIp(options: ClientIpOptions, name: string): Resolve
     : (_value, hop) => hop < hops;
   const trustsAnyone = trusted !== undefined ? !trusted.empty : hops > 0;
 
-  return (view, out) => {
+  const resolveInto: ResolveInto = (view, out) => {
     const peer = view.peer;
     if (typeof peer !== 'string' || peer.length === 0) return 'the peer address is unknown';
     const zone = peer.indexOf('%');
     if (!parseInto(peer, 0, zone === -1 ? peer.length : zone, out)) return 'the peer address is malformed';
     if (!trustsAnyone || !isTrusted(out, 0)) return undefined;
     return walk(view, out, isTrusted);
+  };
+  // A view whose peer or headers cannot be read (a runtime that throws) has no client address: every
+  // caller fails closed on it the same way.
+  return (view, out) => {
+    try {
+      return resolveInto(view, out);
+    } catch {
+      return 'the client address could not be read';
+    }
   };
 }
 

@@ -35,15 +35,7 @@ export function createClientKey(options: ClientKeyOptions, name: string): (view:
   if (options.forwarded !== undefined) ipOptions.forwarded = options.forwarded;
   const resolve = compileClientIp(ipOptions, name);
   const out = newIpValue();
-  return (view) => {
-    let failed: string | undefined;
-    try {
-      failed = resolve(view, out);
-    } catch {
-      failed = 'unreadable';
-    }
-    return failed === undefined ? valueKey(out, subnet) : UNKNOWN_CLIENT_KEY;
-  };
+  return (view) => (resolve(view, out) === undefined ? valueKey(out, subnet) : UNKNOWN_CLIENT_KEY);
 }
 
 /**

@@ -60,6 +60,26 @@ describe('ipAllowlist guard', () => {
     expect(events[1]?.address).toBeUndefined();
   });
 
+  it('denies, and does not throw, when the runtime cannot tell the peer (a view whose peer throws)', () => {
+    const { events, onDeny } = recorder();
+    const g = createIpAllowlist<FakeReq>({ allow: ['0.0.0.0/0', '::/0'], onDeny });
+    const base = view('203.0.113.9');
+    const unreadable: RequestView<FakeReq> = {
+      method: base.method,
+      path: base.path,
+      query: base.query,
+      request: base.request,
+      header: (name) => base.header(name),
+      headerLines: (name) => base.headerLines(name),
+      body: () => base.body(),
+      get peer(): string {
+        throw new Error('socket gone');
+      },
+    };
+    expectDenied(g.check(unreadable) as Decision);
+    expect(events.map((e) => e.reason)).toEqual(['no_client_address']);
+  });
+
   it('a throwing onDeny does not change the answer', () => {
     const g = createIpAllowlist<FakeReq>({
       allow: ['203.0.113.0/24'],
