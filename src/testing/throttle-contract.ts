@@ -140,25 +140,46 @@ export function throttleStoreContract(factory: StoreFactory): void {
     expect(later.remaining).toBe(0);
   });
 
+  /** A counter whose current period (by the real clock) is `current`, between two others. */
+  const counter = (current: string, limit: number, ttlMs = 60_000) => {
+    const now = Date.now();
+    return { periods: [`${current}-prev`, current, `${current}-next`] as const, starts: [now - 60_000, now + 60_000] as const, limit, ttlMs };
+  };
+
   it('spend: counters add all or nothing and name the first exceeded', async () => {
     const store = await open();
     const key = `contract:${randomUUID()}`;
-    const counters = [
-      { period: 'd2025-03-14', limit: 10, ttlMs: 60_000 },
-      { period: 'm2025-03', limit: 12, ttlMs: 60_000 },
-    ];
+    const counters = [counter('d2025-03-14', 10), counter('m2025-03', 12)];
     expect(await store.spend({ key, counters, cost: 7 })).toEqual({ allowed: true, exceeded: -1, used: [7, 7] });
     expect(await store.spend({ key, counters, cost: 4 })).toEqual({ allowed: false, exceeded: 0, used: [7, 7] });
-    const nextDay = [{ ...counters[0]!, period: 'd2025-03-15' }, counters[1]!];
+    const nextDay = [counter('d2025-03-15', 10), counters[1]!];
     expect(await store.spend({ key, counters: nextDay, cost: 6 })).toEqual({ allowed: false, exceeded: 1, used: [0, 7] });
     expect(await store.spend({ key, counters: nextDay, cost: 5 })).toEqual({ allowed: true, exceeded: -1, used: [5, 12] });
     expect(await store.spend({ key, counters: nextDay, cost: 0 })).toEqual({ allowed: true, exceeded: -1, used: [5, 12] });
   });
 
+  it("spend: the store's clock picks the period, whatever the caller took for the current one", async () => {
+    const store = await open();
+    const key = `contract:${randomUUID()}`;
+    const now = Date.now();
+    const periods = ['d2025-03-13', 'd2025-03-14', 'd2025-03-15'] as const;
+    // A caller whose clock ran ahead: to it, the 14th began a minute from now (the 13th is still on).
+    const ahead = [{ periods, starts: [now + 60_000, now + 120_000] as const, limit: 5, ttlMs: 60_000 }];
+    // A caller whose clock ran behind: to it, the 14th ended a minute ago (the 15th is on).
+    const behind = [{ periods, starts: [now - 120_000, now - 60_000] as const, limit: 5, ttlMs: 60_000 }];
+    // A caller on time: the 14th is on.
+    const onTime = [{ periods, starts: [now - 60_000, now + 60_000] as const, limit: 5, ttlMs: 60_000 }];
+    expect(await store.spend({ key, counters: ahead, cost: 2 })).toEqual({ allowed: true, exceeded: -1, used: [2] });
+    expect(await store.spend({ key, counters: behind, cost: 2 })).toEqual({ allowed: true, exceeded: -1, used: [2] });
+    expect(await store.spend({ key, counters: onTime, cost: 2 })).toEqual({ allowed: true, exceeded: -1, used: [2] });
+    expect(await store.spend({ key, counters: onTime, cost: 3 })).toEqual({ allowed: true, exceeded: -1, used: [5] });
+    expect(await store.spend({ key, counters: ahead, cost: 4 })).toEqual({ allowed: false, exceeded: 0, used: [2] });
+  });
+
   it('spend: 60 concurrent spends with room for 20 record exactly 20', async () => {
     const store = await open();
     const key = `contract:${randomUUID()}`;
-    const counters = [{ period: 'd2025-01-01', limit: 20, ttlMs: 60_000 }];
+    const counters = [counter('d2025-01-01', 20)];
     const results = await Promise.all(Array.from({ length: 60 }, () => store.spend({ key, counters, cost: 1 })));
     expect(results.filter((r) => r.allowed)).toHaveLength(20);
     expect(Math.max(...results.flatMap((r) => r.used))).toBe(20);
@@ -167,7 +188,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
   it('spend: a counter is forgotten after its ttl', async () => {
     const store = await open();
     const key = `contract:${randomUUID()}`;
-    const counters = [{ period: 'd2025-01-01', limit: 5, ttlMs: 150 }];
+    const counters = [counter('d2025-01-01', 5, 150)];
     expect((await store.spend({ key, counters, cost: 5 })).allowed).toBe(true);
     expect((await store.spend({ key, counters, cost: 1 })).allowed).toBe(false);
     await sleep(300);

@@ -4,12 +4,13 @@ import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard } from '../guard/types.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { compileMetered } from './metered-guard.js';
+import { Calendar, type SpendPeriod } from './calendar.js';
 import { askStore, type MaybePromise } from './decide.js';
 import { type OutageMode, StoreHealth, type StoreSwitchEvent, validateOutage } from './outage.js';
 import type { HasThrottleStore, SpendRequest, SpendResult } from './store.js';
 
 /** A calendar period of a spend cap; `period` in the 403 body. */
-export type SpendPeriod = 'daily' | 'monthly';
+export type { SpendPeriod } from './calendar.js';
 
 /** Options of `spendCap` (the same object on Express, Koa and fetch) and of {@link createSpendCap}. */
 export interface SpendCapOptions<Req = unknown> {
@@ -97,8 +98,10 @@ const DAY_MS = 86_400_000;
  * past its cap gets 403 `spend_limit_exceeded` with `period` (`daily` or `monthly`) in the body, and
  * spends nothing. Both counters move together or not at all.
  *
- * Periods are read from the application's clock (a calendar date needs a time zone, which Redis lacks);
- * counters expire on their own a day or so after their period ends.
+ * The store decides which period a request counts in by its own clock (Redis `TIME`; the memory store's
+ * is the application's): the application names the periods around its own reading, with where they
+ * begin, because a calendar date needs a time zone, which Redis lacks. Counters expire on their own a
+ * day or so after their period ends.
  *
  * @throws TypeError naming the option when an option is invalid
  * @example
@@ -125,10 +128,12 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
     throw new TypeError(`${NAME}: options.name must be 1 to 64 letters, digits, - or _`);
   }
   const timeZone = options.timeZone ?? 'UTC';
-  let calendar: Intl.DateTimeFormat;
+  const calendars = new Map<SpendPeriod, Calendar>();
   try {
     if (typeof timeZone !== 'string') throw new RangeError('not a string');
-    calendar = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    for (const period of ['daily', 'monthly'] as const) {
+      if (options[period] !== undefined) calendars.set(period, new Calendar(timeZone, period));
+    }
   } catch {
     throw new TypeError(`${NAME}: options.timeZone must be an IANA time zone such as 'UTC' or 'Europe/Paris'`);
   }
@@ -136,9 +141,11 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
   const store = metered.store;
   const health = new StoreHealth(`${NAME} "${name}"`, mode, hook);
   let fallbackStore: MemoryStore | undefined;
-  const caps: Array<{ period: SpendPeriod; limit: number }> = [];
-  if (options.daily !== undefined) caps.push({ period: 'daily', limit: options.daily });
-  if (options.monthly !== undefined) caps.push({ period: 'monthly', limit: options.monthly });
+  const caps: Array<{ period: SpendPeriod; limit: number; ttlMs: number; calendar: Calendar }> = [];
+  for (const [period, calendar] of calendars) {
+    // Counters outlive their period by a day or so, whichever clock ends it.
+    caps.push({ period, limit: options[period]!, ttlMs: period === 'daily' ? 2 * DAY_MS : 32 * DAY_MS, calendar });
+  }
   const message = options.message ?? ((period: SpendPeriod) => `This request would exceed your ${period} spend limit.`);
 
   const decided = (_request: SpendRequest, result: SpendResult): Decision => {
@@ -159,29 +166,12 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
     return decided(request, fallbackStore.throttle.spend(request));
   };
   return metered.guard((key, units) => {
-    const [year, month, day] = dateParts(calendar, Date.now());
+    const now = Date.now();
     const request: SpendRequest = {
       key: `sc:${name}:${key}`,
       cost: units,
-      counters: caps.map((cap) =>
-        cap.period === 'daily'
-          ? { period: `d${year}-${month}-${day}`, limit: cap.limit, ttlMs: 2 * DAY_MS }
-          : { period: `m${year}-${month}`, limit: cap.limit, ttlMs: 32 * DAY_MS },
-      ),
+      counters: caps.map((cap) => ({ ...cap.calendar.around(now), limit: cap.limit, ttlMs: cap.ttlMs })),
     };
     return askStore(health, request, spend, decided, fallback);
   });
-}
-
-/** Year, month and day (zero-padded) of an instant in the formatter's time zone. @internal */
-export function dateParts(calendar: Intl.DateTimeFormat, at: number): [string, string, string] {
-  let year = '0000';
-  let month = '01';
-  let day = '01';
-  for (const part of calendar.formatToParts(at)) {
-    if (part.type === 'year') year = part.value;
-    else if (part.type === 'month') month = part.value;
-    else if (part.type === 'day') day = part.value;
-  }
-  return [year, month, day];
 }

@@ -42,12 +42,24 @@ export interface SpendRequest {
   /** The spender's key (already namespaced); every counter of one decision lives under it. */
   key: string;
   /**
-   * One counter per calendar period: `period` names the period instance (`d2025-03-14`, `m2025-03`;
-   * letters, digits and `-` only), `ttlMs` how long the counter must outlive its last write.
+   * One counter per calendar period. `periods` names the previous, current and next period instance
+   * by the application's clock (`d2025-03-14`, `m2025-03`; letters, digits and `-` only) and `starts`
+   * where the current and the next one begin (epoch milliseconds): the store counts in the period that
+   * its own clock is in (`periods[0]` before `starts[0]`, `periods[2]` from `starts[1]` on), so that
+   * processes whose clocks disagree near midnight still share one counter. `ttlMs` is how long the
+   * counter must outlive its last write.
    */
-  counters: Array<{ period: string; limit: number; ttlMs: number }>;
+  counters: ReadonlyArray<{ periods: readonly [string, string, string]; starts: readonly [number, number]; limit: number; ttlMs: number }>;
   /** Amount this request spends (a non-negative integer). */
   cost: number;
+}
+
+/**
+ * Which of a counter's periods a store's clock reading `now` falls in: 0, 1 or 2 (see
+ * {@link SpendRequest.counters}).
+ */
+export function periodIndex(starts: readonly [number, number], now: number): 0 | 1 | 2 {
+  return now < starts[0] ? 0 : now < starts[1] ? 1 : 2;
 }
 
 /** A store's answer to a {@link SpendRequest}. */

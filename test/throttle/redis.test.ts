@@ -5,6 +5,7 @@ import { RedisStore } from '../../src/stores/redis/index.js';
 import { hashTag } from '../../src/stores/redis/script.js';
 import type { StoreSwitchEvent } from '../../src/throttle/outage.js';
 import { createRateLimiter } from '../../src/throttle/rate-limiter.js';
+import { createSpendCap } from '../../src/throttle/spend-cap.js';
 import { commandCalls, connectRedis, type OwnRedisServer, startRedisServer, TEST_CLIENT_OPTIONS, testPrefix } from '../support/redis.js';
 import { view } from './view.js';
 
@@ -68,6 +69,32 @@ describe('RedisStore throttle side on its own redis-server', () => {
     }
     const tat = Number(await redis.get(`${prefix}rl:${hashTag('k')}`));
     expect(Math.abs(tat - (Number(seconds) * 1000 + 1_000))).toBeLessThan(5_000);
+  });
+
+  it('spend caps count in the day of Redis TIME: hosts whose clocks put them in other days share one daily counter', async () => {
+    const store = new RedisStore(redis, { prefix: testPrefix('spend-time') });
+    const cap = () => createSpendCap<any>({ daily: 5, cost: 2, key: () => 'acct', store, onStoreError: 'closed' });
+    const [seconds] = (await redis.time()) as unknown as [string | number];
+    const redisNow = Number(seconds) * 1000;
+    const midnight = Math.floor(redisNow / 86_400_000) * 86_400_000; // the UTC day Redis is in began here
+    const hosts = [
+      { clock: redisNow, cap: cap() },
+      { clock: midnight + 86_400_000 + 60_000, cap: cap() }, // already tomorrow, by its clock
+      { clock: midnight - 60_000, cap: cap() }, // still yesterday, by its clock
+    ];
+    const clock = vi.spyOn(Date, 'now');
+    const decisions: Array<Decision['type'] | number> = [];
+    try {
+      for (const host of hosts) {
+        clock.mockReturnValue(host.clock);
+        const decision = await host.cap.check(view());
+        decisions.push(decision.type === 'respond' ? decision.status : decision.type);
+      }
+    } finally {
+      clock.mockRestore();
+    }
+    // 2 + 2 of 5 fit in today's counter; the third host's 2 would make 6.
+    expect(decisions).toEqual(['next', 'next', 403]);
   });
 
   it('keeps working after the server restarts (scripts are gone)', async () => {

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { gcraStep } from '../../throttle/gcra.js';
 import { type SlidingLog, slidingStep } from '../../throttle/sliding-window.js';
-import type { RateRequest, RateResult, SpendRequest, SpendResult, ThrottleStore } from '../../throttle/store.js';
+import { periodIndex, type RateRequest, type RateResult, type SpendRequest, type SpendResult, type ThrottleStore } from '../../throttle/store.js';
 import type { MemoryStoreOptions } from './index.js';
 
 /** A clock in milliseconds. */
@@ -31,6 +31,8 @@ export class MemoryThrottleStore implements ThrottleStore {
   readonly #rates: LRUCache<string, GcraCell | SlidingLog>;
   readonly #spends: LRUCache<string, SpendCounter>;
   readonly #now: Clock;
+  /** The clock that picks a spend counter's calendar period: the wall clock, or the injected one. */
+  readonly #calendarNow: Clock;
 
   /**
    * @param options the store's resolved options (`max`)
@@ -51,6 +53,7 @@ export class MemoryThrottleStore implements ThrottleStore {
     this.#rates = new LRUCache({ max: options.max });
     this.#spends = new LRUCache({ max: options.max });
     this.#now = now;
+    this.#calendarNow = now === defaultClock ? Date.now : now;
   }
 
   /** Keys currently held for rate limits (never more than `max`). */
@@ -84,8 +87,9 @@ export class MemoryThrottleStore implements ThrottleStore {
 
   spend(request: SpendRequest): SpendResult {
     const now = this.#now();
+    const today = this.#calendarNow();
     const counters = request.counters.map((c) => {
-      const key = `${request.key}\u0000${c.period}`;
+      const key = `${request.key}\u0000${c.periods[periodIndex(c.starts, today)]}`;
       const held = this.#spends.get(key);
       return { key, spec: c, used: held !== undefined && held.expiresAt > now ? held.used : 0 };
     });

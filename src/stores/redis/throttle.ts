@@ -94,35 +94,48 @@ return {0, math.max(limit - used, 0), reset(), fmt(retry)}
   2,
 );
 
-/** Spend counters: all or nothing. ARGV: cost, then limit and ttl per key. Reply: allowed, exceeded index, totals. */
-const SPEND_SOURCE = `local cost = tonumber(ARGV[1])
+/**
+ * Spend counters: all or nothing, each in the calendar period that Redis time falls in. KEYS: the
+ * previous, current and next period's key of each counter. ARGV: cost, then per counter its limit, ttl,
+ * and where its current and next period begin. Reply: allowed, exceeded index, totals.
+ */
+const SPEND_SOURCE = `${NOW}
+local cost = tonumber(ARGV[1])
+local keys = {}
 local used = {}
-for i = 1, #KEYS do used[i] = tonumber(redis.call('GET', KEYS[i]) or '0') end
-for i = 1, #KEYS do
-  if used[i] + cost > tonumber(ARGV[i * 2]) then
+for i = 1, #KEYS / 3 do
+  local a = (i - 1) * 4 + 1
+  local pick = 3
+  if now < tonumber(ARGV[a + 3]) then pick = 1 elseif now < tonumber(ARGV[a + 4]) then pick = 2 end
+  keys[i] = KEYS[(i - 1) * 3 + pick]
+  used[i] = tonumber(redis.call('GET', keys[i]) or '0')
+end
+for i = 1, #keys do
+  if used[i] + cost > tonumber(ARGV[(i - 1) * 4 + 2]) then
     local reply = {0, i - 1}
-    for j = 1, #KEYS do reply[j + 2] = used[j] end
+    for j = 1, #keys do reply[j + 2] = used[j] end
     return reply
   end
 end
 local reply = {1, -1}
-for i = 1, #KEYS do
+for i = 1, #keys do
   if cost > 0 then
-    reply[i + 2] = redis.call('INCRBY', KEYS[i], cost)
-    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[i * 2 + 1]))
+    reply[i + 2] = redis.call('INCRBY', keys[i], cost)
+    redis.call('PEXPIRE', keys[i], tonumber(ARGV[(i - 1) * 4 + 3]))
   else
     reply[i + 2] = used[i]
   end
 end
 return reply
 `;
-const SPEND = [new RedisScript(SPEND_SOURCE, 1), new RedisScript(SPEND_SOURCE, 2), new RedisScript(SPEND_SOURCE, 3)];
+const SPEND = [new RedisScript(SPEND_SOURCE, 3), new RedisScript(SPEND_SOURCE, 6), new RedisScript(SPEND_SOURCE, 9)];
 
 const PERIOD = /^[A-Za-z0-9-]{1,40}$/;
 
 /**
  * The throttle side of {@link RedisStore}: one EVALSHA per decision (EVAL only after NOSCRIPT), time from
- * Redis `TIME`, the keys of one decision under one Cluster hash tag, every call under `commandTimeoutMs`
+ * Redis `TIME` (it also picks the calendar period a spend counts in), the keys of one decision under one
+ * Cluster hash tag, every call under `commandTimeoutMs`
  * (a slower or failed call rejects with `StoreUnavailableError`, which the middleware turns into its
  * outage behaviour).
  *
@@ -157,12 +170,14 @@ export class RedisThrottleStore implements ThrottleStore {
     const keys: string[] = [];
     const args: Array<string | number> = [request.cost];
     for (const counter of request.counters) {
-      if (!PERIOD.test(counter.period)) throw new RangeError('spend: a period is letters, digits and - only');
-      keys.push(`${this.options.prefix}sc:${tag}:${counter.period}`);
-      args.push(counter.limit, Math.max(1, Math.ceil(counter.ttlMs)));
+      for (const period of counter.periods) {
+        if (!PERIOD.test(period)) throw new RangeError('spend: a period is letters, digits and - only');
+        keys.push(`${this.options.prefix}sc:${tag}:${period}`);
+      }
+      args.push(counter.limit, Math.max(1, Math.ceil(counter.ttlMs)), Math.round(counter.starts[0]), Math.round(counter.starts[1]));
     }
     const reply = await script.run(this.redis, keys, args, this.options.commandTimeoutMs, 'spend decision');
-    if (!Array.isArray(reply) || reply.length !== keys.length + 2) throw new StoreUnavailableError('spend decision: unexpected reply from Redis');
+    if (!Array.isArray(reply) || reply.length !== request.counters.length + 2) throw new StoreUnavailableError('spend decision: unexpected reply from Redis');
     const [allowed, exceeded, ...used] = reply as number[];
     return { allowed: allowed === 1, exceeded: Number(exceeded), used: used.map(Number) };
   }
