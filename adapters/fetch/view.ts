@@ -21,9 +21,11 @@ export function fetchView(request: Request, peer: string | undefined): RequestVi
       return request.headers.get(name) ?? undefined;
     },
     headerLines(name) {
-      // A Web Request joins repeated header lines; the joined value is all there is.
+      // A Web Request joins repeated header lines with ", ": split them again, so that two Idempotency-Key
+      // lines are refused here as on Node servers. (A single value holding ", " reads as several lines:
+      // list headers mean the same either way, and a key holding ", " is refused as sent twice.)
       const value = request.headers.get(name);
-      return value === null ? [] : [value];
+      return value === null ? [] : value.split(', ');
     },
     peer,
     body() {
