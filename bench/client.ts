@@ -3,7 +3,8 @@
  * server (a small JSON body) in the same run: plain fetch, fetch with a per-request timeout (the
  * AbortController and timer that any timed attempt needs), the default wrapper (breaker and retry budget
  * per origin, retries, keys; no per-attempt timeout, as fetch), and the wrapper with a 30 s per-attempt
- * timeout (what a timed attempt costs inside the wrapper).
+ * timeout (what a timed attempt costs inside the wrapper); for POST also plain fetch adding an
+ * `Idempotency-Key` itself, what any client that keys its POSTs sends.
  *
  * Method: after warm-up rounds, each round runs a block of requests with every contender, in an order
  * that rotates from round to round, so that noise from the machine hits all alike. Every request (or
@@ -67,6 +68,17 @@ function timedFetch(timeoutMs: number): Fetch {
   };
 }
 
+/**
+ * Plain fetch that adds an `Idempotency-Key` (a random UUID) to POST requests, as the wrapper does: the
+ * least any client that keys its POSTs sends (the server reads one more header, too).
+ */
+function keyedFetch(): Fetch {
+  return (input, init) => {
+    if (init?.method !== 'POST') return fetch(input, init);
+    return fetch(input, { ...init, headers: { ...(init.headers as Record<string, string>), 'idempotency-key': crypto.randomUUID() } });
+  };
+}
+
 const pct = (ratio: number) => `${((ratio - 1) * 100).toFixed(1)}%`;
 
 /** Runs the benchmark and returns one row per scenario. */
@@ -87,6 +99,7 @@ export async function run(options: { rounds?: number; requestsPerBlock?: number 
     timedFetch(30_000),
     createFetch(),
     createFetch({ timeoutMs: 30_000 }),
+    keyedFetch(),
   ];
   const scenarios: Array<[string, number, RequestInit | undefined]> = [
     ['GET, 1 at a time', 1, undefined],
@@ -104,7 +117,7 @@ export async function run(options: { rounds?: number; requestsPerBlock?: number 
           await block(contenders[index]!, url, batches, concurrency, init, round < warmUp ? [] : times[index]!);
         }
       }
-      const [plain, timed, wrapped, wrappedTimed] = times as [number[], number[], number[], number[]];
+      const [plain, timed, wrapped, wrappedTimed, keyed] = times as [number[], number[], number[], number[], number[]];
       const overhead = (mine: number[], q: number) => pct(quantile(mine, q) / quantile(plain, q));
       rows.push({
         scenario: name,
@@ -117,6 +130,7 @@ export async function run(options: { rounds?: number; requestsPerBlock?: number 
         'fetch+timeout² overhead p10': overhead(timed, 0.1),
         'createFetch({ timeoutMs })¹ overhead': overhead(wrappedTimed, 0.5),
         'createFetch({ timeoutMs })¹ overhead p10': overhead(wrappedTimed, 0.1),
+        ...(init?.method === 'POST' ? { 'createFetch() vs fetch+key³': pct(quantile(wrapped, 0.5) / quantile(keyed, 0.5)) } : {}),
       });
     }
   } finally {
@@ -131,4 +145,5 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   console.log('createFetch(): the default options (breaker and retry budget per origin, retries, keys; no per-attempt timeout).');
   console.log('¹ createFetch({ timeoutMs: 30_000 }): the defaults plus a per-attempt timeout (its own AbortSignal per attempt).');
   console.log('² fetch+timeout: plain fetch with an AbortController and a timer per request, the floor of any timed attempt.');
+  console.log('³ fetch+key: plain fetch adding an Idempotency-Key to each POST, as createFetch() does (the floor of a keyed POST).');
 }

@@ -19,7 +19,15 @@ import { type Contender, capacityRows, compareThroughput } from './support/compa
 import { listenAndReport } from './support/server-process.js';
 import type { Row } from './support/print-tables.js';
 
-type ServerKind = 'express-bare' | 'express-memory' | 'express-redis' | 'express-peer' | 'koa-bare' | 'koa-memory' | 'koa-redis';
+type ServerKind =
+  | 'express-bare'
+  | 'express-memory'
+  | 'express-redis'
+  | 'express-peer'
+  | 'koa-bare'
+  | 'koa-memory'
+  | 'koa-redis'
+  | 'koa-minimal';
 type Mode = 'bare' | 'fresh keys' | 'replays';
 
 const require = createRequire(import.meta.url);
@@ -74,6 +82,7 @@ async function serve(kind: ServerKind): Promise<void> {
       const { MemoryStore } = await built('bulwark');
       app.use(idempotency({ store: kind === 'koa-memory' ? new MemoryStore() : await redisStore(), ttlMs: 60_000 }));
     }
+    if (kind === 'koa-minimal') app.use(await minimalIdempotency());
     app.use((ctx) => {
       if (ctx.method !== 'POST' || ctx.path !== '/v1/messages') return;
       ctx.status = 201;
@@ -82,6 +91,47 @@ async function serve(kind: ServerKind): Promise<void> {
     handler = app.callback();
   }
   listenAndReport(http.createServer(handler));
+}
+
+/**
+ * A reference, not a contender: the least an idempotency middleware does for a fresh key, and nothing
+ * more (no lease, no canonical JSON, no store interface, no capture of streams or headers): hash the scoped
+ * key and the body, claim in a Map, run, keep the response (up to as many as bulwark's memory store keeps)
+ * and send it. What it costs is what any implementation pays on this server.
+ */
+async function minimalIdempotency(): Promise<import('koa').Middleware> {
+  const { hash } = await import('node:crypto');
+  const running = new Set<string>();
+  const done = new Map<string, { fingerprint: string; status: number; body: string }>();
+  // Oldest first out, through a ring of keys (a Map's own iteration order would walk its deleted entries).
+  const ring: Array<string | undefined> = new Array(100_000).fill(undefined);
+  let at = 0;
+  return async (ctx, next) => {
+    const key = ctx.get('idempotency-key');
+    if (ctx.method !== 'POST' || !key) return next();
+    const scoped = hash('sha256', `${ctx.get('authorization')}\u0000${key}`, 'base64url');
+    const fingerprint = hash('sha256', `${ctx.method}\u0000${ctx.path}\u0000${JSON.stringify(ctx.request.body)}`, 'base64url');
+    const stored = done.get(scoped);
+    if (stored) {
+      ctx.status = stored.status;
+      ctx.body = stored.body;
+      return;
+    }
+    if (running.has(scoped)) {
+      ctx.status = 409;
+      return;
+    }
+    running.add(scoped);
+    await next();
+    const body = JSON.stringify(ctx.body);
+    running.delete(scoped);
+    const oldest = ring[at];
+    if (oldest !== undefined) done.delete(oldest);
+    ring[at] = scoped;
+    at = (at + 1) % ring.length;
+    done.set(scoped, { fingerprint, status: ctx.status, body });
+    ctx.body = body;
+  };
 }
 
 /**
@@ -133,6 +183,9 @@ function contenders(options: RunOptions): Contender[] {
       for (const mode of ['fresh keys', 'replays'] as const) {
         list.push({ id: `${framework} + bulwark idempotency (${store}), ${mode}`, kind: `${framework}-${store}|${mode}`, baseline: bare });
       }
+    }
+    if (framework === 'koa') {
+      list.push({ id: 'koa + a minimal idempotency middleware (reference), fresh keys', kind: 'koa-minimal|fresh keys', baseline: bare });
     }
     if (framework === 'express') {
       for (const mode of ['fresh keys', 'replays'] as const) {

@@ -5,9 +5,11 @@
  *
  * `npm run bench -- throttle client` runs only those scripts.
  */
+import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CAPACITY } from './support/compare.js';
 import type { Row } from './support/print-tables.js';
 
@@ -114,8 +116,8 @@ function headlines(script: Script, rows: Row[]): Headline[] {
         },
         {
           area: 'throttle',
-          measurement: 'Express capacity vs bare Express',
-          result: `bulwark ${text(against(/^express \+ bulwark rateLimit \(memory\)/))}; express-rate-limit ${text(against(/express-rate-limit \(memory, draft-8/))}`,
+          measurement: 'Express capacity vs bare Express (an empty middleware for reference)',
+          result: `bulwark ${text(against(/^express \+ bulwark rateLimit \(memory\)/))}; express-rate-limit ${text(against(/express-rate-limit \(memory, draft-8/))}; empty ${text(against(/^express \+ an empty middleware/))}`,
           target: '',
         },
         { area: 'throttle', measurement: 'Koa capacity vs bare Koa', result: text(against(/^koa \+ bulwark/)), target: '>= 90%' },
@@ -125,6 +127,7 @@ function headlines(script: Script, rows: Row[]): Headline[] {
           result: `${text(against(/^koa \+ an empty middleware/))} / ${text(against(/^koa \+ a middleware setting/))}`,
           target: '',
         },
+        { area: 'throttle', measurement: 'A/A check: a second bare Koa process vs bare Koa', result: text(against(/A\/A check/)), target: '100%' },
       ];
     }
     case 'idempotency': {
@@ -135,6 +138,12 @@ function headlines(script: Script, rows: Row[]): Headline[] {
           measurement: 'Koa POST capacity, memory store, fresh keys / replays, vs bare Koa',
           result: `${capacity(/^koa \+ bulwark idempotency \(memory\), fresh keys$/)} / ${capacity(/^koa \+ bulwark idempotency \(memory\), replays$/)}`,
           target: '>= 85%',
+        },
+        {
+          area: 'idempotency',
+          measurement: 'Koa reference: a minimal idempotency middleware (hashes, a Map), fresh keys, vs bare Koa',
+          result: capacity(/minimal idempotency middleware/),
+          target: '',
         },
         {
           area: 'idempotency',
@@ -149,14 +158,39 @@ function headlines(script: Script, rows: Row[]): Headline[] {
       for (const row of rows) {
         lines.push({
           area: 'client',
-          measurement: `createFetch() vs plain fetch, ${String(row.scenario)} (median; with timeoutMs; fetch + a timeout signal alone)`,
-          result: `${signed(row['createFetch() overhead'])} (${signed(row['createFetch({ timeoutMs })¹ overhead'])}; ${signed(row['fetch+timeout² overhead'])})`,
+          measurement: `createFetch() vs plain fetch, ${String(row.scenario)} (median; with timeoutMs; fetch + a timeout signal alone${row['createFetch() vs fetch+key³'] === undefined ? '' : '; vs fetch adding the same key'})`,
+          result: `${signed(row['createFetch() overhead'])} (${signed(row['createFetch({ timeoutMs })¹ overhead'])}; ${signed(row['fetch+timeout² overhead'])}${row['createFetch() vs fetch+key³'] === undefined ? '' : `; ${signed(row['createFetch() vs fetch+key³'])}`})`,
           target: '<= +10%',
         });
       }
       return lines;
     }
   }
+}
+
+/**
+ * Runs one script in a child process of its own and returns its rows: each script's load generator starts
+ * with a fresh heap, not one that the scripts before it filled (its pauses would stall the servers' load).
+ */
+function runScript(name: Script): Promise<Row[]> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), [ONE, name], { stdio: 'inherit' });
+    let rows: Row[] | undefined;
+    child.once('message', (message) => {
+      rows = message as Row[];
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => (rows ? resolve(rows) : reject(new Error(`bench: ${name} exited (${code}) without results`))));
+  });
+}
+
+const ONE = '--one-script';
+if (process.argv[2] === ONE) {
+  const mod = (await import(`./${process.argv[3]}.ts`)) as BenchModule;
+  const rows = await mod.run();
+  // Exit once the rows are sent (servers, Redis clients and timers of the script may still be open).
+  process.send?.(rows, () => process.exit(0));
+  await new Promise<never>(() => {}); // ends in the callback above: nothing below runs in the child
 }
 
 const only = process.argv.slice(2);
@@ -166,8 +200,7 @@ for (const name of SCRIPTS) {
   if (only.length > 0 && !only.includes(name)) continue;
   const started = Date.now();
   console.log(`\n## ${name} (running)`);
-  const mod = (await import(`./${name}.ts`)) as BenchModule;
-  const rows = await mod.run();
+  const rows = await runScript(name);
   headlineRows.push(...headlines(name, rows));
   const parts = tables(rows).map(({ name: part, rows: partRows }) => `${part ? `### ${name}: ${part}\n\n` : ''}${table(partRows)}\n`);
   console.log(parts.join('\n'));
@@ -183,10 +216,11 @@ Machine: ${machine()}.
 Date: ${new Date().toISOString().slice(0, 10)}.
 Reproduce with \`npm ci && npm run bench\` (or \`npm run bench -- throttle\` for one script). Every ratio is
 against a baseline measured in the same run on the same machine: a bare server without bulwark, or a peer
-library in the same app. Load generator (autocannon) and servers share the machine's cores. Server figures
-are capacities: each server is loaded at the same time as the one it is compared with, and the capacity is
-that server's CPU time per request over this one's (the throughput ratio of CPU-bound servers, with the
-machine's drift cancelled; see \`bench/support/compare.ts\`), given as the median (and range) of the rounds.
+library in the same app. Server figures are capacities: each server is loaded at the same time as the one it
+is compared with, and the capacity is that server's CPU time per request over this one's (the throughput
+ratio of CPU-bound servers, with the machine's drift cancelled), given as the median (and range) of the
+rounds. The load generator (autocannon, in a process of its own per script) shares the cores with the servers;
+servers not being measured are stopped meanwhile. See \`bench/support/compare.ts\`.
 
 ## Combined
 

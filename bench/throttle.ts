@@ -136,7 +136,9 @@ type ServerKind =
   | 'express-bulwark'
   | 'express-erl'
   | 'express-erl-defaults'
+  | 'express-empty'
   | 'koa-bare'
+  | 'koa-bare-again'
   | 'koa-bulwark'
   | 'koa-empty'
   | 'koa-headers';
@@ -160,6 +162,9 @@ async function serve(kind: ServerKind): Promise<void> {
       // As most apps deploy it: its default X-RateLimit-* headers.
       const { rateLimit } = await import('express-rate-limit');
       app.use(rateLimit({ windowMs: 60_000, limit: 1e9 }));
+    } else if (kind === 'express-empty') {
+      // Reference: what one middleware layer costs in Express, whatever it does.
+      app.use((_req, _res, next) => next());
     }
     app.get('/', (_req, res) => {
       res.type('text/plain').send('ok');
@@ -202,7 +207,10 @@ async function throughputRows(rounds: number): Promise<Row[]> {
     { id: ERL_DEFAULTS, kind: 'express-erl-defaults', baseline: 'express bare' },
     { id: 'express + bulwark rateLimit, against express-rate-limit (draft-8 headers)', kind: 'express-bulwark', baseline: ERL_IETF },
     { id: 'express + bulwark rateLimit, against express-rate-limit (its defaults)', kind: 'express-bulwark', baseline: ERL_DEFAULTS },
+    { id: 'express + an empty middleware (reference)', kind: 'express-empty', baseline: 'express bare' },
     { id: 'koa bare', kind: 'koa-bare', baseline: 'koa bare' },
+    // A second bare process measured like the others: how far apart identical servers come out (A/A).
+    { id: 'koa bare, a second process (A/A check)', kind: 'koa-bare-again', baseline: 'koa bare' },
     { id: 'koa + bulwark rateLimit (memory)', kind: 'koa-bulwark', baseline: 'koa bare' },
     { id: 'koa + an empty middleware (reference)', kind: 'koa-empty', baseline: 'koa bare' },
     { id: 'koa + a middleware setting the two RateLimit headers (reference)', kind: 'koa-headers', baseline: 'koa bare' },

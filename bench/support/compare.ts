@@ -6,9 +6,12 @@
  * contender is measured at the same time as its baseline: both servers are under load together (each with
  * half of the connections), and each reports the CPU time it spent per request. A server bound by its CPU
  * serves requests in inverse proportion to that time, so the ratio of the two (its capacity relative to
- * the baseline) is the throughput ratio with the drift cancelled: identical servers measured this way
- * agree within about 4%. (The requests per second of such a window say little: one load generator drives
- * both servers, and it tends to be what limits them.)
+ * the baseline) is the throughput ratio with the drift cancelled.
+ *
+ * Two things keep the pairs honest: which server of a pair gets its load first alternates from round to
+ * round, and the servers not being measured are stopped (SIGSTOP) between their windows, because an idle
+ * Node.js process still collects garbage and compiles on its own schedule, taking CPU from the pair. Measured
+ * so, identical servers agree within about 3% (an A/A row is part of the throttle benchmark).
  *
  * Every server starts once and is warmed up (the JIT needs several seconds of load); then, round after
  * round, each contender is measured with its baseline, in an order that rotates from round to round.
@@ -91,23 +94,29 @@ export async function compareThroughput(contenders: readonly Contender[], option
     contenders.map((c) => [c.id, { rps: [], ratios: [], cpuPerRequest: [], capacity: [], failures: 0 }]),
   );
   const servers = new Map<string, Server>();
+  const pausing = process.platform !== 'win32';
   try {
     for (const kind of new Set(contenders.map((c) => c.kind))) {
       const server = await forkServer(options.script, options.env, kind);
       servers.set(kind, server);
       await options.load(server.port, warmUp, connections, kind);
+      if (pausing) pause(server);
     }
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < pairs.length; i++) {
         const contender = pairs[(i + round) % pairs.length]!;
         const baseline = byId.get(contender.baseline)!;
+        const pair = [servers.get(contender.kind)!, servers.get(baseline.kind)!] as const;
+        if (pausing) await resume(pair);
         const [own, base] = await together(
-          servers.get(contender.kind)!,
-          servers.get(baseline.kind)!,
+          pair[0],
+          pair[1],
           (server, kind) => options.load(server.port, seconds, Math.max(1, Math.floor(connections / 2)), kind),
           contender.kind,
           baseline.kind,
+          round % 2 === 1,
         );
+        if (pausing) for (const server of pair) pause(server);
         record(results.get(contender.id)!, own, base);
         // A root baseline's own figures come from every window it shared; a contender used as another's
         // baseline keeps only the windows against its own baseline.
@@ -117,10 +126,25 @@ export async function compareThroughput(contenders: readonly Contender[], option
   } finally {
     for (const { child } of servers.values()) {
       child.removeAllListeners('exit');
+      child.kill('SIGCONT');
       child.kill();
     }
   }
   return results;
+}
+
+/**
+ * Stops a server between its windows (SIGSTOP): an idle Node.js process still collects garbage and
+ * compiles on its own schedule, which would take CPU 0 from the two servers being measured.
+ */
+function pause(server: Server): void {
+  server.child.kill('SIGSTOP');
+}
+
+/** Continues the servers of a window and gives them a moment to finish what they had pending. */
+async function resume(pair: readonly Server[]): Promise<void> {
+  for (const server of pair) server.child.kill('SIGCONT');
+  await new Promise((resolve) => setTimeout(resolve, 200));
 }
 
 interface Window {
@@ -129,16 +153,22 @@ interface Window {
   cpuPerRequest: number;
 }
 
-/** Loads two servers at the same time and reads what each achieved and the CPU time it spent per request. */
+/**
+ * Loads two servers at the same time and reads what each achieved and the CPU time it spent per request.
+ * `bFirst` starts the load of `b` first.
+ */
 async function together(
   a: Server,
   b: Server,
   load: (server: Server, kind: string) => Promise<{ rps: number; failures: number }>,
   kindA: string,
   kindB: string,
+  bFirst: boolean,
 ): Promise<[Window, Window]> {
   const before = await Promise.all([serverUsage(a.child), serverUsage(b.child)]);
-  const loads = await Promise.all([load(a, kindA), load(b, kindB)]);
+  const loads = bFirst
+    ? await Promise.all([load(b, kindB), load(a, kindA)]).then(([ofB, ofA]) => [ofA, ofB] as const)
+    : await Promise.all([load(a, kindA), load(b, kindB)]);
   const after = await Promise.all([serverUsage(a.child), serverUsage(b.child)]);
   const window = (i: 0 | 1): Window => ({
     rps: loads[i].rps,
