@@ -11,7 +11,8 @@
  * Two things keep the pairs honest: which server of a pair gets its load first alternates from round to
  * round, and the servers not being measured are stopped (SIGSTOP) between their windows, because an idle
  * Node.js process still collects garbage and compiles on its own schedule, taking CPU from the pair. Measured
- * so, identical servers agree within about 3% (an A/A row is part of the throttle benchmark).
+ * so, identical servers agree within about 3% in most rounds; in a full run about one round in five is off
+ * by up to a third, which the median of five absorbs (the throttle benchmark's A/A row shows it each run).
  *
  * Every server starts once and is warmed up (the JIT needs several seconds of load); then, round after
  * round, each contender is measured with its baseline, in an order that rotates from round to round.
