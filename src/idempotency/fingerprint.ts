@@ -1,6 +1,18 @@
 import { createHash } from 'node:crypto';
-import { sha256 } from './hash.js';
+import { ApiError } from '../errors/api-error.js';
 import type { RequestBody } from '../guard/types.js';
+import { sha256 } from './hash.js';
+
+/**
+ * Deepest nesting of a JSON body that is fingerprinted. A body parser accepts JSON nested far deeper (tens
+ * of thousands of levels), which would exhaust the stack here: such a body is refused with 422
+ * `invalid_request` instead of failing with a 500.
+ */
+export const MAX_JSON_DEPTH = 512;
+
+function tooDeep(): ApiError {
+  return new ApiError('invalid_request', { message: `The request body is nested more than ${MAX_JSON_DEPTH} levels deep.` });
+}
 
 /**
  * Canonical JSON: object keys sorted (their order does not matter), array order kept, `undefined`
@@ -12,10 +24,10 @@ import type { RequestBody } from '../guard/types.js';
  * ```
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, new Set());
+  return write(value, new Set(), 0);
 }
 
-function write(value: unknown, seen: Set<object>): string {
+function write(value: unknown, seen: Set<object>, depth: number): string {
   if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
     value = (value as { toJSON: () => unknown }).toJSON();
   }
@@ -25,13 +37,14 @@ function write(value: unknown, seen: Set<object>): string {
     return out === undefined ? 'null' : out;
   }
   if (seen.has(value)) throw new TypeError('idempotency: the parsed request body is circular');
+  if (depth >= MAX_JSON_DEPTH) throw tooDeep();
   seen.add(value);
   let out: string;
   if (Array.isArray(value)) {
     out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
-      out += write(value[i], seen);
+      out += write(value[i], seen, depth + 1);
     }
     out += ']';
   } else {
@@ -42,7 +55,7 @@ function write(value: unknown, seen: Set<object>): string {
       if (member === undefined || typeof member === 'function' || typeof member === 'symbol') continue;
       if (!first) out += ',';
       first = false;
-      out += `${JSON.stringify(key)}:${write(member, seen)}`;
+      out += `${JSON.stringify(key)}:${write(member, seen, depth + 1)}`;
     }
     out += '}';
   }
@@ -78,13 +91,14 @@ let lastIsJson = false;
  * booleans and null: no `toJSON`, no cycles, nothing to drop), the same text as {@link canonicalJson}
  * with less work.
  */
-function parsedJson(value: unknown): string {
+function parsedJson(value: unknown, depth: number): string {
   if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+  if (depth >= MAX_JSON_DEPTH) throw tooDeep();
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
-      out += parsedJson(value[i]);
+      out += parsedJson(value[i], depth + 1);
     }
     return `${out}]`;
   }
@@ -93,7 +107,7 @@ function parsedJson(value: unknown): string {
   for (let i = 0; i < keys.length; i++) {
     if (i > 0) out += ',';
     const key = keys[i]!;
-    out += `${JSON.stringify(key)}:${parsedJson((value as Record<string, unknown>)[key])}`;
+    out += `${JSON.stringify(key)}:${parsedJson((value as Record<string, unknown>)[key], depth + 1)}`;
   }
   return `${out}}`;
 }
@@ -122,7 +136,7 @@ export function fingerprint(method: string, path: string, query: string, body: R
       } catch {
         // Not JSON after all: counted by its bytes.
       }
-      if (json !== NOT_JSON) return sha256(`${head}j${parsedJson(json)}`);
+      if (json !== NOT_JSON) return sha256(`${head}j${parsedJson(json, 0)}`);
     }
   }
   return createHash('sha256').update(head).update('b').update(body.bytes).digest('base64url');

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Decision, RequestBody, RequestView } from '../../src/guard/types.js';
-import { fingerprint } from '../../src/idempotency/fingerprint.js';
+import { fingerprint, MAX_JSON_DEPTH } from '../../src/idempotency/fingerprint.js';
 import { createIdempotency } from '../../src/idempotency/idempotency.js';
 import type { IdempotencyStore } from '../../src/idempotency/store.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
@@ -199,6 +199,22 @@ describe('fingerprint of JSON received as bytes', () => {
       expect(fingerprint('POST', '/m', 'q=1', bytes(text))).toBe(fingerprint('POST', '/m', 'q=1', parsed(value)));
     }
     expect(fingerprint('POST', '/m', '', bytes('{"b":1,"a":{"d":2,"c":3}}'))).toBe(fingerprint('POST', '/m', '', bytes('{ "a": { "c": 3, "d": 2 }, "b": 1 }')));
+  });
+
+  it('refuses JSON nested deeper than MAX_JSON_DEPTH with 422 invalid_request, as bytes or parsed, and never runs it', async () => {
+    const guard = createIdempotency({ store: new MemoryStore() });
+    const nested = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+    // 100,000 levels: what a body parser accepts and recursion here would not survive.
+    for (const levels of [MAX_JSON_DEPTH + 1, 100_000]) {
+      const asBytes = await guard.check(view(`deep-bytes-${levels}`, nested(levels)));
+      expect(asBytes.type === 'respond' && asBytes.status).toBe(422);
+      expect(errorCode(asBytes)).toBe('invalid_request');
+      const asParsed = await guard.check({ ...view(`deep-parsed-${levels}`), body: () => parsed(JSON.parse(nested(levels))) });
+      expect(asParsed.type === 'respond' && asParsed.status).toBe(422);
+      expect(errorCode(asParsed)).toBe('invalid_request');
+    }
+    expect((await guard.check(view('deep-ok', nested(MAX_JSON_DEPTH)))).type).toBe('next');
+    expect((await guard.check({ ...view('deep-ok-parsed'), body: () => parsed(JSON.parse(nested(MAX_JSON_DEPTH))) })).type).toBe('next');
   });
 
   it('counts malformed JSON and non-UTF-8 bytes by their bytes', () => {
