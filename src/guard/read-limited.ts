@@ -18,7 +18,9 @@ export async function readLimited(body: ReadableStream<Uint8Array> | null, limit
       if (done) break;
       total += value.byteLength;
       if (total > limit) {
-        await reader.cancel().catch(() => {});
+        // Not awaited: the body of a cloned Request is one branch of a tee, whose cancel settles only once
+        // the other branch (the application's, never read when this guard refuses) is cancelled too.
+        reader.cancel().catch(() => {});
         throw new ApiError('payload_too_large', { message: BODY_ERROR_MESSAGES['entity.too.large'] });
       }
       chunks.push(value);

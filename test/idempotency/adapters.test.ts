@@ -1,6 +1,6 @@
 /**
- * Adapter cases outside the matrix: repeated header lines (which a Web `Request` joins with `, `), and
- * bodies streamed past maxResponseBytes.
+ * Adapter cases outside the matrix: repeated header lines (which a Web `Request` joins with `, `), request
+ * bodies past the 1 MiB that the guard reads, and response bodies streamed past maxResponseBytes.
  */
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -63,6 +63,31 @@ describe('idempotency on each adapter', () => {
         expect(retry.status).toBe(409);
         expect(JSON.parse(retry.body)).toMatchObject({ error: 'idempotency_conflict', replayable: false });
         expect(n).toBe(1);
+      } finally {
+        await app.close();
+      }
+    });
+  }
+
+  for (const variant of VARIANTS) {
+    it(`${variant}: a keyed request body over 1 MiB that no parser read gets 413 payload_too_large and never runs`, async () => {
+      let n = 0;
+      const app = await startServer(variant, {
+        parseJson: false,
+        errors: { onError: () => {} },
+        guards: [{ kind: 'idempotency', options: { store: new MemoryStore() } }],
+        routes: [{ method: 'POST', path: '/upload', handler: () => ({ status: 201, json: { n: ++n } }) }],
+      });
+      try {
+        const r = await send(app.url, {
+          method: 'POST',
+          path: '/upload',
+          headers: { 'idempotency-key': 'big-upload', 'content-type': 'application/octet-stream' },
+          body: 'z'.repeat(1_572_864),
+        });
+        expect(r.status).toBe(413);
+        expect(JSON.parse(r.body).error).toBe('payload_too_large');
+        expect(n).toBe(0);
       } finally {
         await app.close();
       }
