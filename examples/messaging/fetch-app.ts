@@ -7,6 +7,7 @@ import { guard, readJson } from '../../adapters/fetch.js';
 import { ApiError } from '../../src/index.js';
 import type { DemoAppOptions } from './express-app.js';
 import { demoGuards, memoryStore, type RequestReader } from './guards.js';
+import { pathSegment } from './path.js';
 import { MessagingService, type Reply } from './service.js';
 
 /** What @hono/node-server passes after the request. */
@@ -40,7 +41,7 @@ export function createFetchApp(options: DemoAppOptions = {}): (request: Request,
         const who = caller();
         reply = await service.send(who, await readJson(request, { limit: 16_384 }));
       } else if (request.method === 'GET' && message) {
-        reply = service.get(caller(), decodeURIComponent(message[1]!));
+        reply = service.get(caller(), pathSegment(message[1]!));
       } else if (request.method === 'POST' && url.pathname === '/v1/lookups') {
         const who = caller();
         reply = service.lookup(who, await readJson(request, { limit: 16_384 }));

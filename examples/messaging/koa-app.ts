@@ -6,6 +6,7 @@ import Koa, { type Context } from 'koa';
 import { errorHandler, idempotency, ipAllowlist, rateLimit, spendCap } from '../../adapters/koa.js';
 import type { DemoAppOptions } from './express-app.js';
 import { demoGuards, memoryStore, type RequestReader } from './guards.js';
+import { pathSegment } from './path.js';
 import { MessagingService, type Reply } from './service.js';
 
 /**
@@ -38,7 +39,7 @@ export function createKoaApp(options: DemoAppOptions = {}): Koa {
     const message = /^\/v1\/messages\/([^/]+)$/.exec(ctx.path);
     let reply: Reply | undefined;
     if (ctx.method === 'POST' && ctx.path === '/v1/messages') reply = await service.send(caller(), body);
-    else if (ctx.method === 'GET' && message) reply = service.get(caller(), decodeURIComponent(message[1]!));
+    else if (ctx.method === 'GET' && message) reply = service.get(caller(), pathSegment(message[1]!));
     else if (ctx.method === 'POST' && ctx.path === '/v1/lookups') reply = service.lookup(caller(), body);
     if (!reply) return next();
     ctx.status = reply.status;

@@ -93,6 +93,12 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
     if (code === 'traffic_not_routable') expect(body.traffic_type).toBe('marketing');
   });
 
+  it('answers 400 bad_request, not a 500, to a path with a malformed percent-encoding', async () => {
+    const res = await call('GET', '/v1/messages/%E0%A4%A', 'demo_alice');
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toBe('bad_request');
+  });
+
   it('sends, then shows the message only to its own account', async () => {
     const sent = await call('POST', '/v1/messages', 'demo_alice', sms);
     expect(sent.status).toBe(202);
