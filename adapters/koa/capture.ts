@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
 import type { ResponseSink } from '../../src/guard/types.js';
+import { ApiError } from '../../src/errors/api-error.js';
 import { readNodeHeaders } from '../../src/guard/node-headers.js';
 
 /** Statuses whose responses carry no body (Koa strips it). */
@@ -74,6 +75,9 @@ function bodyChunks(ctx: Context, limit: number): Chunks | Promise<Chunks> {
   let body: unknown = ctx.body;
   if (body === null || body === undefined) {
     if (EMPTY_STATUS.has(ctx.status) || (ctx.response as { _explicitNullBody?: boolean })._explicitNullBody) return { chunks: [] };
+    // Nothing answered the request: thrown, so that the error handler gives it the documented 404 body (as
+    // it does without idempotency); the key is released, like any thrown error's.
+    if (ctx.status === 404) throw new ApiError('not_found');
     // What Koa itself sends for a status without a body: its message as text.
     const status = ctx.status;
     const text = ctx.message || String(status);

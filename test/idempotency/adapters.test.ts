@@ -95,6 +95,20 @@ describe('idempotency on each adapter', () => {
   }
 
   for (const variant of VARIANTS) {
+    it(`${variant}: a keyed request that no route answers gets the documented 404 not_found body`, async () => {
+      const app = await startServer(variant, bigStreamApp(() => 0));
+      try {
+        const r = await send(app.url, { method: 'POST', path: '/nowhere', headers: { 'idempotency-key': 'lost' }, body: '{}' });
+        expect(r.status).toBe(404);
+        expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
+        expect(JSON.parse(r.body).error).toBe('not_found');
+      } finally {
+        await app.close();
+      }
+    });
+  }
+
+  for (const variant of VARIANTS) {
     it(`${variant}: two Idempotency-Key header lines are a 422 invalid_request`, async () => {
       let n = 0;
       const app = await startServer(variant, bigStreamApp(() => ++n));
