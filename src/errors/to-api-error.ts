@@ -5,6 +5,7 @@ import { codeForStatus, messageForStatus } from './catalog.js';
 export const BODY_ERRORS = {
   'entity.parse.failed': { code: 'invalid_request', message: 'The request body could not be parsed (malformed JSON or form data).' },
   'encoding.unsupported': { code: 'invalid_request', message: 'The request body uses an unsupported content encoding.' },
+  'encoding.undecodable': { code: 'invalid_request', message: 'The request body could not be decoded with its content encoding.' },
   'charset.unsupported': { code: 'invalid_request', message: 'The request body uses an unsupported charset.' },
   'entity.verify.failed': { code: 'invalid_request', message: 'The request body failed verification.' },
   'request.size.invalid': { code: 'invalid_request', message: 'The request body did not match its Content-Length.' },
@@ -18,6 +19,12 @@ export const BODY_ERROR_MESSAGES = Object.fromEntries(
   Object.entries(BODY_ERRORS).map(([type, entry]) => [type, entry.message]),
 ) as Readonly<Record<keyof typeof BODY_ERRORS, string>>;
 
+/**
+ * zlib's codes for input it cannot decompress: a request body whose `Content-Encoding` lies. Koa's body
+ * parsers let these through as they are; Express's wrap them with status 400.
+ */
+const UNDECODABLE_BODY = new Set(['Z_DATA_ERROR', 'Z_BUF_ERROR']);
+
 /** Headers of a foreign error that may reach the client. */
 const FORWARDED_HEADERS = new Set(['retry-after', 'www-authenticate', 'allow', 'location', 'ratelimit', 'ratelimit-policy']);
 
@@ -25,6 +32,7 @@ const FORWARDED_HEADERS = new Set(['retry-after', 'www-authenticate', 'allow', '
  * Turns any thrown value into an {@link ApiError}:
  * - an ApiError (from any copy of bulwark) is kept;
  * - body-parser / raw-body errors map by `type`: bad bodies to 422 `invalid_request`, too large to 413;
+ * - zlib's errors for input it cannot decompress (a body whose `Content-Encoding` lies) to 422 `invalid_request`;
  * - `http-errors`-style objects keep their status and their `Retry-After`/`WWW-Authenticate` headers,
  *   and their message only for 4xx that are not marked `expose: false`;
  * - anything else is a 500 `internal_error` with a generic message. Nothing of the thrown value is sent.
@@ -44,15 +52,24 @@ export function toApiError(value: unknown): ApiError<string> {
     expose?: unknown;
     message?: unknown;
     headers?: unknown;
+    code?: unknown;
   };
   if (typeof err.type === 'string' && Object.hasOwn(BODY_ERRORS, err.type)) {
     const mapped = BODY_ERRORS[err.type as keyof typeof BODY_ERRORS];
     return new ApiError<string>(mapped.code, { message: mapped.message, cause: value });
   }
+  if (typeof err.code === 'string' && UNDECODABLE_BODY.has(err.code)) {
+    return new ApiError<string>('invalid_request', { message: BODY_ERRORS['encoding.undecodable'].message, cause: value });
+  }
   const status = typeof err.status === 'number' ? err.status : typeof err.statusCode === 'number' ? err.statusCode : undefined;
   // co-body (Koa's body parsers) marks a JSON SyntaxError with status 400 instead of a type.
   if (value instanceof SyntaxError && status === 400) {
     return new ApiError<string>('invalid_request', { message: BODY_ERRORS['entity.parse.failed'].message, cause: value });
+  }
+  // inflation (Koa's body parsers) refuses an unknown Content-Encoding with a bare 415, where body-parser
+  // gives it a type: both answer the same.
+  if (status === 415 && typeof err.message === 'string' && err.message.startsWith('Unsupported Content-Encoding')) {
+    return new ApiError<string>('invalid_request', { message: BODY_ERRORS['encoding.unsupported'].message, cause: value });
   }
   if (status === undefined || !Number.isInteger(status) || status < 400 || status > 599) return internal(value);
   const headers: Record<string, string> = {};

@@ -13,7 +13,8 @@ export interface ReadJsonOptions {
 
 /**
  * Reads a Web `Request` body as JSON with the same errors as Express's and Koa's body parsers:
- * malformed JSON is a 422 `invalid_request`, a body over `limit` a 413 `payload_too_large`.
+ * malformed JSON is a 422 `invalid_request`, a body over `limit` a 413 `payload_too_large`. A gzip or
+ * deflate `Content-Encoding` is decoded (a body that does not decode is a 422); any other is refused (422).
  * An empty body reads as `undefined`.
  *
  * @example
@@ -27,9 +28,20 @@ export interface ReadJsonOptions {
 export async function readJson(request: Request, options: ReadJsonOptions = {}): Promise<unknown> {
   const limit = options.limit ?? 102_400;
   if (!Number.isInteger(limit) || limit < 0) throw new TypeError('readJson: options.limit must be a non-negative integer');
-  const declared = Number(request.headers.get('content-length') ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
-  const bytes = await readLimited(request.body, limit);
+  const encoding = (request.headers.get('content-encoding') ?? '').trim().toLowerCase();
+  let bytes: Uint8Array;
+  if (encoding === '' || encoding === 'identity') {
+    const declared = Number(request.headers.get('content-length') ?? Number.NaN);
+    if (Number.isFinite(declared) && declared > limit) throw tooLarge();
+    bytes = await readLimited(request.body, limit);
+  } else {
+    // As the Express and Koa parsers: gzip and deflate are decoded (`limit` counts the decoded bytes),
+    // any other encoding is refused.
+    const format = DECODERS[encoding];
+    if (format === undefined) throw new ApiError('invalid_request', { message: BODY_ERROR_MESSAGES['encoding.unsupported'] });
+    const decoded = request.body === null ? null : request.body.pipeThrough(new DecompressionStream(format));
+    bytes = await readLimited(decoded, limit, BODY_ERROR_MESSAGES['encoding.undecodable']);
+  }
   if (bytes.byteLength === 0) return undefined;
   let text: string;
   try {
@@ -43,6 +55,9 @@ export async function readJson(request: Request, options: ReadJsonOptions = {}):
     throw new ApiError('invalid_request', { message: BODY_ERROR_MESSAGES['entity.parse.failed'] });
   }
 }
+
+/** The `Content-Encoding` values a JSON body may arrive in, and the decoder of each. */
+const DECODERS: Readonly<Record<string, CompressionFormat>> = { gzip: 'gzip', 'x-gzip': 'gzip', deflate: 'deflate' };
 
 function tooLarge(): ApiError {
   return new ApiError('payload_too_large', { message: BODY_ERROR_MESSAGES['entity.too.large'] });

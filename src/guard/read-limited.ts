@@ -4,10 +4,14 @@ import { concatBytes } from './concat-bytes.js';
 
 /**
  * Reads a Web body stream to its end, refusing more than `limit` bytes with a 413 `payload_too_large`
- * (the stream is cancelled) and a stream that fails midway with a 422 `invalid_request`.
+ * (the stream is cancelled) and a stream that fails midway with a 422 `invalid_request` saying `failure`.
  * @internal
  */
-export async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {
+export async function readLimited(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+  failure: string = BODY_ERROR_MESSAGES['request.aborted'],
+): Promise<Uint8Array> {
   if (body === null) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -27,7 +31,7 @@ export async function readLimited(body: ReadableStream<Uint8Array> | null, limit
     }
   } catch (err) {
     if (err instanceof ApiError) throw err;
-    throw new ApiError('invalid_request', { message: BODY_ERROR_MESSAGES['request.aborted'] });
+    throw new ApiError('invalid_request', { message: failure });
   }
   return concatBytes(chunks, total);
 }

@@ -20,6 +20,22 @@ describe('toApiError', () => {
     }
   });
 
+  it("maps zlib's errors for a body that does not decompress to invalid_request, wrapped with a status or not", () => {
+    for (const code of ['Z_DATA_ERROR', 'Z_BUF_ERROR']) {
+      for (const status of [undefined, 400]) {
+        const err = toApiError(Object.assign(new Error('incorrect header check'), { code, errno: -3, ...(status ? { status } : {}) }));
+        expect([err.status, err.code]).toEqual([422, 'invalid_request']);
+        expect(err.message).not.toContain('header check');
+      }
+    }
+  });
+
+  it("maps inflation's bare 415 for an unknown Content-Encoding (Koa) as body-parser's typed one", () => {
+    const err = toApiError(createHttpError(415, 'Unsupported Content-Encoding: compress'));
+    expect([err.status, err.code]).toEqual([422, 'invalid_request']);
+    expect(err.message).toBe('The request body uses an unsupported content encoding.');
+  });
+
   it('maps a JSON SyntaxError marked 400 (co-body) to invalid_request', () => {
     const err = toApiError(Object.assign(new SyntaxError('Unexpected token } in JSON'), { status: 400 }));
     expect(err.code).toBe('invalid_request');

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import createHttpError from 'http-errors';
 import { beforeAll, expect } from 'vitest';
@@ -126,6 +127,31 @@ matrix(
     const body = JSON.parse(res!.body);
     expect(body.error).toBe('invalid_request');
     expect(body.message).toMatch(/could not be parsed/);
+  },
+);
+
+matrix(
+  'a body that does not decode with its Content-Encoding is a 422 invalid_request',
+  app,
+  async ({ send }) => [await send({ method: 'POST', path: '/echo', headers: { 'content-encoding': 'gzip' }, body: 'not gzip at all' })],
+  ([res]) => {
+    expect(res!.status).toBe(422);
+    expect(JSON.parse(res!.body).error).toBe('invalid_request');
+  },
+);
+
+matrix(
+  'a gzip-encoded JSON body is decoded; an encoding no parser knows is a 422 invalid_request',
+  app,
+  async ({ send }) => [
+    await send({ method: 'POST', path: '/echo', headers: { 'content-encoding': 'gzip' }, body: gzipSync('{"a":[1,2]}') }),
+    await send({ method: 'POST', path: '/echo', headers: { 'content-encoding': 'compress' }, body: '{"a":[1,2]}' }),
+  ],
+  ([decoded, unknown]) => {
+    expect(decoded!.status).toBe(201);
+    expect(JSON.parse(decoded!.body)).toEqual({ got: { a: [1, 2] } });
+    expect(unknown!.status).toBe(422);
+    expect(JSON.parse(unknown!.body).error).toBe('invalid_request');
   },
 );
 
