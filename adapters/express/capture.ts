@@ -8,6 +8,9 @@ type Callback = (err?: Error | null) => void;
 
 const UTF8 = /^utf-?8$/i;
 
+/** The response methods the capture stands in for while it buffers. */
+const PATCHED = ['write', 'end', 'writeHead', 'flushHeaders'] as const;
+
 /**
  * Buffers everything the application writes to `res` (`res.json`, `res.send`, `res.end`, chunked
  * `res.write`, `stream.pipe(res)`, `res.sendStatus`, `res.redirect`: they all end in `writeHead`,
@@ -18,6 +21,9 @@ const UTF8 = /^utf-?8$/i;
  */
 export function captureResponse(_req: Request, res: Response, sink: ResponseSink): void {
   const original = { write: res.write, end: res.end, writeHead: res.writeHead, flushHeaders: res.flushHeaders };
+  // Methods that another middleware set on this response (compression does) are put back; the rest came
+  // from the prototype, and removing the capture's own copies gives the response its usual shape again.
+  const ownBefore = PATCHED.map((name) => Object.hasOwn(res, name));
   const writeRaw = original.write as unknown as (this: Response, chunk: Uint8Array) => boolean;
   const endRaw = original.end as unknown as (this: Response, chunk?: Uint8Array | string | Callback, cb?: Callback) => Response;
   const chunks: Buffer[] = [];
@@ -43,10 +49,11 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
   };
 
   const restore = (): void => {
-    res.write = original.write;
-    res.end = original.end;
-    res.writeHead = original.writeHead;
-    res.flushHeaders = original.flushHeaders;
+    for (let i = 0; i < PATCHED.length; i++) {
+      const name = PATCHED[i]!;
+      if (ownBefore[i]) (res as unknown as Record<string, unknown>)[name] = original[name];
+      else delete (res as unknown as Record<string, unknown>)[name];
+    }
   };
 
   const settle = async (truncated: boolean): Promise<void> => {

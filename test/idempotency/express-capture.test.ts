@@ -1,0 +1,68 @@
+/**
+ * The Express capture stands in for `res.write/end/writeHead/flushHeaders` while it buffers, then gives the
+ * response its own methods back: those another middleware set on it (as compression does) stay that
+ * middleware's, the rest are the prototype's again.
+ */
+import type { AddressInfo } from 'node:net';
+import express, { type Response } from 'express';
+import { describe, expect, it } from 'vitest';
+import { idempotency } from '../../adapters/express.js';
+import { MemoryStore } from '../../src/stores/memory/index.js';
+
+const METHODS = ['write', 'end', 'writeHead', 'flushHeaders'] as const;
+
+async function run(wrapFirst: boolean) {
+  const after: Array<Record<string, boolean>> = [];
+  let wrapperCalls = 0;
+  const app = express();
+  if (wrapFirst) {
+    // A middleware that wraps res.end on the instance, as compression does.
+    app.use((_req, res, next) => {
+      const end = res.end;
+      res.end = function wrappedEnd(this: Response, ...args: unknown[]) {
+        wrapperCalls++;
+        return (end as (...a: unknown[]) => Response).apply(this, args);
+      } as Response['end'];
+      next();
+    });
+  }
+  app.use(express.json());
+  app.use(idempotency({ store: new MemoryStore() }));
+  app.post('/m', (_req, res) => {
+    res.on('finish', () => {
+      const state: Record<string, boolean> = {};
+      for (const name of METHODS) state[name] = Object.hasOwn(res, name);
+      after.push(state);
+    });
+    res.status(201).json({ ok: true });
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
+  try {
+    const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'k' }, body: '{}' };
+    const first = await fetch(url, init);
+    const replay = await fetch(url, init);
+    return { first: [first.status, await first.text()], replay: [replay.status, replay.headers.get('idempotent-replayed'), await replay.text()], after, wrapperCalls };
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+}
+
+describe('Express capture', () => {
+  it("leaves the response with the prototype's methods again once it is sent", async () => {
+    const { first, replay, after } = await run(false);
+    expect(first).toEqual([201, '{"ok":true}']);
+    expect(replay).toEqual([201, 'true', '{"ok":true}']);
+    expect(after).toEqual([{ write: false, end: false, writeHead: false, flushHeaders: false }]);
+  });
+
+  it("gives back a method that another middleware set on the response, and that middleware's wrapper runs", async () => {
+    const { first, replay, after, wrapperCalls } = await run(true);
+    expect(first).toEqual([201, '{"ok":true}']);
+    expect(replay).toEqual([201, 'true', '{"ok":true}']);
+    expect(after).toEqual([{ write: false, end: true, writeHead: false, flushHeaders: false }]);
+    expect(wrapperCalls).toBeGreaterThanOrEqual(1);
+  });
+});
