@@ -51,6 +51,33 @@ async function run(wrapFirst: boolean) {
 }
 
 describe('Express capture', () => {
+  it('captures a response that a mounted sub-app writes (it switches the response to its own prototype)', async () => {
+    let runs = 0;
+    const sub = express();
+    sub.post('/m', (_req, res) => {
+      runs++;
+      res.status(201).json({ runs });
+    });
+    const app = express();
+    app.use(express.json());
+    app.use(idempotency({ store: new MemoryStore() }));
+    app.use('/sub', sub);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sub/m`;
+      const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'sub' }, body: '{}' };
+      const first = await fetch(url, init);
+      expect([first.status, await first.text()]).toEqual([201, '{"runs":1}']);
+      const replay = await fetch(url, init);
+      expect([replay.status, replay.headers.get('idempotent-replayed'), await replay.text()]).toEqual([201, 'true', '{"runs":1}']);
+      expect(runs).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("leaves the response with the prototype's methods again once it is sent", async () => {
     const { first, replay, after } = await run(false);
     expect(first).toEqual([201, '{"ok":true}']);
