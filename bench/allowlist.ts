@@ -20,7 +20,7 @@ import { nodeView } from '../src/guard/node-view.js';
 import { NEXT } from '../src/guard/respond.js';
 import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
-import { type Contender, capacityRows, compareThroughput, getLoad } from './support/compare.js';
+import { type Contender, getLoad, measureCapacities } from './support/compare.js';
 import { listenAndReport } from './support/server-process.js';
 
 
@@ -274,8 +274,7 @@ async function throughputRows(rounds: number): Promise<Row[]> {
     { id: 'koa bare', kind: 'koa-bare', baseline: 'koa bare' },
     { id: 'koa + bulwark ipAllowlist, 10,000 entries', kind: 'koa-bulwark', baseline: 'koa bare' },
   ];
-  const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load: getLoad() });
-  return capacityRows(contenders, results, 'throughput');
+  return measureCapacities(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load: getLoad() }, 'throughput');
 }
 
 /** Runs the whole benchmark and returns its table rows. */

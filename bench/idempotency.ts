@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { built } from './support/built.js';
-import { type Contender, capacityRows, compareThroughput } from './support/compare.js';
+import { type Contender, measureCapacities } from './support/compare.js';
 import { listenAndReport } from './support/server-process.js';
 import type { Row } from './support/print-tables.js';
 
@@ -204,15 +204,13 @@ function contenders(options: RunOptions): Contender[] {
  * (see `support/compare.ts`).
  */
 export async function run(options: RunOptions = {}): Promise<Row[]> {
-  const list = contenders(options);
-  const results = await compareThroughput(list, {
+  return measureCapacities(contenders(options), {
     script: fileURLToPath(import.meta.url),
     env: SERVER_ENV,
     rounds: options.rounds ?? 5,
     seconds: options.seconds ?? 2,
     load,
   });
-  return capacityRows(list, results);
 }
 
 function cliOptions(args: readonly string[]): RunOptions {

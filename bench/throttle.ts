@@ -24,7 +24,7 @@ import { createRateLimiter } from '../src/throttle/rate-limiter.js';
 import { commandCalls, startRedisServer } from '../test/support/redis.js';
 import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
-import { type Contender, capacityRows, compareThroughput, getLoad, median } from './support/compare.js';
+import { type Contender, getLoad, measureCapacities, median } from './support/compare.js';
 import { listenAndReport } from './support/server-process.js';
 
 const SERVER_ENV = 'BULWARK_BENCH_THROTTLE_SERVER';
@@ -215,8 +215,7 @@ async function throughputRows(rounds: number): Promise<Row[]> {
     { id: 'koa + an empty middleware (reference)', kind: 'koa-empty', baseline: 'koa bare' },
     { id: 'koa + a middleware setting the two RateLimit headers (reference)', kind: 'koa-headers', baseline: 'koa bare' },
   ];
-  const results = await compareThroughput(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load: getLoad() });
-  return capacityRows(contenders, results, 'throughput');
+  return measureCapacities(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load: getLoad() }, 'throughput');
 }
 
 /** Runs the whole benchmark and returns its table rows. */

@@ -91,6 +91,12 @@ export async function compareThroughput(contenders: readonly Contender[], option
     if (!byId.has(contender.baseline)) throw new Error(`compareThroughput: ${contender.id} names an unknown baseline ${contender.baseline}`);
   }
   const pairs = contenders.filter((c) => c.baseline !== c.id);
+  for (const contender of pairs) {
+    // Both servers of a window are asked for their usage at once: they must be two processes.
+    if (contender.kind === byId.get(contender.baseline)!.kind) {
+      throw new Error(`compareThroughput: ${contender.id} runs the same server kind as its baseline; give an A/A check a kind of its own`);
+    }
+  }
   const results = new Map<string, Measured>(
     contenders.map((c) => [c.id, { rps: [], ratios: [], cpuPerRequest: [], capacity: [], failures: 0 }]),
   );
@@ -218,11 +224,24 @@ export function getLoad(path = '/'): CompareOptions['load'] {
 export const CAPACITY = 'capacity vs it: median (range)';
 
 /**
+ * Measures the contenders ({@link compareThroughput}) and returns their table rows ({@link capacityRows}):
+ * what each benchmark script does with its servers.
+ *
+ * @example
+ * ```ts
+ * const rows = await measureCapacities(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, load: getLoad() });
+ * ```
+ */
+export async function measureCapacities(contenders: readonly Contender[], options: CompareOptions, table?: string): Promise<Row[]> {
+  return capacityRows(contenders, await compareThroughput(contenders, options), table);
+}
+
+/**
  * One table row per contender: what it was measured against, its requests per second and CPU time per
  * request (medians), and its capacity against the other server (a percentage against a bare server, a
  * factor against a peer library).
  */
-export function capacityRows(contenders: readonly Contender[], results: Map<string, Measured>, table?: string): Row[] {
+function capacityRows(contenders: readonly Contender[], results: Map<string, Measured>, table?: string): Row[] {
   return contenders.map((contender) => {
     const measured = results.get(contender.id)!;
     const against = contender.baseline === contender.id ? '' : contender.baseline;
