@@ -3,6 +3,7 @@ import type { Context, Next } from 'koa';
 import type { ResponseSink } from '../../src/guard/types.js';
 import { ApiError } from '../../src/errors/api-error.js';
 import { readNodeHeaders } from '../../src/guard/node-headers.js';
+import { unanswered } from './errors.js';
 
 /** Statuses whose responses carry no body (Koa strips it). */
 const EMPTY_STATUS = new Set([204, 205, 304]);
@@ -77,7 +78,7 @@ function bodyChunks(ctx: Context, limit: number): Chunks | Promise<Chunks> {
     if (EMPTY_STATUS.has(ctx.status) || (ctx.response as { _explicitNullBody?: boolean })._explicitNullBody) return { chunks: [] };
     // Nothing answered the request: thrown, so that the error handler gives it the documented 404 body (as
     // it does without idempotency); the key is released, like any thrown error's.
-    if (ctx.status === 404) throw new ApiError('not_found');
+    if (unanswered(ctx)) throw new ApiError('not_found');
     // What Koa itself sends for a status without a body: its message as text.
     const status = ctx.status;
     const text = ctx.message || String(status);

@@ -36,7 +36,7 @@ export function errorHandler(options: ErrorHandlerOptions = {}): Middleware {
     };
     try {
       await next();
-      if (ctx.status === 404 && ctx.body == null && ctx.respond !== false) throw new ApiError('not_found');
+      if (unanswered(ctx)) throw new ApiError('not_found');
     } catch (err) {
       if (ctx.headerSent || !ctx.writable) {
         afterHeaders(err);
@@ -48,4 +48,12 @@ export function errorHandler(options: ErrorHandlerOptions = {}): Middleware {
       for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
     }
   };
+}
+
+/**
+ * Whether nothing answered the request: Koa's own 404 without a body, which both the error handler and the
+ * idempotency capture turn into the documented `not_found`. @internal
+ */
+export function unanswered(ctx: Context): boolean {
+  return ctx.status === 404 && ctx.body == null && ctx.respond !== false;
 }
