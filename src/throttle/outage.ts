@@ -1,4 +1,6 @@
 import { ApiError } from '../errors/api-error.js';
+import { MemoryStore } from '../stores/memory/index.js';
+import type { MemoryThrottleStore } from '../stores/memory/throttle.js';
 
 /**
  * What a limiter or spend cap does while its store is unavailable (down, slow beyond its deadline):
@@ -46,6 +48,7 @@ export class StoreHealth {
   #degraded = false;
   #probing = false;
   #lastProbe = 0;
+  #fallback: MemoryThrottleStore | undefined;
 
   constructor(
     readonly name: string,
@@ -57,6 +60,15 @@ export class StoreHealth {
   /** Whether the store is currently considered down. */
   get degraded(): boolean {
     return this.#degraded;
+  }
+
+  /**
+   * The per-process memory store that decides in `'fallback'` mode, made on the first degraded decision
+   * (a middleware whose store never fails never holds one). Bounded: 10,000 keys.
+   */
+  get fallback(): MemoryThrottleStore {
+    this.#fallback ??= new MemoryStore({ max: 10_000 }).throttle;
+    return this.#fallback;
   }
 
   /** Whether this decision should ask the store. Marks a probe in flight while degraded. */

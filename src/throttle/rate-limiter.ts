@@ -2,7 +2,6 @@ import type { TrustProxy } from '../allowlist/client-ip.js';
 import { ApiError } from '../errors/api-error.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard, HeaderPairs } from '../guard/types.js';
-import { MemoryStore } from '../stores/memory/index.js';
 import { compileMetered } from './metered-guard.js';
 import { askStore, type MaybePromise } from './decide.js';
 import { type HeadersMode, headerWriter, isSfStringSafe } from './headers.js';
@@ -160,7 +159,6 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
   const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
   const store = metered.store;
   const health = new StoreHealth(`${NAME} "${policyName}"`, mode, hook);
-  let fallbackStore: MemoryStore | undefined;
   const namespace = `rl:${policyName}:`;
   const message = options.message;
 
@@ -182,10 +180,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
     );
 
   const consume = (request: RateRequest) => store.consume(request);
-  const fallback = (request: RateRequest) => {
-    fallbackStore ??= new MemoryStore({ max: 10_000 });
-    return decided(request, fallbackStore.throttle.consume(request));
-  };
+  const fallback = (request: RateRequest) => decided(request, health.fallback.consume(request));
   return metered.guard((key, units) => {
     const request: RateRequest = { key: namespace + key, algorithm, limit, windowMs, burst: capacity, cost: units };
     if (units > capacity) return tooCostly(units, []);

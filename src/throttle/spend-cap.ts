@@ -2,7 +2,6 @@ import type { TrustProxy } from '../allowlist/client-ip.js';
 import { ApiError } from '../errors/api-error.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard } from '../guard/types.js';
-import { MemoryStore } from '../stores/memory/index.js';
 import { compileMetered } from './metered-guard.js';
 import { Calendar, type SpendPeriod } from './calendar.js';
 import { askStore, type MaybePromise } from './decide.js';
@@ -140,7 +139,6 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
   const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
   const store = metered.store;
   const health = new StoreHealth(`${NAME} "${name}"`, mode, hook);
-  let fallbackStore: MemoryStore | undefined;
   const caps: Array<{ period: SpendPeriod; limit: number; ttlMs: number; calendar: Calendar }> = [];
   for (const [period, calendar] of calendars) {
     // Counters outlive their period by a day or so, whichever clock ends it.
@@ -161,10 +159,7 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
   };
 
   const spend = (request: SpendRequest) => store.spend(request);
-  const fallback = (request: SpendRequest) => {
-    fallbackStore ??= new MemoryStore({ max: 10_000 });
-    return decided(request, fallbackStore.throttle.spend(request));
-  };
+  const fallback = (request: SpendRequest) => decided(request, health.fallback.spend(request));
   return metered.guard((key, units) => {
     const now = Date.now();
     const request: SpendRequest = {
