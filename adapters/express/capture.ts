@@ -94,6 +94,17 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
     });
   };
 
+  // The application destroyed the response before ending it (a body stream that failed under
+  // `pipeline`, an explicit `res.destroy()`): it failed the request, as a thrown error does, and the key
+  // is released. A client that went away leaves `errored` null (Node sets it only through `destroy`): the
+  // application may still end the response, which is then stored for the retry.
+  res.once('close', () => {
+    if (ended || state !== 'buffer' || res.errored === null) return;
+    state = 'settling';
+    restore();
+    void sink.abort(res.errored ?? new Error('the application destroyed the response'));
+  });
+
   res.writeHead = function writeHead(this: Response, status: number, ...rest: unknown[]) {
     res.statusCode = status;
     if (typeof rest[0] === 'string') res.statusMessage = rest.shift() as string;

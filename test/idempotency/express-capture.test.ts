@@ -78,6 +78,36 @@ describe('Express capture', () => {
     }
   });
 
+  it('releases the key when the application destroys the response before ending it; the retry runs', async () => {
+    let runs = 0;
+    const app = express();
+    app.use(express.json());
+    app.use(idempotency({ store: new MemoryStore() }));
+    app.post('/m', (_req, res) => {
+      runs++;
+      res.status(201).type('text');
+      if (runs === 1) {
+        res.write('part;');
+        setTimeout(() => res.destroy(), 5);
+      } else res.end(`done ${runs}`);
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
+      const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'cut' }, body: '{}' };
+      await expect(fetch(url, init)).rejects.toThrow();
+      const retry = await fetch(url, init);
+      expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 2']);
+      const replay = await fetch(url, init);
+      expect([replay.status, replay.headers.get('idempotent-replayed'), await replay.text()]).toEqual([201, 'true', 'done 2']);
+      expect(runs).toBe(2);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("leaves the response with the prototype's methods again once it is sent", async () => {
     const { first, replay, after } = await run(false);
     expect(first).toEqual([201, '{"ok":true}']);
