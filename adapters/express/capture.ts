@@ -94,12 +94,16 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
     });
   };
 
-  // The application destroyed the response before ending it (a body stream that failed under
-  // `pipeline`, an explicit `res.destroy()`): it failed the request, as a thrown error does, and the key
-  // is released. A client that went away leaves `errored` null (Node sets it only through `destroy`): the
-  // application may still end the response, which is then stored for the retry.
+  // The response closed before the application ended it:
+  // - the application destroyed it (a body stream that failed under `pipeline`, an explicit
+  //   `res.destroy()`): it failed the request, as a thrown error does, and the key is released;
+  // - the client went away (`errored` stays null: Node sets it only through `destroy`) while a stream was
+  //   piped into the response: the pipe stops at this close and the response will never be ended, so
+  //   there is nothing whole to store and the key is released rather than held for good;
+  // - the client went away otherwise: the application may still end the response, which is then stored
+  //   for the retry.
   res.once('close', () => {
-    if (ended || state !== 'buffer' || res.errored === null) return;
+    if (ended || state !== 'buffer' || (res.errored === null && res.listenerCount('unpipe') === 0)) return;
     state = 'settling';
     restore();
     void sink.abort(res.errored ?? new Error('the application destroyed the response'));

@@ -4,6 +4,7 @@
  * middleware's, the rest are the prototype's again.
  */
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import express, { type Response } from 'express';
 import { describe, expect, it } from 'vitest';
 import { idempotency } from '../../adapters/express.js';
@@ -101,6 +102,43 @@ describe('Express capture', () => {
       expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 2']);
       const replay = await fetch(url, init);
       expect([replay.status, replay.headers.get('idempotent-replayed'), await replay.text()]).toEqual([201, 'true', 'done 2']);
+      expect(runs).toBe(2);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('releases the key when the client leaves while a stream is piped into the response (the pipe stops there)', async () => {
+    let runs = 0;
+    const app = express();
+    app.use(express.json());
+    app.use(idempotency({ store: new MemoryStore() }));
+    app.post('/m', (_req, res) => {
+      runs++;
+      res.status(201).type('text');
+      if (runs > 1) {
+        res.end(`done ${runs}`);
+        return;
+      }
+      // An upstream that sends one chunk and then stalls: the client gives up meanwhile.
+      let sent = false;
+      new Readable({
+        read() {
+          if (!sent) this.push('part;');
+          sent = true;
+        },
+      }).pipe(res);
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
+      const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'gone' }, body: '{}' };
+      await expect(fetch(url, { ...init, signal: AbortSignal.timeout(100) })).rejects.toThrow();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const retry = await fetch(url, init);
+      expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 2']);
       expect(runs).toBe(2);
     } finally {
       server.closeAllConnections();
