@@ -94,6 +94,13 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
     });
   };
 
+  /** Releases the key of a response the application will never end (nothing whole to store). */
+  const release = (error: unknown): void => {
+    state = 'settling';
+    restore();
+    void sink.abort(error ?? new Error('the application destroyed the response'));
+  };
+
   // The response closed before the application ended it:
   // - the application destroyed it (a body stream that failed under `pipeline`, an explicit
   //   `res.destroy()`): it failed the request, as a thrown error does, and the key is released;
@@ -101,12 +108,22 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
   //   piped into the response: the pipe stops at this close and the response will never be ended, so
   //   there is nothing whole to store and the key is released rather than held for good;
   // - the client went away otherwise: the application may still end the response, which is then stored
-  //   for the retry.
+  //   for the retry, or destroy it, which Node no longer reports (the response is already destroyed), so
+  //   from here on the capture stands in for `res.destroy` too.
   res.once('close', () => {
-    if (ended || state !== 'buffer' || (res.errored === null && res.listenerCount('unpipe') === 0)) return;
-    state = 'settling';
-    restore();
-    void sink.abort(res.errored ?? new Error('the application destroyed the response'));
+    if (ended || state !== 'buffer') return;
+    if (res.errored !== null || res.listenerCount('unpipe') > 0) {
+      release(res.errored);
+      return;
+    }
+    const destroy = res.destroy;
+    const ownDestroy = Object.hasOwn(res, 'destroy');
+    res.destroy = function destroyAfterClientLeft(this: Response, error?: Error) {
+      if (ownDestroy) res.destroy = destroy;
+      else delete (res as unknown as Record<string, unknown>).destroy;
+      if (!ended && state === 'buffer') release(error);
+      return destroy.call(this, error);
+    } as Response['destroy'];
   });
 
   res.writeHead = function writeHead(this: Response, status: number, ...rest: unknown[]) {

@@ -146,6 +146,47 @@ describe('Express capture', () => {
     }
   });
 
+  it('releases the key when the application destroys the response after the client left', async () => {
+    let runs = 0;
+    let destroyed!: () => void;
+    const destroyedNow = new Promise<void>((resolve) => {
+      destroyed = resolve;
+    });
+    const app = express();
+    app.use(express.json());
+    app.use(idempotency({ store: new MemoryStore() }));
+    app.post('/m', (_req, res) => {
+      runs++;
+      res.status(201).type('text');
+      if (runs > 1) {
+        res.end(`done ${runs}`);
+        return;
+      }
+      res.write('part;');
+      // The application notices the client left only later (a slow upstream), then gives up on the response.
+      res.once('close', () =>
+        setTimeout(() => {
+          res.destroy();
+          destroyed();
+        }, 20),
+      );
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
+      const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'left' }, body: '{}' };
+      await expect(fetch(url, { ...init, signal: AbortSignal.timeout(100) })).rejects.toThrow();
+      await destroyedNow;
+      const retry = await fetch(url, init);
+      expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 2']);
+      expect(runs).toBe(2);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("leaves the response with the prototype's methods again once it is sent", async () => {
     const { first, replay, after } = await run(false);
     expect(first).toEqual([201, '{"ok":true}']);
