@@ -16,7 +16,8 @@ const PATCHED = ['write', 'end', 'writeHead', 'flushHeaders'] as const;
  * `res.write`, `stream.pipe(res)`, `res.sendStatus`, `res.redirect`: they all end in `writeHead`,
  * `write` and `end`), hands the whole response to `sink.complete`, and sends it only after that
  * settles. A body over `sink.maxBytes` is reported truncated as soon as it grows past the bound, then
- * streamed through. A client that disconnected still has its response completed (stored).
+ * streamed through. A client that disconnected still has its response completed (stored). The response
+ * must not be destroyed yet (see `fromGuard`).
  * @internal
  */
 export function captureResponse(_req: Request, res: Response, sink: ResponseSink): void {
@@ -101,21 +102,12 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
     void sink.abort(error ?? new Error('the application destroyed the response'));
   };
 
-  // The response closed before the application ended it:
-  // - the application destroyed it (a body stream that failed under `pipeline`, an explicit
-  //   `res.destroy()`): it failed the request, as a thrown error does, and the key is released;
-  // - the client went away (`errored` stays null: Node sets it only through `destroy`) while a stream was
-  //   piped into the response: the pipe stops at this close and the response will never be ended, so
-  //   there is nothing whole to store and the key is released rather than held for good;
-  // - the client went away otherwise: the application may still end the response, which is then stored
-  //   for the retry, or destroy it, which Node no longer reports (the response is already destroyed), so
-  //   from here on the capture stands in for `res.destroy` too.
-  res.once('close', () => {
-    if (ended || state !== 'buffer') return;
-    if (res.errored !== null || res.listenerCount('unpipe') > 0) {
-      release(res.errored);
-      return;
-    }
+  /**
+   * The client went away: the application may still end the response, which is then stored for the
+   * retry, or destroy it, which Node no longer reports (the response is already destroyed), so from here
+   * on the capture stands in for `res.destroy` too.
+   */
+  const afterClientLeft = (): void => {
     const destroy = res.destroy;
     const ownDestroy = Object.hasOwn(res, 'destroy');
     res.destroy = function destroyAfterClientLeft(this: Response, error?: Error) {
@@ -124,6 +116,19 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
       if (!ended && state === 'buffer') release(error);
       return destroy.call(this, error);
     } as Response['destroy'];
+  };
+
+  // The response closed before the application ended it:
+  // - the application destroyed it (a body stream that failed under `pipeline`, an explicit
+  //   `res.destroy()`): it failed the request, as a thrown error does, and the key is released;
+  // - the client went away (`errored` stays null: Node sets it only through `destroy`) while a stream was
+  //   piped into the response: the pipe stops at this close and the response will never be ended, so
+  //   there is nothing whole to store and the key is released rather than held for good;
+  // - the client went away otherwise: see `afterClientLeft`.
+  res.once('close', () => {
+    if (ended || state !== 'buffer') return;
+    if (res.errored !== null || res.listenerCount('unpipe') > 0) release(res.errored);
+    else afterClientLeft();
   });
 
   res.writeHead = function writeHead(this: Response, status: number, ...rest: unknown[]) {

@@ -42,7 +42,17 @@ function apply(decision: Decision, req: Request, res: Response, next: NextFuncti
     return;
   }
   if (decision.headers) writeNodeHeaders(res, decision.headers);
-  if (decision.sink) captureResponse(req, res, decision.sink);
+  if (decision.sink) {
+    if (res.destroyed) {
+      // The client left while the key was being claimed (a store that answers over the network): the
+      // application has not run, and no one waits for it. The key is released and the request goes no
+      // further, so a retry runs it; running it now could leave nothing to store (a stream piped into a
+      // response that is already gone never ends) and hold the key for good.
+      void decision.sink.abort(new Error('the client left before the application ran'));
+      return;
+    }
+    captureResponse(req, res, decision.sink);
+  }
   next();
 }
 

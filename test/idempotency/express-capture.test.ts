@@ -187,6 +187,57 @@ describe('Express capture', () => {
     }
   });
 
+  it('does not run the application for a client that left while its key was claimed; the key is free', async () => {
+    let runs = 0;
+    const memory = new MemoryStore().idempotency;
+    // A store that answers a claim after 60 ms, as one across a network may.
+    const slow = {
+      claim: async (...args: Parameters<typeof memory.claim>) => {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        return memory.claim(...args);
+      },
+      renew: memory.renew.bind(memory),
+      complete: memory.complete.bind(memory),
+      release: memory.release.bind(memory),
+    };
+    let arrived!: () => void;
+    const received = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const app = express();
+    app.use(express.json());
+    app.use((_req, _res, next) => {
+      arrived();
+      next();
+    });
+    app.use(idempotency({ store: slow }));
+    app.post('/m', (_req, res) => {
+      runs++;
+      res.status(201).type('text').end(`done ${runs}`);
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
+      const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'early' }, body: '{}' };
+      const leaving = new AbortController();
+      const first = fetch(url, { ...init, signal: leaving.signal }).then(
+        () => 'answered',
+        () => 'left',
+      );
+      await received;
+      leaving.abort();
+      expect(await first).toBe('left');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(runs).toBe(0);
+      const retry = await fetch(url, init);
+      expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 1']);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("leaves the response with the prototype's methods again once it is sent", async () => {
     const { first, replay, after } = await run(false);
     expect(first).toEqual([201, '{"ok":true}']);
