@@ -5,10 +5,22 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import express, { type Response } from 'express';
+import express, { type Express, type Response } from 'express';
 import { describe, expect, it } from 'vitest';
 import { idempotency } from '../../adapters/express.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
+
+/** Serves `app` on a free port for the length of `use`, which gets the URL of `path`. */
+async function serving<T>(app: Express, path: string, use: (url: string) => Promise<T>): Promise<T> {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  try {
+    return await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+}
 
 const METHODS = ['write', 'end', 'writeHead', 'flushHeaders'] as const;
 
@@ -37,18 +49,12 @@ async function run(wrapFirst: boolean) {
     });
     res.status(201).json({ ok: true });
   });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
-  try {
+  return serving(app, '/m', async (url) => {
     const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'k' }, body: '{}' };
     const first = await fetch(url, init);
     const replay = await fetch(url, init);
     return { first: [first.status, await first.text()], replay: [replay.status, replay.headers.get('idempotent-replayed'), await replay.text()], after, wrapperCalls };
-  } finally {
-    server.closeAllConnections();
-    server.close();
-  }
+  });
 }
 
 describe('Express capture', () => {
@@ -63,20 +69,14 @@ describe('Express capture', () => {
     app.use(express.json());
     app.use(idempotency({ store: new MemoryStore() }));
     app.use('/sub', sub);
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sub/m`;
+    await serving(app, '/sub/m', async (url) => {
       const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'sub' }, body: '{}' };
       const first = await fetch(url, init);
       expect([first.status, await first.text()]).toEqual([201, '{"runs":1}']);
       const replay = await fetch(url, init);
       expect([replay.status, replay.headers.get('idempotent-replayed'), await replay.text()]).toEqual([201, 'true', '{"runs":1}']);
       expect(runs).toBe(1);
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    });
   });
 
   it('releases the key when the application destroys the response before ending it; the retry runs', async () => {
@@ -92,10 +92,7 @@ describe('Express capture', () => {
         setTimeout(() => res.destroy(), 5);
       } else res.end(`done ${runs}`);
     });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
+    await serving(app, '/m', async (url) => {
       const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'cut' }, body: '{}' };
       await expect(fetch(url, init)).rejects.toThrow();
       const retry = await fetch(url, init);
@@ -103,10 +100,7 @@ describe('Express capture', () => {
       const replay = await fetch(url, init);
       expect([replay.status, replay.headers.get('idempotent-replayed'), await replay.text()]).toEqual([201, 'true', 'done 2']);
       expect(runs).toBe(2);
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    });
   });
 
   it('releases the key when the client leaves while a stream is piped into the response (the pipe stops there)', async () => {
@@ -130,20 +124,14 @@ describe('Express capture', () => {
         },
       }).pipe(res);
     });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
+    await serving(app, '/m', async (url) => {
       const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'gone' }, body: '{}' };
       await expect(fetch(url, { ...init, signal: AbortSignal.timeout(100) })).rejects.toThrow();
       await new Promise((resolve) => setTimeout(resolve, 50));
       const retry = await fetch(url, init);
       expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 2']);
       expect(runs).toBe(2);
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    });
   });
 
   it('releases the key when the application destroys the response after the client left', async () => {
@@ -171,20 +159,14 @@ describe('Express capture', () => {
         }, 20),
       );
     });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
+    await serving(app, '/m', async (url) => {
       const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'left' }, body: '{}' };
       await expect(fetch(url, { ...init, signal: AbortSignal.timeout(100) })).rejects.toThrow();
       await destroyedNow;
       const retry = await fetch(url, init);
       expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 2']);
       expect(runs).toBe(2);
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    });
   });
 
   it('does not run the application for a client that left while its key was claimed; the key is free', async () => {
@@ -215,10 +197,7 @@ describe('Express capture', () => {
       runs++;
       res.status(201).type('text').end(`done ${runs}`);
     });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
+    await serving(app, '/m', async (url) => {
       const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'early' }, body: '{}' };
       const leaving = new AbortController();
       const first = fetch(url, { ...init, signal: leaving.signal }).then(
@@ -232,10 +211,7 @@ describe('Express capture', () => {
       expect(runs).toBe(0);
       const retry = await fetch(url, init);
       expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 1']);
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    });
   });
 
   it("leaves the response with the prototype's methods again once it is sent", async () => {
