@@ -22,6 +22,39 @@ async function serving<T>(app: Express, path: string, use: (url: string) => Prom
   }
 }
 
+/** An Express app with the JSON parser and bulwark's idempotency in front of its routes. */
+function keyedApp(options: Parameters<typeof idempotency>[0] = { store: new MemoryStore() }): Express {
+  const app = express();
+  app.use(express.json());
+  app.use(idempotency(options));
+  return app;
+}
+
+/** A keyed JSON POST. */
+const keyed = (key: string): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', 'idempotency-key': key },
+  body: '{}',
+});
+
+/** Status, `Idempotent-Replayed` and body of a response. */
+const seen = async (response: globalThis.Response) => [response.status, response.headers.get('idempotent-replayed'), await response.text()];
+
+/**
+ * Adds POST /m to `app`: its first run hands the response to `first` (which breaks it off somehow), later
+ * runs answer 201 `done N`. Returns how many times it ran.
+ */
+function breaksFirstTime(app: Express, first: (res: Response) => void): () => number {
+  let runs = 0;
+  app.post('/m', (_req, res) => {
+    runs++;
+    res.status(201).type('text');
+    if (runs === 1) first(res);
+    else res.end(`done ${runs}`);
+  });
+  return () => runs;
+}
+
 const METHODS = ['write', 'end', 'writeHead', 'flushHeaders'] as const;
 
 async function run(wrapFirst: boolean) {
@@ -50,7 +83,7 @@ async function run(wrapFirst: boolean) {
     res.status(201).json({ ok: true });
   });
   return serving(app, '/m', async (url) => {
-    const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'k' }, body: '{}' };
+    const init = keyed('k');
     const first = await fetch(url, init);
     const replay = await fetch(url, init);
     return { first: [first.status, await first.text()], replay: [replay.status, replay.headers.get('idempotent-replayed'), await replay.text()], after, wrapperCalls };
@@ -65,56 +98,38 @@ describe('Express capture', () => {
       runs++;
       res.status(201).json({ runs });
     });
-    const app = express();
-    app.use(express.json());
-    app.use(idempotency({ store: new MemoryStore() }));
+    const app = keyedApp();
     app.use('/sub', sub);
     await serving(app, '/sub/m', async (url) => {
-      const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'sub' }, body: '{}' };
+      const init = keyed('sub');
       const first = await fetch(url, init);
       expect([first.status, await first.text()]).toEqual([201, '{"runs":1}']);
       const replay = await fetch(url, init);
-      expect([replay.status, replay.headers.get('idempotent-replayed'), await replay.text()]).toEqual([201, 'true', '{"runs":1}']);
+      expect(await seen(replay)).toEqual([201, 'true', '{"runs":1}']);
       expect(runs).toBe(1);
     });
   });
 
   it('releases the key when the application destroys the response before ending it; the retry runs', async () => {
-    let runs = 0;
-    const app = express();
-    app.use(express.json());
-    app.use(idempotency({ store: new MemoryStore() }));
-    app.post('/m', (_req, res) => {
-      runs++;
-      res.status(201).type('text');
-      if (runs === 1) {
-        res.write('part;');
-        setTimeout(() => res.destroy(), 5);
-      } else res.end(`done ${runs}`);
+    const app = keyedApp();
+    const runs = breaksFirstTime(app, (res) => {
+      res.write('part;');
+      setTimeout(() => res.destroy(), 5);
     });
     await serving(app, '/m', async (url) => {
-      const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'cut' }, body: '{}' };
+      const init = keyed('cut');
       await expect(fetch(url, init)).rejects.toThrow();
       const retry = await fetch(url, init);
-      expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 2']);
+      expect(await seen(retry)).toEqual([201, null, 'done 2']);
       const replay = await fetch(url, init);
-      expect([replay.status, replay.headers.get('idempotent-replayed'), await replay.text()]).toEqual([201, 'true', 'done 2']);
-      expect(runs).toBe(2);
+      expect(await seen(replay)).toEqual([201, 'true', 'done 2']);
+      expect(runs()).toBe(2);
     });
   });
 
   it('releases the key when the client leaves while a stream is piped into the response (the pipe stops there)', async () => {
-    let runs = 0;
-    const app = express();
-    app.use(express.json());
-    app.use(idempotency({ store: new MemoryStore() }));
-    app.post('/m', (_req, res) => {
-      runs++;
-      res.status(201).type('text');
-      if (runs > 1) {
-        res.end(`done ${runs}`);
-        return;
-      }
+    const app = keyedApp();
+    const runs = breaksFirstTime(app, (res) => {
       // An upstream that sends one chunk and then stalls: the client gives up meanwhile.
       let sent = false;
       new Readable({
@@ -125,31 +140,22 @@ describe('Express capture', () => {
       }).pipe(res);
     });
     await serving(app, '/m', async (url) => {
-      const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'gone' }, body: '{}' };
+      const init = keyed('gone');
       await expect(fetch(url, { ...init, signal: AbortSignal.timeout(100) })).rejects.toThrow();
       await new Promise((resolve) => setTimeout(resolve, 50));
       const retry = await fetch(url, init);
-      expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 2']);
-      expect(runs).toBe(2);
+      expect(await seen(retry)).toEqual([201, null, 'done 2']);
+      expect(runs()).toBe(2);
     });
   });
 
   it('releases the key when the application destroys the response after the client left', async () => {
-    let runs = 0;
     let destroyed!: () => void;
     const destroyedNow = new Promise<void>((resolve) => {
       destroyed = resolve;
     });
-    const app = express();
-    app.use(express.json());
-    app.use(idempotency({ store: new MemoryStore() }));
-    app.post('/m', (_req, res) => {
-      runs++;
-      res.status(201).type('text');
-      if (runs > 1) {
-        res.end(`done ${runs}`);
-        return;
-      }
+    const app = keyedApp();
+    const runs = breaksFirstTime(app, (res) => {
       res.write('part;');
       // The application notices the client left only later (a slow upstream), then gives up on the response.
       res.once('close', () =>
@@ -160,12 +166,12 @@ describe('Express capture', () => {
       );
     });
     await serving(app, '/m', async (url) => {
-      const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'left' }, body: '{}' };
+      const init = keyed('left');
       await expect(fetch(url, { ...init, signal: AbortSignal.timeout(100) })).rejects.toThrow();
       await destroyedNow;
       const retry = await fetch(url, init);
-      expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 2']);
-      expect(runs).toBe(2);
+      expect(await seen(retry)).toEqual([201, null, 'done 2']);
+      expect(runs()).toBe(2);
     });
   });
 
@@ -198,7 +204,7 @@ describe('Express capture', () => {
       res.status(201).type('text').end(`done ${runs}`);
     });
     await serving(app, '/m', async (url) => {
-      const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'early' }, body: '{}' };
+      const init = keyed('early');
       const leaving = new AbortController();
       const first = fetch(url, { ...init, signal: leaving.signal }).then(
         () => 'answered',
@@ -210,7 +216,7 @@ describe('Express capture', () => {
       await new Promise((resolve) => setTimeout(resolve, 150));
       expect(runs).toBe(0);
       const retry = await fetch(url, init);
-      expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, null, 'done 1']);
+      expect(await seen(retry)).toEqual([201, null, 'done 1']);
     });
   });
 
