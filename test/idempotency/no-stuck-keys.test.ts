@@ -1,6 +1,6 @@
 /**
  * Whatever way a response is written or broken off, and whenever its client gives up, an idempotency key
- * ends up replayable or free: none stays in flight once its handler is done. Each adapter gets 180 keyed
+ * ends up replayable or free: none stays in flight once its handler is done. Each adapter gets 120 keyed
  * requests over a mix of write paths (JSON, slow JSON, streams that end, streams that fail, chunked
  * writes, thrown errors, destroyed responses, 5xx), a third of their clients aborting at a random moment;
  * then, well past the lease, each key is sent again: a 409 that is not the "too large to replay" kind is a
@@ -25,7 +25,7 @@ import { RedisStore } from '../../src/stores/redis/index.js';
 import { connectRedis } from '../support/redis.js';
 
 const LEASE_MS = 150;
-const REQUESTS = 180;
+const REQUESTS = 120;
 const KINDS = ['json', 'slow-json', 'stream', 'slow-stream', 'failing-stream', 'chunked', 'throws', 'destroyed', 'status-500'] as const;
 type Kind = (typeof KINDS)[number];
 
