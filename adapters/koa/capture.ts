@@ -33,6 +33,9 @@ export async function captureResponse(ctx: Context, next: Next, sink: ResponseSi
     read = pending instanceof Promise ? await pending : (pending as Chunks);
   } catch (err) {
     await sink.abort(err);
+    // The client left, and Koa destroyed the body stream it was to send (it does so when the response
+    // closes): nothing failed in the application, and no one is there to answer. Not an error to report.
+    if (ctx.res.destroyed && (err as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE') return;
     throw err;
   }
   const { chunks, rest, fresh, text } = read;
