@@ -9,6 +9,7 @@ import express, { type Express, type Response } from 'express';
 import { describe, expect, it } from 'vitest';
 import { idempotency } from '../../adapters/express.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
+import { leaveOnceReached, signal } from '../support/leaving-client.js';
 
 /** Serves `app` on a free port for the length of `use`, which gets the URL of `path`. */
 async function serving<T>(app: Express, path: string, use: (url: string) => Promise<T>): Promise<T> {
@@ -188,14 +189,11 @@ describe('Express capture', () => {
       complete: memory.complete.bind(memory),
       release: memory.release.bind(memory),
     };
-    let arrived!: () => void;
-    const received = new Promise<void>((resolve) => {
-      arrived = resolve;
-    });
+    const { reached, reachedYet } = signal();
     const app = express();
     app.use(express.json());
     app.use((_req, _res, next) => {
-      arrived();
+      reached();
       next();
     });
     app.use(idempotency({ store: slow }));
@@ -205,14 +203,7 @@ describe('Express capture', () => {
     });
     await serving(app, '/m', async (url) => {
       const init = keyed('early');
-      const leaving = new AbortController();
-      const first = fetch(url, { ...init, signal: leaving.signal }).then(
-        () => 'answered',
-        () => 'left',
-      );
-      await received;
-      leaving.abort();
-      expect(await first).toBe('left');
+      expect(await leaveOnceReached(url, init, reachedYet)).toBe('left');
       await new Promise((resolve) => setTimeout(resolve, 150));
       expect(runs).toBe(0);
       const retry = await fetch(url, init);

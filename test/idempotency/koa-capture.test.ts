@@ -9,14 +9,12 @@ import Koa from 'koa';
 import { expect, it } from 'vitest';
 import { errorHandler, idempotency } from '../../adapters/koa.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
+import { leaveOnceReached, signal } from '../support/leaving-client.js';
 
 it('a client that leaves while a stream body is read: the key is free, and no 500 is reported', async () => {
   let runs = 0;
   const reported: unknown[] = [];
-  let arrived!: () => void;
-  const received = new Promise<void>((resolve) => {
-    arrived = resolve;
-  });
+  const { reached, reachedYet } = signal();
   const app = new Koa();
   app.use(errorHandler({ onError: (error) => reported.push(error) }));
   app.use(idempotency({ store: new MemoryStore() }));
@@ -35,21 +33,14 @@ it('a client that leaves while a stream body is read: the key is free, and no 50
         setTimeout(() => this.push(sent++ < 50 ? 'chunk;' : null), 20);
       },
     });
-    arrived();
+    reached();
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   try {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m`;
     const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'gone' }, body: '{}' };
-    const leaving = new AbortController();
-    const first = fetch(url, { ...init, signal: leaving.signal }).then(
-      () => 'answered',
-      () => 'left',
-    );
-    await received;
-    leaving.abort();
-    expect(await first).toBe('left');
+    expect(await leaveOnceReached(url, init, reachedYet)).toBe('left');
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(reported).toEqual([]);
     const retry = await fetch(url, init);
