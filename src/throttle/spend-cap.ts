@@ -139,10 +139,10 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
   const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
   const store = metered.store;
   const health = new StoreHealth(`${NAME} "${name}"`, mode, hook);
-  const caps: Array<{ period: SpendPeriod; limit: number; ttlMs: number; calendar: Calendar }> = [];
+  const caps: SpendCounter[] = [];
   for (const [period, calendar] of calendars) {
     // Counters outlive their period by a day or so, whichever clock ends it.
-    caps.push({ period, limit: options[period]!, ttlMs: period === 'daily' ? 2 * DAY_MS : 32 * DAY_MS, calendar });
+    caps.push(new SpendCounter(period, options[period]!, period === 'daily' ? 2 * DAY_MS : 32 * DAY_MS, calendar));
   }
   const message = options.message ?? ((period: SpendPeriod) => `This request would exceed your ${period} spend limit.`);
 
@@ -165,8 +165,33 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
     const request: SpendRequest = {
       key: `sc:${name}:${key}`,
       cost: units,
-      counters: caps.map((cap) => ({ ...cap.calendar.around(now), limit: cap.limit, ttlMs: cap.ttlMs })),
+      counters: caps.map((cap) => cap.around(now)),
     };
     return askStore(health, request, spend, decided, fallback);
   });
+}
+
+type Counter = SpendRequest['counters'][number];
+
+/**
+ * One cap of a spend cap: its period, limit and calendar, and the counter it hands the store, made again
+ * only when the clock enters another period (a decision reuses it rather than building one per request).
+ */
+class SpendCounter {
+  #counter: Counter | undefined;
+
+  constructor(
+    readonly period: SpendPeriod,
+    readonly limit: number,
+    readonly ttlMs: number,
+    readonly calendar: Calendar,
+  ) {}
+
+  /** The counter around `now` (epoch milliseconds). Shared between decisions: stores only read it. */
+  around(now: number): Counter {
+    // The calendar answers the same timeline while the clock stays in one period.
+    const { periods, starts } = this.calendar.around(now);
+    if (this.#counter?.starts !== starts) this.#counter = { periods, starts, limit: this.limit, ttlMs: this.ttlMs };
+    return this.#counter;
+  }
 }
