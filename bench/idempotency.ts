@@ -13,9 +13,9 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { built } from './support/built.js';
 import { type Contender, measureCapacities } from './support/compare.js';
+import { sendLoad } from './support/load.js';
 import { listenAndReport } from './support/server-process.js';
 import type { Row } from './support/print-tables.js';
 
@@ -139,21 +139,21 @@ async function minimalIdempotency(): Promise<import('koa').Middleware> {
  * request, or one key replayed (the bare servers get fresh keys and ignore them, so that both sides of a
  * comparison receive the same bytes).
  */
-async function load(port: number, seconds: number, connections: number, kind: string): Promise<{ rps: number; failures: number }> {
+let windows = 0;
+async function load(port: number, seconds: number, connections: number, kind: string): Promise<{ requests: number; failures: number }> {
   const mode = modeOf(kind);
-  const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}/v1/messages`,
-    connections,
-    duration: seconds,
+  // Keys of this window only: a fresh key is never one an earlier window (or run) used.
+  const run = `${Date.now().toString(36)}-${process.pid}-${++windows}`;
+  const result = await sendLoad(port, seconds, connections, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': mode === 'replays' ? `replay-${run}` : `fresh-${run}-[<id>]` },
+    path: '/v1/messages',
+    headers: { 'content-type': 'application/json', ...(mode === 'replays' ? { 'idempotency-key': `replay-${run}` } : {}) },
     body: BODY,
-    idReplacement: mode !== 'replays',
+    ...(mode === 'replays' ? {} : { fresh: { header: 'idempotency-key', prefix: `fresh-${run}-` } }),
   });
   // Fresh keys and bare servers answer 201 unless something failed. A replayed key answers its stored 201,
   // except to the duplicates that arrive while its first request still runs: 409, as designed.
-  return { rps: result.requests.average, failures: result.errors + (mode === 'replays' ? 0 : result.non2xx) };
+  return { requests: result.requests, failures: result.errors + (mode === 'replays' ? 0 : result.non2xx) };
 }
 
 /** A contender's server kind is `<server>|<mode>`: one server process per server and mode. */
@@ -164,7 +164,7 @@ const modeOf = (kind: string) => (kind.split('|')[1] ?? 'bare') as Mode;
 export interface RunOptions {
   /** Measured rounds. @default 5 */
   rounds?: number;
-  /** Seconds of load per measurement. @default 2 */
+  /** Seconds per measurement window (shared in turns by the two servers of a pair). @default 6 */
   seconds?: number;
   /** Only these frameworks (for a quicker run while tuning). @default both */
   frameworks?: ReadonlyArray<'express' | 'koa'>;
@@ -208,7 +208,7 @@ export async function run(options: RunOptions = {}): Promise<Row[]> {
     script: fileURLToPath(import.meta.url),
     env: SERVER_ENV,
     rounds: options.rounds ?? 5,
-    seconds: options.seconds ?? 2,
+    seconds: options.seconds ?? 6,
     load,
   });
 }

@@ -11,6 +11,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CAPACITY } from './support/compare.js';
+import { loadGenerator } from './support/load.js';
 import type { Row } from './support/print-tables.js';
 
 interface BenchModule {
@@ -194,6 +195,7 @@ if (process.argv[2] === ONE) {
 }
 
 const only = process.argv.slice(2);
+console.log(`load generator: ${loadGenerator()}`);
 const headlineRows: Headline[] = [];
 const sections: string[] = [];
 for (const name of SCRIPTS) {
@@ -216,11 +218,12 @@ Machine: ${machine()}.
 Date: ${new Date().toISOString().slice(0, 10)}.
 Reproduce with \`npm ci && npm run bench\` (or \`npm run bench -- throttle\` for one script). Every ratio is
 against a baseline measured in the same run on the same machine: a bare server without bulwark, or a peer
-library in the same app. Server figures are capacities: each server is loaded at the same time as the one it
-is compared with, and the capacity is that server's CPU time per request over this one's (the throughput
-ratio of CPU-bound servers, with the machine's drift cancelled), given as the median (and range) of the
-rounds. The load generator (autocannon, in a process of its own per script) shares the cores with the servers;
-servers not being measured are stopped meanwhile. See \`bench/support/compare.ts\`.
+library in the same app. Server figures are capacities: each server is measured in the same window as the one it
+is compared with, the two taking turns of 100 ms (only one runs at any moment, the other is stopped), and the
+capacity is that server's CPU time per request over this one's (the throughput ratio of CPU-bound servers, with
+the machine's drift cancelled), given as the median (and range) of the rounds; the requests per second each
+served in its turns give the same ratio directly. Load generator: ${loadGenerator()}${loadGenerator() === 'wrk' ? '' : ' (wrk was not found: install it for figures from a saturated server)'}.
+See \`bench/support/compare.ts\` and \`bench/support/load.ts\`.
 
 ## Combined
 

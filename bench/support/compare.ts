@@ -2,23 +2,25 @@
  * Throughput comparisons that hold up on a small, shared machine.
  *
  * On a 2-vCPU virtual machine the speed of the machine itself drifts by tens of percent from one second to
- * the next: two identical servers measured one after the other differ by up to ±25% (an A/A test). So each
- * contender is measured at the same time as its baseline: both servers are under load together (each with
- * half of the connections), and each reports the CPU time it spent per request. A server bound by its CPU
- * serves requests in inverse proportion to that time, so the ratio of the two (its capacity relative to
- * the baseline) is the throughput ratio with the drift cancelled.
+ * the next: two identical servers measured one after the other differ by up to ±25% (an A/A test). So a
+ * contender is measured in the same window as its baseline, taking turns with it: both servers are under
+ * load for the whole window, but only one of them runs at any moment (the other is stopped with SIGSTOP),
+ * and they swap every 100 ms. Each has the machine to itself while it runs, as a server in production
+ * would, and the drift falls on both alike. Each reports the CPU time it spent per request; a server bound
+ * by its CPU serves requests in inverse proportion to that time, so the ratio of the two (its capacity
+ * relative to the baseline) is the throughput ratio. The requests each served in its turns (half of the
+ * window) give the same ratio directly, and the tables show both.
  *
- * Two things keep the pairs honest: which server of a pair gets its load first alternates from round to
- * round, and the servers not being measured are stopped (SIGSTOP) between their windows, because an idle
- * Node.js process still collects garbage and compiles on its own schedule, taking CPU from the pair. Measured
- * so, identical servers agree within about 3% in most rounds; in a full run about one round in five is off
- * by up to a third, which the median of five absorbs (the throttle benchmark's A/A row shows it each run).
+ * Two things keep the pairs honest: which server of a pair runs first alternates from round to round, and
+ * the servers not being measured stay stopped, because an idle Node.js process still collects garbage and
+ * compiles on its own schedule. Measured so with wrk as the load (`support/load.ts`), identical servers agree
+ * within a few percent in every round (the throttle benchmark's A/A row shows it each run).
  *
  * Every server starts once and is warmed up (the JIT needs several seconds of load); then, round after
  * round, each contender is measured with its baseline, in an order that rotates from round to round.
  */
 import type { ChildProcess } from 'node:child_process';
-import autocannon from 'autocannon';
+import { sendLoad } from './load.js';
 import type { Row } from './print-tables.js';
 import { forkServer, serverUsage } from './server-process.js';
 
@@ -40,19 +42,22 @@ export interface CompareOptions {
   env: string;
   /** Measured rounds. @default 5 */
   rounds?: number;
-  /** Seconds of load per measurement. @default 2 */
+  /** Seconds per measurement window, shared in turns by the two servers of a pair. @default 6 */
   seconds?: number;
   /** Seconds of unmeasured load on each server after it starts. @default 4 */
   warmUpSeconds?: number;
-  /** Connections per measurement, split between the two servers measured together. @default 32 */
+  /** Connections to each server. @default 16 */
   connections?: number;
-  /** Sends load to a server for `seconds` over `connections` connections and reports what it achieved. */
-  load(port: number, seconds: number, connections: number, kind: string): Promise<{ rps: number; failures: number }>;
+  /**
+   * Sends load to a server for `seconds` over `connections` connections and reports the responses it got
+   * and how many of them count as failures (see {@link sendLoad}).
+   */
+  load(port: number, seconds: number, connections: number, kind: string): Promise<{ requests: number; failures: number }>;
 }
 
-/** What one contender achieved over all rounds, each round measured together with its baseline. */
+/** What one contender achieved over all rounds, each round measured in the same window as its baseline. */
 export interface Measured {
-  /** Requests per second, one per round. */
+  /** Requests per second while it ran (its turns, half of each window), one per round. */
   rps: number[];
   /** Its requests per second over the baseline's, in the same window, one per round. */
   ratios: number[];
@@ -83,9 +88,9 @@ interface Server {
  */
 export async function compareThroughput(contenders: readonly Contender[], options: CompareOptions): Promise<Map<string, Measured>> {
   const rounds = options.rounds ?? 5;
-  const seconds = options.seconds ?? 2;
+  const seconds = options.seconds ?? 6;
   const warmUp = options.warmUpSeconds ?? 4;
-  const connections = options.connections ?? 32;
+  const connections = options.connections ?? 16;
   const byId = new Map(contenders.map((c) => [c.id, c]));
   for (const contender of contenders) {
     if (!byId.has(contender.baseline)) throw new Error(`compareThroughput: ${contender.id} names an unknown baseline ${contender.baseline}`);
@@ -115,12 +120,13 @@ export async function compareThroughput(contenders: readonly Contender[], option
         const baseline = byId.get(contender.baseline)!;
         const pair = [servers.get(contender.kind)!, servers.get(baseline.kind)!] as const;
         if (pausing) await resume(pair);
-        const [own, base] = await together(
+        const [own, base] = await inTurns(
           pair[0],
           pair[1],
-          (server, kind) => options.load(server.port, seconds, Math.max(1, Math.floor(connections / 2)), kind),
+          (server, kind) => options.load(server.port, seconds, connections, kind),
           contender.kind,
           baseline.kind,
+          seconds,
           round % 2 === 1,
         );
         if (pausing) for (const server of pair) pause(server);
@@ -141,8 +147,8 @@ export async function compareThroughput(contenders: readonly Contender[], option
 }
 
 /**
- * Stops a server between its windows (SIGSTOP): an idle Node.js process still collects garbage and
- * compiles on its own schedule, which would take CPU 0 from the two servers being measured.
+ * Stops a server between its windows and between its turns (SIGSTOP): an idle Node.js process still
+ * collects garbage and compiles on its own schedule, which would take CPU from the server being measured.
  */
 function pause(server: Server): void {
   server.child.kill('SIGSTOP');
@@ -154,6 +160,9 @@ async function resume(pair: readonly Server[]): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 200));
 }
 
+/** How long each server of a pair runs before the other takes its turn. */
+const TURN_MS = 100;
+
 interface Window {
   rps: number;
   failures: number;
@@ -161,28 +170,54 @@ interface Window {
 }
 
 /**
- * Loads two servers at the same time and reads what each achieved and the CPU time it spent per request.
- * `bFirst` starts the load of `b` first.
+ * Loads two servers for `seconds`, letting them run in turns of {@link TURN_MS} (the other one stopped),
+ * and reads what each achieved and the CPU time it spent per request. `bFirst` lets `b` run first.
+ * Where processes cannot be stopped (Windows), the two run together.
  */
-async function together(
+async function inTurns(
   a: Server,
   b: Server,
-  load: (server: Server, kind: string) => Promise<{ rps: number; failures: number }>,
+  load: (server: Server, kind: string) => Promise<{ requests: number; failures: number }>,
   kindA: string,
   kindB: string,
+  seconds: number,
   bFirst: boolean,
 ): Promise<[Window, Window]> {
   const before = await Promise.all([serverUsage(a.child), serverUsage(b.child)]);
-  const loads = bFirst
-    ? await Promise.all([load(b, kindB), load(a, kindA)]).then(([ofB, ofA]) => [ofA, ofB] as const)
-    : await Promise.all([load(a, kindA), load(b, kindB)]);
+  const turns = process.platform === 'win32' ? undefined : takeTurns(bFirst ? [b, a] : [a, b]);
+  let loads: Array<{ requests: number; failures: number }>;
+  try {
+    loads = await Promise.all([load(a, kindA), load(b, kindB)]);
+  } finally {
+    turns?.stop();
+  }
   const after = await Promise.all([serverUsage(a.child), serverUsage(b.child)]);
+  const running = turns ? seconds / 2 : seconds;
   const window = (i: 0 | 1): Window => ({
-    rps: loads[i].rps,
-    failures: loads[i].failures,
+    rps: loads[i]!.requests / running,
+    failures: loads[i]!.failures,
     cpuPerRequest: (after[i].cpuMicros - before[i].cpuMicros) / Math.max(after[i].served - before[i].served, 1),
   });
   return [window(0), window(1)];
+}
+
+/** Lets `first` run and stops `second`, then swaps them every {@link TURN_MS} until `stop()` (which continues both). */
+function takeTurns([first, second]: readonly [Server, Server]): { stop(): void } {
+  let running = first;
+  let waiting = second;
+  pause(waiting);
+  const timer = setInterval(() => {
+    // Stop one before continuing the other: the two never run at once.
+    pause(running);
+    waiting.child.kill('SIGCONT');
+    [running, waiting] = [waiting, running];
+  }, TURN_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      for (const server of [first, second]) server.child.kill('SIGCONT');
+    },
+  };
 }
 
 function record(into: Measured, own: Window, base: Window): void {
@@ -212,11 +247,11 @@ export function factorSummary(factors: readonly number[]): string {
   return `${median(factors).toFixed(2)}x (${Math.min(...factors).toFixed(2)}-${Math.max(...factors).toFixed(2)}x)`;
 }
 
-/** A {@link CompareOptions.load} that sends GET requests to `path` with autocannon. */
+/** A {@link CompareOptions.load} that sends GET requests to `path` ({@link sendLoad}); any non-2xx response is a failure. */
 export function getLoad(path = '/'): CompareOptions['load'] {
   return async (port, seconds, connections) => {
-    const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections, duration: seconds });
-    return { rps: result.requests.average, failures: result.non2xx + result.errors };
+    const result = await sendLoad(port, seconds, connections, { path });
+    return { requests: result.requests, failures: result.non2xx + result.errors };
   };
 }
 
@@ -239,13 +274,15 @@ export async function measureCapacities(contenders: readonly Contender[], option
 /**
  * One table row per contender: what it was measured against, its requests per second and CPU time per
  * request (medians), and its capacity against the other server (a percentage against a bare server, a
- * factor against a peer library).
+ * factor against a peer library), then the ratio of the requests per second the two served in their turns.
  */
 function capacityRows(contenders: readonly Contender[], results: Map<string, Measured>, table?: string): Row[] {
   return contenders.map((contender) => {
     const measured = results.get(contender.id)!;
     const against = contender.baseline === contender.id ? '' : contender.baseline;
-    const capacity = against === '' ? '' : against.endsWith('bare') ? ratioSummary(measured.capacity) : factorSummary(measured.capacity);
+    const versusBare = against.endsWith('bare');
+    const capacity = against === '' ? '' : versusBare ? ratioSummary(measured.capacity) : factorSummary(measured.capacity);
+    const rpsRatio = median(measured.ratios);
     const row: Row = {
       ...(table === undefined ? {} : { table }),
       server: contender.id,
@@ -253,6 +290,7 @@ function capacityRows(contenders: readonly Contender[], results: Map<string, Mea
       'req/s (median)': Math.round(median(measured.rps)),
       'CPU µs/req (median)': Number(median(measured.cpuPerRequest).toFixed(1)),
       [CAPACITY]: capacity,
+      'req/s vs it (median)': against === '' ? '' : versusBare ? percent(rpsRatio) : `${rpsRatio.toFixed(2)}x`,
     };
     if (measured.failures > 0) row.failures = measured.failures;
     return row;
