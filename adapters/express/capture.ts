@@ -8,9 +8,6 @@ type Callback = (err?: Error | null) => void;
 
 const UTF8 = /^utf-?8$/i;
 
-/** The response methods the capture stands in for while it buffers. */
-const PATCHED = ['write', 'end', 'writeHead', 'flushHeaders'] as const;
-
 /**
  * Buffers everything the application writes to `res` (`res.json`, `res.send`, `res.end`, chunked
  * `res.write`, `stream.pipe(res)`, `res.sendStatus`, `res.redirect`: they all end in `writeHead`,
@@ -22,9 +19,6 @@ const PATCHED = ['write', 'end', 'writeHead', 'flushHeaders'] as const;
  */
 export function captureResponse(_req: Request, res: Response, sink: ResponseSink): void {
   const original = { write: res.write, end: res.end, writeHead: res.writeHead, flushHeaders: res.flushHeaders };
-  // Methods that another middleware set on this response (compression does) are put back; the rest came
-  // from the prototype, and removing the capture's own copies gives the response its usual shape again.
-  const ownBefore = PATCHED.map((name) => Object.hasOwn(res, name));
   const writeRaw = original.write as unknown as (this: Response, chunk: Uint8Array) => boolean;
   const endRaw = original.end as unknown as (this: Response, chunk?: Uint8Array | string | Callback, cb?: Callback) => Response;
   const chunks: Buffer[] = [];
@@ -49,12 +43,16 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
     size += bytes.byteLength;
   };
 
+  // The methods are put back by assignment, never with `delete`: the application sets properties of its
+  // own on the response meanwhile (`res.status()` adds `statusCode`), and deleting a property that is not
+  // the last one added turns the object into a slow dictionary for the rest of its life, which every access
+  // Node and Express make to it afterwards would pay for. Put back, they are the same methods as before
+  // (another middleware's, such as compression's, or the prototype's).
   const restore = (): void => {
-    for (let i = 0; i < PATCHED.length; i++) {
-      const name = PATCHED[i]!;
-      if (ownBefore[i]) (res as unknown as Record<string, unknown>)[name] = original[name];
-      else delete (res as unknown as Record<string, unknown>)[name];
-    }
+    res.writeHead = original.writeHead;
+    res.flushHeaders = original.flushHeaders;
+    res.write = original.write;
+    res.end = original.end;
   };
 
   const settle = async (truncated: boolean): Promise<void> => {
@@ -109,10 +107,8 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
    */
   const afterClientLeft = (): void => {
     const destroy = res.destroy;
-    const ownDestroy = Object.hasOwn(res, 'destroy');
     res.destroy = function destroyAfterClientLeft(this: Response, error?: Error) {
-      if (ownDestroy) res.destroy = destroy;
-      else delete (res as unknown as Record<string, unknown>).destroy;
+      res.destroy = destroy;
       if (!ended && state === 'buffer') release(error);
       return destroy.call(this, error);
     } as Response['destroy'];
