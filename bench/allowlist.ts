@@ -5,7 +5,7 @@
  *    misses, for bulwark's IpSet, Node's `net.BlockList` and express-ipfilter's matcher, all in this run.
  * 2. Express and Koa throughput with a 10,000-entry `ipAllowlist`, as a ratio to the same bare server measured
  *    in this run (and express-ipfilter with 1,000 CIDRs for reference). Each server runs in a child process;
- *    each is measured at the same time as its bare server, and the headline is its capacity: the CPU time per
+ *    each is measured in the same window as its bare server (in turns), and the headline is its capacity: the CPU time per
  *    request of the bare server over its own (see `support/compare.ts` for why).
  *
  * `run()` returns the table rows, so that a combined `npm run bench` can call it.

@@ -4,7 +4,7 @@
  * POST throughput of Express and Koa with bulwark's `idempotency` (memory store and Redis store), with a
  * fresh key on every request (each one claims, runs and completes) and with one key replayed, against the
  * same bare server in this run; and against express-idempotency (its in-memory adapter) in the same Express
- * app. Each server runs in a child process; each contender is measured at the same time as the server it is
+ * app. Each server runs in a child process; each contender is measured in the same window as the server it is
  * compared with, and the headline is its capacity: the CPU time per request of the other over its own (see
  * `support/compare.ts` for why).
  * Redis comes from REDIS_URL (default redis://127.0.0.1:6379); records written here expire after a minute.
@@ -199,7 +199,7 @@ function contenders(options: RunOptions): Contender[] {
 }
 
 /**
- * Runs the whole benchmark and returns its table rows: each contender measured at the same time as the
+ * Runs the whole benchmark and returns its table rows: each contender measured in the same window as the
  * server it is compared with, its capacity being the CPU time per request of that server over its own
  * (see `support/compare.ts`).
  */

@@ -7,7 +7,7 @@
  * 2. Redis round trips per bulwark decision, read from `INFO commandstats` (EVALSHA + EVAL calls).
  * 3. Express and Koa throughput with the memory-store limiter as a ratio to the same bare server, and
  *    Express with express-rate-limit, all in this run. Each server runs in a child process; each contender
- *    is measured at the same time as the server it is compared with, and the headline is its capacity:
+ *    is measured in the same window as the server it is compared with (in turns), and the headline is its capacity:
  *    the CPU time per request of the other over its own (see `support/compare.ts` for why).
  *
  * `run()` returns the table rows, so that `npm run bench` can combine them.
