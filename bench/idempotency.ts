@@ -134,12 +134,14 @@ async function minimalIdempotency(): Promise<import('koa').Middleware> {
   };
 }
 
+/** Windows loaded so far by this process: part of every key, so that no window reuses another's keys. */
+let windows = 0;
+
 /**
  * The load of a contender: POSTs of the same JSON body, each with an `Idempotency-Key`: a fresh one per
  * request, or one key replayed (the bare servers get fresh keys and ignore them, so that both sides of a
  * comparison receive the same bytes).
  */
-let windows = 0;
 async function load(port: number, seconds: number, connections: number, kind: string): Promise<{ requests: number; failures: number }> {
   const mode = modeOf(kind);
   // Keys of this window only: a fresh key is never one an earlier window (or run) used.

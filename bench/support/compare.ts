@@ -24,6 +24,9 @@ import { sendLoad } from './load.js';
 import type { Row } from './print-tables.js';
 import { forkServer, serverUsage } from './server-process.js';
 
+/** Whether processes can be stopped and continued (SIGSTOP, SIGCONT): everywhere but on Windows. */
+const CAN_PAUSE = process.platform !== 'win32';
+
 /** One server configuration, compared with another. */
 export interface Contender {
   /** Names this contender in the results. */
@@ -106,20 +109,19 @@ export async function compareThroughput(contenders: readonly Contender[], option
     contenders.map((c) => [c.id, { rps: [], ratios: [], cpuPerRequest: [], capacity: [], failures: 0 }]),
   );
   const servers = new Map<string, Server>();
-  const pausing = process.platform !== 'win32';
   try {
     for (const kind of new Set(contenders.map((c) => c.kind))) {
       const server = await forkServer(options.script, options.env, kind);
       servers.set(kind, server);
       await options.load(server.port, warmUp, connections, kind);
-      if (pausing) pause(server);
+      if (CAN_PAUSE) pause(server);
     }
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < pairs.length; i++) {
         const contender = pairs[(i + round) % pairs.length]!;
         const baseline = byId.get(contender.baseline)!;
         const pair = [servers.get(contender.kind)!, servers.get(baseline.kind)!] as const;
-        if (pausing) await resume(pair);
+        if (CAN_PAUSE) await resume(pair);
         const [own, base] = await inTurns(
           pair[0],
           pair[1],
@@ -129,7 +131,7 @@ export async function compareThroughput(contenders: readonly Contender[], option
           seconds,
           round % 2 === 1,
         );
-        if (pausing) for (const server of pair) pause(server);
+        if (CAN_PAUSE) for (const server of pair) pause(server);
         record(results.get(contender.id)!, own, base);
         // A root baseline's own figures come from every window it shared; a contender used as another's
         // baseline keeps only the windows against its own baseline.
@@ -184,7 +186,7 @@ async function inTurns(
   bFirst: boolean,
 ): Promise<[Window, Window]> {
   const before = await Promise.all([serverUsage(a.child), serverUsage(b.child)]);
-  const turns = process.platform === 'win32' ? undefined : takeTurns(bFirst ? [b, a] : [a, b]);
+  const turns = CAN_PAUSE ? takeTurns(bFirst ? [b, a] : [a, b]) : undefined;
   let loads: Array<{ requests: number; failures: number }>;
   try {
     loads = await Promise.all([load(a, kindA), load(b, kindB)]);

@@ -150,7 +150,7 @@ async function wrk(port: number, seconds: number, connections: number, shape: Lo
 }
 
 /** Reads wrk's summary: `N requests in`, `Non-2xx or 3xx responses: N`, `Socket errors: connect A, read B, write C, timeout D`. */
-export function parseWrk(output: string): LoadResult {
+function parseWrk(output: string): LoadResult {
   const requests = /(\d+) requests in/.exec(output);
   if (!requests) throw new Error(`bench: wrk printed no request count: ${output}`);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
