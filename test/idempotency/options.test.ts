@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RequestBody, RequestView } from '../../src/guard/types.js';
 import { canonicalJson, fingerprint } from '../../src/idempotency/fingerprint.js';
@@ -44,6 +45,55 @@ describe('fingerprint', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, 2], c: null } })).toBe('{"a":{"c":null,"d":[1,2]},"b":1}');
     expect(fingerprint('POST', '/m', '', json({ a: 1, b: { x: 1, y: 2 } }))).toBe(fingerprint('POST', '/m', '', json({ b: { y: 2, x: 1 }, a: 1 })));
     expect(fingerprint('POST', '/m', '', json({ a: [1, 2] }))).not.toBe(fingerprint('POST', '/m', '', json({ a: [2, 1] })));
+  });
+  it('writes the same canonical JSON as a plain sorted JSON.stringify, for any value a body parser could make', () => {
+    // The reference: JSON.stringify's rules (toJSON first; undefined, functions and symbols dropped from
+    // objects and null in arrays), with every object's keys in code-unit order, and bigints as digits.
+    const reference = (value: unknown): string => {
+      if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+        value = (value as { toJSON: () => unknown }).toJSON();
+      }
+      if (typeof value === 'bigint') return value.toString();
+      if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+      if (Array.isArray(value)) return `[${value.map((item) => reference(item)).join(',')}]`;
+      const members = Object.keys(value)
+        .sort()
+        .filter((key) => !['undefined', 'function', 'symbol'].includes(typeof (value as Record<string, unknown>)[key]));
+      return `{${members.map((key) => `${JSON.stringify(key)}:${reference((value as Record<string, unknown>)[key])}`).join(',')}}`;
+    };
+    const key = fc.oneof(fc.string(), fc.constantFrom('0', '10', '2', '__proto__', 'a', 'B', '\u00e9', '\ud83d\ude00', '"q"', '\u0000'));
+    const leaf = fc.oneof(
+      fc.string(),
+      fc.double(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.bigInt(),
+      fc.date({ noInvalidDate: true }),
+      fc.constant(() => 1),
+      fc.constantFrom(new Number(5), new String('ab'), new Boolean(false), new Map([[1, 2]]), Object.assign(Object.create(null), { b: 1, a: 2 })),
+    );
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, leaf, tie('array'), tie('object')),
+      array: fc.array(tie('node'), { maxLength: 5 }),
+      object: fc.dictionary(key, tie('node'), { maxKeys: 6 }),
+    })).node;
+    fc.assert(fc.property(value, (v) => canonicalJson(v) === reference(v)), { numRuns: 2000 });
+    // Deeper than the fast path walks, and a parsed body's own "__proto__" member.
+    let deep: unknown = { b: 1, a: [2, 1] };
+    for (let i = 0; i < 100; i++) deep = { z: deep, y: i };
+    expect(canonicalJson(deep)).toBe(reference(deep));
+    expect(canonicalJson(JSON.parse('{"b":1,"__proto__":{"x":1},"a":2}'))).toBe('{"__proto__":{"x":1},"a":2,"b":1}');
+  });
+  it('refuses a circular value with a TypeError, however deep the cycle', () => {
+    const shallow: Record<string, unknown> = { a: 1 };
+    shallow.self = shallow;
+    let deep: Record<string, unknown> = { leaf: true };
+    const top = deep;
+    for (let i = 0; i < 100; i++) deep = { next: deep };
+    top.loop = deep;
+    for (const value of [shallow, [shallow], deep]) expect(() => canonicalJson(value)).toThrow(TypeError);
   });
   it('counts a body parsed by a body parser the same as its JSON bytes', () => {
     const value = { to: '+1', n: 2 };
