@@ -27,9 +27,12 @@ export function fromGuard(guard: Guard<Context>): Middleware {
 function apply(decision: Decision, ctx: Context, next: Next): Promise<void> {
   if (decision.type === 'respond') {
     ctx.status = decision.status;
-    // Koa sends no body for HEAD itself, and keeps the Content-Length.
-    ctx.body = typeof decision.body === 'string' ? decision.body : Buffer.from(decision.body);
+    // The headers first: with its Content-Type already set, Koa does not look up a type of its own for
+    // the body (and then have it replaced).
     writeNodeHeaders(ctx.res, decision.headers);
+    // Koa sends no body for HEAD itself, and keeps the Content-Length. Bytes are handed over, not copied.
+    const body = decision.body;
+    ctx.body = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     return Promise.resolve();
   }
   if (decision.headers) writeNodeHeaders(ctx.res, decision.headers);
