@@ -134,12 +134,15 @@ async function redisRows(): Promise<Row[]> {
 type ServerKind =
   | 'express-bare'
   | 'express-bulwark'
+  | 'express-bulwark-quiet'
   | 'express-erl'
+  | 'express-erl-quiet'
   | 'express-erl-defaults'
   | 'express-empty'
   | 'koa-bare'
   | 'koa-bare-again'
   | 'koa-bulwark'
+  | 'koa-bulwark-quiet'
   | 'koa-empty'
   | 'koa-headers';
 
@@ -151,9 +154,13 @@ async function serve(kind: ServerKind): Promise<void> {
     const app = express();
     app.disable('x-powered-by');
     app.set('etag', false);
-    if (kind === 'express-bulwark') {
+    if (kind === 'express-bulwark' || kind === 'express-bulwark-quiet') {
       const { rateLimit } = await built('bulwark/express');
-      app.use(rateLimit({ limit: 1e9, windowMs: 60_000 }));
+      app.use(rateLimit({ limit: 1e9, windowMs: 60_000, ...(kind === 'express-bulwark-quiet' ? { headers: false } : {}) }));
+    } else if (kind === 'express-erl-quiet') {
+      // Reference: both limiters without headers, what the limiters themselves cost.
+      const { rateLimit } = await import('express-rate-limit');
+      app.use(rateLimit({ windowMs: 60_000, limit: 1e9, standardHeaders: false, legacyHeaders: false, validate: false }));
     } else if (kind === 'express-erl') {
       // The same kind of headers as bulwark's default: IETF RateLimit-Policy / RateLimit.
       const { rateLimit } = await import('express-rate-limit');
@@ -173,9 +180,9 @@ async function serve(kind: ServerKind): Promise<void> {
   } else {
     const { default: Koa } = await import('koa');
     const app = new Koa();
-    if (kind === 'koa-bulwark') {
+    if (kind === 'koa-bulwark' || kind === 'koa-bulwark-quiet') {
       const { rateLimit } = await built('bulwark/koa');
-      app.use(rateLimit({ limit: 1e9, windowMs: 60_000 }));
+      app.use(rateLimit({ limit: 1e9, windowMs: 60_000, ...(kind === 'koa-bulwark-quiet' ? { headers: false } : {}) }));
     } else if (kind === 'koa-empty') {
       // References for what a limiter cannot avoid: a middleware layer, and two headers on every response.
       app.use((_ctx, next) => next());
@@ -198,6 +205,7 @@ async function serve(kind: ServerKind): Promise<void> {
 
 const ERL_IETF = 'express + express-rate-limit (memory, draft-8 headers)';
 const ERL_DEFAULTS = 'express + express-rate-limit (memory, its defaults)';
+const ERL_QUIET = 'express + express-rate-limit (memory, no headers)';
 
 async function throughputRows(rounds: number): Promise<Row[]> {
   const contenders: Contender[] = [
@@ -208,12 +216,16 @@ async function throughputRows(rounds: number): Promise<Row[]> {
     { id: 'express + bulwark rateLimit, against express-rate-limit (draft-8 headers)', kind: 'express-bulwark', baseline: ERL_IETF },
     { id: 'express + bulwark rateLimit, against express-rate-limit (its defaults)', kind: 'express-bulwark', baseline: ERL_DEFAULTS },
     { id: 'express + an empty middleware (reference)', kind: 'express-empty', baseline: 'express bare' },
+    // References without any rate-limit headers: what each limiter itself costs, apart from writing headers.
+    { id: ERL_QUIET, kind: 'express-erl-quiet', baseline: 'express bare' },
+    { id: 'express + bulwark rateLimit, headers: false, against express-rate-limit without headers (reference)', kind: 'express-bulwark-quiet', baseline: ERL_QUIET },
     { id: 'koa bare', kind: 'koa-bare', baseline: 'koa bare' },
     // A second bare process measured like the others: how far apart identical servers come out (A/A).
     { id: 'koa bare, a second process (A/A check)', kind: 'koa-bare-again', baseline: 'koa bare' },
     { id: 'koa + bulwark rateLimit (memory)', kind: 'koa-bulwark', baseline: 'koa bare' },
     { id: 'koa + an empty middleware (reference)', kind: 'koa-empty', baseline: 'koa bare' },
     { id: 'koa + a middleware setting the two RateLimit headers (reference)', kind: 'koa-headers', baseline: 'koa bare' },
+    { id: 'koa + bulwark rateLimit (memory), headers: false (reference)', kind: 'koa-bulwark-quiet', baseline: 'koa bare' },
   ];
   return measureCapacities(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load: getLoad() }, 'throughput');
 }
