@@ -16,8 +16,14 @@
  * compiles on its own schedule. Measured so with wrk as the load (`support/load.ts`), identical servers agree
  * within a few percent in every round (the throttle benchmark's A/A row shows it each run).
  *
- * Every server starts once and is warmed up (the JIT needs several seconds of load); then, round after
- * round, each contender is measured with its baseline, in an order that rotates from round to round.
+ * Every server starts once and is warmed up; then, round after round, each contender is measured with its
+ * baseline, in an order that rotates from round to round.
+ *
+ * Warm-up: a baseline serves in the window of every contender measured against it, so it has served far
+ * more requests than any one of them by the time most are measured, and a Node.js server keeps getting
+ * faster for a while (the JIT, the young generation's size). After 4 s of warm-up, a second bare Koa
+ * process measured against the first came out at 95-97% in every round; after 12 s, at 97-102%. Too short
+ * a warm-up makes every contender look slower than it is.
  */
 import type { ChildProcess } from 'node:child_process';
 import { sendLoad } from './load.js';
@@ -47,7 +53,7 @@ export interface CompareOptions {
   rounds?: number;
   /** Seconds per measurement window, shared in turns by the two servers of a pair. @default 6 */
   seconds?: number;
-  /** Seconds of unmeasured load on each server after it starts. @default 4 */
+  /** Seconds of unmeasured load on each server after it starts (see "Warm-up" above). @default 10 */
   warmUpSeconds?: number;
   /** Connections to each server. @default 16 */
   connections?: number;
@@ -92,7 +98,7 @@ interface Server {
 export async function compareThroughput(contenders: readonly Contender[], options: CompareOptions): Promise<Map<string, Measured>> {
   const rounds = options.rounds ?? 5;
   const seconds = options.seconds ?? 6;
-  const warmUp = options.warmUpSeconds ?? 4;
+  const warmUp = options.warmUpSeconds ?? 10;
   const connections = options.connections ?? 16;
   const byId = new Map(contenders.map((c) => [c.id, c]));
   for (const contender of contenders) {
