@@ -71,30 +71,19 @@ function sortedData(value: unknown, depth: number): unknown {
     if ((first >= 48 && first <= 57) || key === '__proto__') return NOT_PLAIN;
     if (i > 0 && keys[i - 1]! > key) inOrder = false;
   }
-  if (inOrder) {
-    // Copied only if a member had to be.
-    let copy: Record<string, unknown> | undefined;
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      const member: unknown = (value as Record<string, unknown>)[key];
-      const sorted = sortedData(member, depth + 1);
-      if (sorted === NOT_PLAIN) return NOT_PLAIN;
-      if (sorted !== member) {
-        copy ??= { ...(value as Record<string, unknown>) };
-        copy[key] = sorted;
-      }
-    }
-    return copy ?? value;
-  }
-  sortKeys(keys);
-  const copy: Record<string, unknown> = {};
+  if (!inOrder) sortKeys(keys);
+  // Keys out of order need a copy in order; keys in order are copied only if a member had to be (the
+  // spread then holds them in the same order).
+  let copy: Record<string, unknown> | undefined = inOrder ? undefined : {};
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    const sorted = sortedData((value as Record<string, unknown>)[key], depth + 1);
+    const member: unknown = (value as Record<string, unknown>)[key];
+    const sorted = sortedData(member, depth + 1);
     if (sorted === NOT_PLAIN) return NOT_PLAIN;
-    copy[key] = sorted;
+    if (copy === undefined && sorted !== member) copy = { ...(value as Record<string, unknown>) };
+    if (copy !== undefined) copy[key] = sorted;
   }
-  return copy;
+  return copy ?? value;
 }
 
 function write(value: unknown, seen: Set<object>, depth: number): string {
@@ -175,32 +164,6 @@ let lastType = '';
 let lastIsJson = false;
 
 /**
- * Canonical JSON of a value that came from `JSON.parse` (plain objects, arrays, strings, numbers,
- * booleans and null: no `toJSON`, no cycles, nothing to drop), the same text as {@link canonicalJson}
- * with less work.
- */
-function parsedJson(value: unknown, depth: number): string {
-  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
-  if (depth >= MAX_JSON_DEPTH) throw tooDeep();
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out += ',';
-      out += parsedJson(value[i], depth + 1);
-    }
-    return `${out}]`;
-  }
-  const keys = sortedKeys(value);
-  let out = '{';
-  for (let i = 0; i < keys.length; i++) {
-    if (i > 0) out += ',';
-    const key = keys[i]!;
-    out += `${JSON.stringify(key)}:${parsedJson((value as Record<string, unknown>)[key], depth + 1)}`;
-  }
-  return `${out}}`;
-}
-
-/**
  * The fingerprint of a request: method, path, query and body. JSON bodies (by content type, or already
  * parsed by a body parser) count by their canonical JSON, so key order does not matter; other bodies
  * by their bytes. One SHA-256, base64url.
@@ -224,10 +187,7 @@ export function fingerprint(method: string, path: string, query: string, body: R
       } catch {
         // Not JSON after all: counted by its bytes.
       }
-      if (json !== NOT_JSON) {
-        const sorted = sortedData(json, 0);
-        return sha256(`${head}j${sorted === NOT_PLAIN ? parsedJson(json, 0) : JSON.stringify(sorted)}`);
-      }
+      if (json !== NOT_JSON) return sha256(`${head}j${canonicalJson(json)}`);
     }
   }
   return createHash('sha256').update(head).update('b').update(body.bytes).digest('base64url');
