@@ -3,6 +3,7 @@ import { concatBytes } from '../../src/guard/concat-bytes.js';
 import type { ResponseSink } from '../../src/guard/types.js';
 import { readNodeHeaders } from '../../src/guard/node-headers.js';
 import { thrownErrorOf } from './thrown.js';
+import { asBuffer } from '../../src/guard/as-buffer.js';
 
 type Callback = (err?: Error | null) => void;
 
@@ -38,7 +39,7 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
     const bytes =
       typeof chunk === 'string'
         ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
-        : Buffer.from((chunk as Uint8Array).buffer, (chunk as Uint8Array).byteOffset, (chunk as Uint8Array).byteLength);
+        : asBuffer(chunk as Uint8Array);
     chunks.push(bytes);
     size += bytes.byteLength;
   };

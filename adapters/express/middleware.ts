@@ -3,6 +3,7 @@ import type { Decision, Guard, RequestBody } from '../../src/guard/types.js';
 import { nodeView, readNodeBody } from '../../src/guard/node-view.js';
 import { writeNodeHeaders } from '../../src/guard/node-headers.js';
 import { captureResponse } from './capture.js';
+import { asBuffer } from '../../src/guard/as-buffer.js';
 
 /** Largest raw body read for a guard when no body parser ran before it. */
 const RAW_BODY_LIMIT = 1_048_576;
@@ -72,7 +73,7 @@ function expressBody(req: Request): RequestBody | Promise<RequestBody> {
 async function readExpressBody(req: Request, contentType: string | undefined): Promise<RequestBody> {
   const bytes = await readNodeBody(req, RAW_BODY_LIMIT);
   // Later body parsers skip a request whose body was already read; hand them the bytes.
-  (req as { body?: unknown }).body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  (req as { body?: unknown }).body = asBuffer(bytes);
   (req as { _body?: boolean })._body = true;
   return { kind: 'bytes', bytes, contentType };
 }

@@ -4,6 +4,7 @@ import type { ResponseSink } from '../../src/guard/types.js';
 import { ApiError } from '../../src/errors/api-error.js';
 import { readNodeHeaders } from '../../src/guard/node-headers.js';
 import { unanswered } from './errors.js';
+import { asBuffer } from '../../src/guard/as-buffer.js';
 
 /** Statuses whose responses carry no body (Koa strips it). */
 const EMPTY_STATUS = new Set([204, 205, 304]);
@@ -54,7 +55,7 @@ export async function captureResponse(ctx: Context, next: Next, sink: ResponseSi
   if (truncated) ctx.body = Readable.from(resume(chunks, rest!));
   else if (text !== undefined) {
     if (ctx.body !== text) ctx.body = text;
-  } else ctx.body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  } else ctx.body = asBuffer(body);
   if (ctx.status !== status) ctx.status = status;
 }
 

@@ -3,6 +3,7 @@ import { nodeView, readNodeBody } from '../../src/guard/node-view.js';
 import { writeNodeHeaders } from '../../src/guard/node-headers.js';
 import type { Decision, Guard, RequestBody } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
+import { asBuffer } from '../../src/guard/as-buffer.js';
 
 const RAW_BODY_LIMIT = 1_048_576;
 
@@ -32,7 +33,7 @@ function apply(decision: Decision, ctx: Context, next: Next): Promise<void> {
     writeNodeHeaders(ctx.res, decision.headers);
     // Koa sends no body for HEAD itself, and keeps the Content-Length. Bytes are handed over, not copied.
     const body = decision.body;
-    ctx.body = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    ctx.body = typeof body === 'string' ? body : asBuffer(body);
     return Promise.resolve();
   }
   if (decision.headers) writeNodeHeaders(ctx.res, decision.headers);
@@ -59,6 +60,6 @@ function koaBody(ctx: Context): RequestBody | Promise<RequestBody> {
 
 async function readKoaBody(ctx: Context, contentType: string | undefined): Promise<RequestBody> {
   const bytes = await readNodeBody(ctx.req, RAW_BODY_LIMIT);
-  (ctx.request as { rawBody?: unknown }).rawBody = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  (ctx.request as { rawBody?: unknown }).rawBody = asBuffer(bytes).toString('utf8');
   return { kind: 'bytes', bytes, contentType };
 }

@@ -3,6 +3,7 @@ import type { HeaderPairs } from '../../guard/types.js';
 import type { ClaimResult, CompletedResponse, IdempotencyStore } from '../../idempotency/store.js';
 import { StoreUnavailableError } from '../store-error.js';
 import type { MemoryStoreOptions } from './index.js';
+import { asBuffer } from '../../guard/as-buffer.js';
 
 interface Claim {
   fingerprint: string;
@@ -94,7 +95,7 @@ function pack(fingerprint: string, expires: number, response: CompletedResponse)
   const headers: string[] = [];
   for (const [name, value] of response.headers) headers.push(name, value);
   const { body } = response;
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1');
+  const text = asBuffer(body).toString('latin1');
   return { fingerprint, expires, status: response.status, headers, body: text };
 }
 

@@ -3,6 +3,7 @@ import type { ClaimResult, CompletedResponse, IdempotencyStore } from '../../ide
 import { StoreUnavailableError } from '../store-error.js';
 import type { RedisStoreOptions } from './index.js';
 import { hashTag, type RedisClient, RedisScript } from './script.js';
+import { asBuffer } from '../../guard/as-buffer.js';
 
 /*
  * One hash per key: s = state (1 in flight, 2 completed), f = fingerprint, t = owner token,
@@ -98,7 +99,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
 function encode(response: CompletedResponse): string {
   if (response === null) return NOT_REPLAYABLE;
-  const body = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength).toString('base64');
+  const body = asBuffer(response.body).toString('base64');
   return JSON.stringify({ s: response.status, h: response.headers, b: body });
 }
 
