@@ -51,6 +51,12 @@ export type ClientAddress =
  */
 export type ResolveInto = (view: RequestView<any>, out: IpValue) => string | undefined;
 
+/** A compiled {@link ResolveInto} and what it depends on. @internal */
+export type CompiledClientIp = ResolveInto & {
+  /** True when no proxy is trusted: the answer depends on the socket peer alone, never on a header. */
+  readonly peerOnly: boolean;
+};
+
 /**
  * Builds the function that finds the client address of a request:
  * - without `trustProxy`, or when the socket peer is not trusted: the socket peer;
@@ -89,7 +95,7 @@ export function createClientIpResolver(options: ClientIpOptions, name: string): 
  * gives a reason, like any other request without a client address.
  * @internal
  */
-export function compileClientIp(options: ClientIpOptions, name: string): ResolveInto {
+export function compileClientIp(options: ClientIpOptions, name: string): CompiledClientIp {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${name}: options must be an object`);
   const { trustProxy, forwarded = false } = options;
   if (typeof forwarded !== 'boolean') throw new TypeError(`${name}: options.forwarded must be a boolean`);
@@ -126,13 +132,14 @@ export function compileClientIp(options: ClientIpOptions, name: string): Resolve
   };
   // A view whose peer or headers cannot be read (a runtime that throws) has no client address: every
   // caller fails closed on it the same way.
-  return (view, out) => {
+  const compiled: ResolveInto = (view, out) => {
     try {
       return resolveInto(view, out);
     } catch {
       return 'the client address could not be read';
     }
   };
+  return Object.assign(compiled, { peerOnly: !trustsAnyone });
 }
 
 type Trust = (value: IpValue, hop: number) => boolean;

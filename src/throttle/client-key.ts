@@ -14,10 +14,18 @@ export interface ClientKeyOptions extends ClientIpOptions {
 /** The key used for requests whose client address cannot be told (they share one bucket). */
 export const UNKNOWN_CLIENT_KEY = 'unknown';
 
+/** Peers whose keys a default key function remembers before it starts again (see {@link createClientKey}). */
+export const PEER_KEYS_MAX = 1024;
+
 /**
  * Builds the default key function: the client address as the allowlist resolves it (same
- * `trustProxy` and `forwarded` semantics), IPv4-mapped IPv6 as IPv4, IPv6 grouped by `ipv6Subnet`.
- * A request whose address cannot be told gets the key `unknown`.
+ * `trustProxy` and `forwarded` semantics), IPv4-mapped IPv6 as IPv4, IPv6 grouped by `ipv6Subnet`, after
+ * `prefix` (the store namespace of the limiter). A request whose address cannot be told gets the key
+ * `unknown`.
+ *
+ * Without a trusted proxy the key depends on the socket peer alone, so it is remembered per peer string
+ * (up to {@link PEER_KEYS_MAX} peers, then forgotten all at once): the requests of a kept-alive connection
+ * skip parsing, formatting and joining, and the store looks up a string whose hash is already known.
  *
  * @example
  * ```ts
@@ -25,7 +33,7 @@ export const UNKNOWN_CLIENT_KEY = 'unknown';
  * keyOf(view); // '203.0.113.7' or '2001:db8:0:100::/56'
  * ```
  */
-export function createClientKey(options: ClientKeyOptions, name: string): (view: RequestView) => string {
+export function createClientKey(options: ClientKeyOptions, name: string, prefix = ''): (view: RequestView) => string {
   const subnet = options.ipv6Subnet ?? 56;
   if (!Number.isInteger(subnet) || subnet < 1 || subnet > 128) {
     throw new TypeError(`${name}: options.ipv6Subnet must be an integer from 1 to 128`);
@@ -35,7 +43,26 @@ export function createClientKey(options: ClientKeyOptions, name: string): (view:
   if (options.forwarded !== undefined) ipOptions.forwarded = options.forwarded;
   const resolve = compileClientIp(ipOptions, name);
   const out = newIpValue();
-  return (view) => (resolve(view, out) === undefined ? valueKey(out, subnet) : UNKNOWN_CLIENT_KEY);
+  const unknown = prefix + UNKNOWN_CLIENT_KEY;
+  const keyOf = (view: RequestView): string => (resolve(view, out) === undefined ? prefix + valueKey(out, subnet) : unknown);
+  if (!resolve.peerOnly) return keyOf;
+  const known = new Map<string, string>();
+  return (view) => {
+    let peer: unknown;
+    try {
+      peer = view.peer;
+    } catch {
+      return unknown;
+    }
+    if (typeof peer !== 'string') return keyOf(view);
+    let key = known.get(peer);
+    if (key === undefined) {
+      key = keyOf(view);
+      if (known.size >= PEER_KEYS_MAX) known.clear();
+      known.set(peer, key);
+    }
+    return key;
+  };
 }
 
 /**

@@ -20,15 +20,18 @@ export interface MeteredOptions<Req> {
 /** The shared options, validated and compiled once when a middleware is built. @internal */
 export interface Metered<Req> {
   store: ThrottleStore;
-  /** Builds the guard: resolves key and cost (synchronously when both are), honours `skip`, checks both. */
-  guard(decide: (key: string, units: number) => MaybePromise<Decision>): Guard<Req>;
+  /**
+   * Builds the guard: resolves the store key (the namespace and the request's key) and the cost
+   * (synchronously when both are), honours `skip`, checks both.
+   */
+  guard(decide: (storeKey: string, units: number) => MaybePromise<Decision>): Guard<Req>;
 }
 
 /**
  * Validates `cost`, `key`, `skip` and `store` (a `TypeError` names the option) and compiles the default
- * key (the client address). @internal
+ * key (the client address). Store keys are `namespace` followed by the request's key. @internal
  */
-export function compileMetered<Req>(name: string, options: MeteredOptions<Req>): Metered<Req> {
+export function compileMetered<Req>(name: string, options: MeteredOptions<Req>, namespace: string): Metered<Req> {
   const cost = options.cost ?? 1;
   if (typeof cost === 'number') {
     if (!Number.isSafeInteger(cost) || cost < 0) throw new TypeError(`${name}: options.cost must be a non-negative integer or a function`);
@@ -41,9 +44,11 @@ export function compileMetered<Req>(name: string, options: MeteredOptions<Req>):
     throw new TypeError(`${name}: options.store must be a MemoryStore, a RedisStore, or an object with a throttle side`);
   }
   const userKey = options.key;
+  // The default key comes with the namespace already in front; a user's key gets it once checked.
   const keyOf: (view: RequestView<Req>) => MaybePromise<string> = userKey
     ? (view) => userKey(view.request)
-    : createClientKey({ trustProxy: options.trustProxy, forwarded: options.forwarded, ipv6Subnet: options.ipv6Subnet }, name);
+    : createClientKey({ trustProxy: options.trustProxy, forwarded: options.forwarded, ipv6Subnet: options.ipv6Subnet }, name, namespace);
+  const prefix = userKey ? namespace : '';
   const skip = options.skip;
   return {
     store: (options.store ?? new MemoryStore()).throttle,
@@ -53,7 +58,7 @@ export function compileMetered<Req>(name: string, options: MeteredOptions<Req>):
           return errorDecision(new TypeError(`${name}: options.cost returned ${String(units)}, not a non-negative integer`));
         }
         if (typeof key !== 'string') return errorDecision(new TypeError(`${name}: options.key did not return a string`));
-        return decide(key, units);
+        return decide(prefix + key, units);
       };
       const run = (view: RequestView<Req>): MaybePromise<Decision> => {
         const key = keyOf(view);

@@ -148,18 +148,18 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
   }
   const burst = options.burst ?? limit;
   if (!Number.isSafeInteger(burst) || burst < 1) throw new TypeError(`${NAME}: options.burst must be a positive integer`);
-  const metered = compileMetered<Req>(NAME, options);
   if (options.message !== undefined && typeof options.message !== 'string') throw new TypeError(`${NAME}: options.message must be a string`);
   const policyName = options.name ?? `${limit}-in-${windowMs / 1000}s${algorithm === 'sliding-window' ? '-sw' : ''}`;
   if (typeof policyName !== 'string' || policyName.length === 0 || policyName.length > 100 || !isSfStringSafe(policyName)) {
     throw new TypeError(`${NAME}: options.name must be 1 to 100 printable ASCII characters`);
   }
+  const namespace = `rl:${policyName}:`;
+  const metered = compileMetered<Req>(NAME, options, namespace);
   const writeHeaders = headerWriter(options.headers, NAME, { name: policyName, limit, windowMs });
   const capacity = algorithm === 'gcra' ? burst : limit;
   const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
   const store = metered.store;
   const health = new StoreHealth(`${NAME} "${policyName}"`, mode, hook);
-  const namespace = `rl:${policyName}:`;
   const message = options.message;
 
   const decided = (request: RateRequest, result: RateResult): Decision => {
@@ -182,7 +182,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
   const consume = (request: RateRequest) => store.consume(request);
   const fallback = (request: RateRequest) => decided(request, health.fallback.consume(request));
   return metered.guard((key, units) => {
-    const request: RateRequest = { key: namespace + key, algorithm, limit, windowMs, burst: capacity, cost: units };
+    const request: RateRequest = { key, algorithm, limit, windowMs, burst: capacity, cost: units };
     if (units > capacity) return tooCostly(units, []);
     return askStore(health, request, consume, decided, fallback);
   });

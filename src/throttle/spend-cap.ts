@@ -120,12 +120,12 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
   if (options.daily === undefined && options.monthly === undefined) {
     throw new TypeError(`${NAME}: options.daily or options.monthly is required`);
   }
-  const metered = compileMetered<Req>(NAME, options);
   if (options.message !== undefined && typeof options.message !== 'function') throw new TypeError(`${NAME}: options.message must be a function`);
   const name = options.name ?? 'spend';
   if (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
     throw new TypeError(`${NAME}: options.name must be 1 to 64 letters, digits, - or _`);
   }
+  const metered = compileMetered<Req>(NAME, options, `sc:${name}:`);
   const timeZone = options.timeZone ?? 'UTC';
   const calendars = new Map<SpendPeriod, Calendar>();
   try {
@@ -163,7 +163,7 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
   return metered.guard((key, units) => {
     const now = Date.now();
     const request: SpendRequest = {
-      key: `sc:${name}:${key}`,
+      key,
       cost: units,
       counters: caps.map((cap) => cap.around(now)),
     };
