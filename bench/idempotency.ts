@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { built } from './support/built.js';
 import { type Contender, measureCapacities } from './support/compare.js';
-import { sendLoad } from './support/load.js';
+import { type LoadShape, sendLoad } from './support/load.js';
 import { listenAndReport } from './support/server-process.js';
 import type { Row } from './support/print-tables.js';
 
@@ -31,7 +31,8 @@ type ServerKind =
 type Mode = 'bare' | 'fresh keys' | 'replays';
 
 const require = createRequire(import.meta.url);
-const SERVER_ENV = 'BULWARK_BENCH_IDEMPOTENCY_SERVER';
+/** The environment variable that makes this script a server of one kind. */
+export const SERVER_ENV = 'BULWARK_BENCH_IDEMPOTENCY_SERVER';
 const BODY = JSON.stringify({ to: '+15550100', text: 'Your code is 123456', tags: ['otp', 'eu'] });
 
 async function serve(kind: ServerKind): Promise<void> {
@@ -138,28 +139,33 @@ async function minimalIdempotency(): Promise<import('koa').Middleware> {
 let windows = 0;
 
 /**
- * The load of a contender: POSTs of the same JSON body, each with an `Idempotency-Key`: a fresh one per
- * request, or one key replayed (the bare servers get fresh keys and ignore them, so that both sides of a
- * comparison receive the same bytes).
+ * The requests of a contender: POSTs of the same JSON body, each with an `Idempotency-Key`: a fresh one
+ * per request, or one key replayed (the bare servers get fresh keys and ignore them, so that both sides of
+ * a comparison receive the same bytes). `run` is part of every key: no two loads share keys.
  */
-async function load(port: number, seconds: number, connections: number, kind: string): Promise<{ requests: number; failures: number }> {
-  const mode = modeOf(kind);
-  // Keys of this window only: a fresh key is never one an earlier window (or run) used.
-  const run = `${Date.now().toString(36)}-${process.pid}-${++windows}`;
-  const result = await sendLoad(port, seconds, connections, {
+export function loadShape(kind: string, run: string): LoadShape {
+  const replays = modeOf(kind) === 'replays';
+  return {
     method: 'POST',
     path: '/v1/messages',
-    headers: { 'content-type': 'application/json', ...(mode === 'replays' ? { 'idempotency-key': `replay-${run}` } : {}) },
+    headers: { 'content-type': 'application/json', ...(replays ? { 'idempotency-key': `replay-${run}` } : {}) },
     body: BODY,
-    ...(mode === 'replays' ? {} : { fresh: { header: 'idempotency-key', prefix: `fresh-${run}-` } }),
-  });
+    ...(replays ? {} : { fresh: { header: 'idempotency-key', prefix: `fresh-${run}-` } }),
+  };
+}
+
+/** The load of a contender ({@link loadShape}) for `seconds`, with keys of this window only. */
+async function load(port: number, seconds: number, connections: number, kind: string): Promise<{ requests: number; failures: number }> {
+  // Keys of this window only: a fresh key is never one an earlier window (or run) used.
+  const run = `${Date.now().toString(36)}-${process.pid}-${++windows}`;
+  const result = await sendLoad(port, seconds, connections, loadShape(kind, run));
   // Fresh keys and bare servers answer 201 unless something failed. A replayed key answers its stored 201,
   // except to the duplicates that arrive while its first request still runs: 409, as designed.
-  return { requests: result.requests, failures: result.errors + (mode === 'replays' ? 0 : result.non2xx) };
+  return { requests: result.requests, failures: result.errors + (modeOf(kind) === 'replays' ? 0 : result.non2xx) };
 }
 
 /** A contender's server kind is `<server>|<mode>`: one server process per server and mode. */
-const serverOf = (kind: string) => kind.split('|')[0] as ServerKind;
+export const serverOf = (kind: string) => kind.split('|')[0] as ServerKind;
 const modeOf = (kind: string) => (kind.split('|')[1] ?? 'bare') as Mode;
 
 /** Options of {@link run}. */
@@ -174,7 +180,8 @@ export interface RunOptions {
   skipRedis?: boolean;
 }
 
-function contenders(options: RunOptions): Contender[] {
+/** The servers of the table and what each is measured against (also counted by bench/instructions). */
+export function contenders(options: RunOptions): Contender[] {
   const frameworks = options.frameworks ?? ['express', 'koa'];
   const stores = options.skipRedis ? (['memory'] as const) : (['memory', 'redis'] as const);
   const list: Contender[] = [];

@@ -11,6 +11,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CAPACITY } from './support/compare.js';
+import { INSTRUCTION_SHARE } from './support/instructions.js';
 import { loadGenerator } from './support/load.js';
 import type { Row } from './support/print-tables.js';
 
@@ -18,7 +19,7 @@ interface BenchModule {
   run(): Promise<Row[]>;
 }
 
-const SCRIPTS = ['allowlist', 'throttle', 'idempotency', 'client'] as const;
+const SCRIPTS = ['allowlist', 'throttle', 'idempotency', 'client', 'instructions'] as const;
 type Script = (typeof SCRIPTS)[number];
 
 /** One line of the combined table. */
@@ -151,6 +152,36 @@ function headlines(script: Script, rows: Row[]): Headline[] {
           measurement: 'Express POST capacity vs express-idempotency (fresh keys / replays)',
           result: `${capacity(/fresh keys, against express-idempotency/)} / ${capacity(/replays, against express-idempotency/)}`,
           target: '>= 2x',
+        },
+      ];
+    }
+    case 'instructions': {
+      if (rows.length === 0) return [{ area: 'instructions', measurement: 'valgrind not installed: nothing counted', result: 'n/a', target: '' }];
+      const share = (table: string, server: RegExp) => text(find(rows, (r) => r.table === table && has(r, 'server', server))?.[INSTRUCTION_SHARE]);
+      return [
+        {
+          area: 'throttle (instructions)',
+          measurement: 'Koa: bulwark / an empty middleware / one setting the two headers / bulwark with headers: false / A/A, share of bare Koa',
+          result: `${share('throttle', /^koa \+ bulwark rateLimit \(memory\)$/)} / ${share('throttle', /^koa \+ an empty middleware/)} / ${share('throttle', /^koa \+ a middleware setting/)} / ${share('throttle', /headers: false \(reference\)$/)} / ${share('throttle', /A\/A check/)}`,
+          target: '',
+        },
+        {
+          area: 'throttle (instructions)',
+          measurement: 'Express: bulwark vs express-rate-limit (same headers / its defaults); bulwark / express-rate-limit / empty middleware, share of bare Express',
+          result: `${share('throttle', /against express-rate-limit \(draft-8/)} / ${share('throttle', /against express-rate-limit \(its defaults/)}; ${share('throttle', /^express \+ bulwark rateLimit \(memory\)$/)} / ${share('throttle', /express-rate-limit \(memory, draft-8/)} / ${share('throttle', /^express \+ an empty middleware/)}`,
+          target: '',
+        },
+        {
+          area: 'idempotency (instructions)',
+          measurement: 'Koa, memory store: fresh keys / replays / the minimal reference, share of bare Koa',
+          result: `${share('idempotency', /^koa \+ bulwark idempotency \(memory\), fresh keys$/)} / ${share('idempotency', /^koa \+ bulwark idempotency \(memory\), replays$/)} / ${share('idempotency', /minimal idempotency middleware/)}`,
+          target: '',
+        },
+        {
+          area: 'idempotency (instructions)',
+          measurement: 'Express vs express-idempotency (fresh keys / replays)',
+          result: `${share('idempotency', /fresh keys, against express-idempotency/)} / ${share('idempotency', /replays, against express-idempotency/)}`,
+          target: '',
         },
       ];
     }

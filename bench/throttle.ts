@@ -27,7 +27,8 @@ import { printTables, type Row } from './support/print-tables.js';
 import { type Contender, getLoad, measureCapacities, median } from './support/compare.js';
 import { listenAndReport } from './support/server-process.js';
 
-const SERVER_ENV = 'BULWARK_BENCH_THROTTLE_SERVER';
+/** The environment variable that makes this script a server of one kind. */
+export const SERVER_ENV = 'BULWARK_BENCH_THROTTLE_SERVER';
 const KEYS = Array.from({ length: 1024 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.7`);
 
 /** Median nanoseconds per call of `fn` over `batches` batches of `size` calls (awaiting when it returns a promise). */
@@ -207,27 +208,29 @@ const ERL_IETF = 'express + express-rate-limit (memory, draft-8 headers)';
 const ERL_DEFAULTS = 'express + express-rate-limit (memory, its defaults)';
 const ERL_QUIET = 'express + express-rate-limit (memory, no headers)';
 
+/** The servers of the throughput table and what each is measured against (also counted by bench/instructions). */
+export const THROUGHPUT_CONTENDERS: readonly Contender[] = [
+  { id: 'express bare', kind: 'express-bare', baseline: 'express bare' },
+  { id: 'express + bulwark rateLimit (memory)', kind: 'express-bulwark', baseline: 'express bare' },
+  { id: ERL_IETF, kind: 'express-erl', baseline: 'express bare' },
+  { id: ERL_DEFAULTS, kind: 'express-erl-defaults', baseline: 'express bare' },
+  { id: 'express + bulwark rateLimit, against express-rate-limit (draft-8 headers)', kind: 'express-bulwark', baseline: ERL_IETF },
+  { id: 'express + bulwark rateLimit, against express-rate-limit (its defaults)', kind: 'express-bulwark', baseline: ERL_DEFAULTS },
+  { id: 'express + an empty middleware (reference)', kind: 'express-empty', baseline: 'express bare' },
+  // References without any rate-limit headers: what each limiter itself costs, apart from writing headers.
+  { id: ERL_QUIET, kind: 'express-erl-quiet', baseline: 'express bare' },
+  { id: 'express + bulwark rateLimit, headers: false, against express-rate-limit without headers (reference)', kind: 'express-bulwark-quiet', baseline: ERL_QUIET },
+  { id: 'koa bare', kind: 'koa-bare', baseline: 'koa bare' },
+  // A second bare process measured like the others: how far apart identical servers come out (A/A).
+  { id: 'koa bare, a second process (A/A check)', kind: 'koa-bare-again', baseline: 'koa bare' },
+  { id: 'koa + bulwark rateLimit (memory)', kind: 'koa-bulwark', baseline: 'koa bare' },
+  { id: 'koa + an empty middleware (reference)', kind: 'koa-empty', baseline: 'koa bare' },
+  { id: 'koa + a middleware setting the two RateLimit headers (reference)', kind: 'koa-headers', baseline: 'koa bare' },
+  { id: 'koa + bulwark rateLimit (memory), headers: false (reference)', kind: 'koa-bulwark-quiet', baseline: 'koa bare' },
+];
+
 async function throughputRows(rounds: number): Promise<Row[]> {
-  const contenders: Contender[] = [
-    { id: 'express bare', kind: 'express-bare', baseline: 'express bare' },
-    { id: 'express + bulwark rateLimit (memory)', kind: 'express-bulwark', baseline: 'express bare' },
-    { id: ERL_IETF, kind: 'express-erl', baseline: 'express bare' },
-    { id: ERL_DEFAULTS, kind: 'express-erl-defaults', baseline: 'express bare' },
-    { id: 'express + bulwark rateLimit, against express-rate-limit (draft-8 headers)', kind: 'express-bulwark', baseline: ERL_IETF },
-    { id: 'express + bulwark rateLimit, against express-rate-limit (its defaults)', kind: 'express-bulwark', baseline: ERL_DEFAULTS },
-    { id: 'express + an empty middleware (reference)', kind: 'express-empty', baseline: 'express bare' },
-    // References without any rate-limit headers: what each limiter itself costs, apart from writing headers.
-    { id: ERL_QUIET, kind: 'express-erl-quiet', baseline: 'express bare' },
-    { id: 'express + bulwark rateLimit, headers: false, against express-rate-limit without headers (reference)', kind: 'express-bulwark-quiet', baseline: ERL_QUIET },
-    { id: 'koa bare', kind: 'koa-bare', baseline: 'koa bare' },
-    // A second bare process measured like the others: how far apart identical servers come out (A/A).
-    { id: 'koa bare, a second process (A/A check)', kind: 'koa-bare-again', baseline: 'koa bare' },
-    { id: 'koa + bulwark rateLimit (memory)', kind: 'koa-bulwark', baseline: 'koa bare' },
-    { id: 'koa + an empty middleware (reference)', kind: 'koa-empty', baseline: 'koa bare' },
-    { id: 'koa + a middleware setting the two RateLimit headers (reference)', kind: 'koa-headers', baseline: 'koa bare' },
-    { id: 'koa + bulwark rateLimit (memory), headers: false (reference)', kind: 'koa-bulwark-quiet', baseline: 'koa bare' },
-  ];
-  return measureCapacities(contenders, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load: getLoad() }, 'throughput');
+  return measureCapacities(THROUGHPUT_CONTENDERS, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load: getLoad() }, 'throughput');
 }
 
 /** Runs the whole benchmark and returns its table rows. */
