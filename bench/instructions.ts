@@ -1,10 +1,11 @@
 /**
  * Instructions benchmark (a script, not a test): `npm run build && npx tsx bench/instructions.ts [throttle] [idempotency]`.
  *
- * The servers of the throttle and idempotency throughput tables, each run under valgrind's callgrind and
- * sent the same requests as there (the idempotency servers with the memory store only); the figure is the instructions each executes per request, and a
- * contender's share is its baseline's instructions over its own (see `support/instructions.ts`: repeatable
- * to a percent or two on a machine whose throughput moves by ten points, but blind to the kernel's work).
+ * The servers of the throttle and idempotency throughput tables (for idempotency, those on the memory
+ * store), each run under valgrind's callgrind and sent the same requests as there; the figure is the
+ * instructions each executes per request, and a contender's share is its baseline's instructions over its
+ * own (see `support/instructions.ts`: repeatable to a few percent on a machine whose throughput moves by
+ * ten points, but blind to the kernel's work).
  * Needs valgrind (`apt-get install valgrind`); without it the script says so and measures nothing.
  *
  * `run()` returns the table rows, so that `npm run bench` can combine them.

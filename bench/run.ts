@@ -3,7 +3,8 @@
  * ratios (each measured against a bare server or a peer library in the same run), then every script's own
  * tables, and writes it all to bench/RESULTS.md with a description of the machine.
  *
- * `npm run bench -- throttle client` runs only those scripts.
+ * `npm run bench -- throttle client` runs only those scripts (and prints their tables without writing
+ * RESULTS.md).
  */
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -261,5 +262,10 @@ See \`bench/support/compare.ts\` and \`bench/support/load.ts\`.
 ${combined}
 
 ${sections.join('\n')}`;
-writeFileSync(join(import.meta.dirname, 'RESULTS.md'), report);
-console.log('\nwrote bench/RESULTS.md');
+if (only.length === 0) {
+  writeFileSync(join(import.meta.dirname, 'RESULTS.md'), report);
+  console.log('\nwrote bench/RESULTS.md');
+} else {
+  // RESULTS.md holds one whole run; a part of one would replace the rest with nothing.
+  console.log('\n(a partial run: bench/RESULTS.md left as it was)');
+}

@@ -4,7 +4,7 @@
  *
  * Throughput on a small shared VM moves by ten points or more between runs, and two processes of the same
  * server can differ by as much for their whole lives (see `compare.ts`). The number of instructions a
- * server executes for a request moves by a percent or two: callgrind counts them, whatever else the machine
+ * server executes for a request moves by a few percent at most: callgrind counts them, whatever else the machine
  * is doing. So each server also runs under callgrind, gets the same requests as in the throughput
  * benchmark (a warm-up first, then the counted ones, over keep-alive connections), and reports the
  * instructions its main thread (JavaScript, the HTTP parser, libuv, the collector's work done there)
@@ -41,9 +41,9 @@ export interface InstructionOptions {
   serverOf?: (kind: string) => string;
   /** The requests a contender gets (a fresh key per request, a replayed one, ...). */
   shapeOf: (kind: string) => LoadShape;
-  /** Requests before counting starts (the JIT, caches and stores warmed up). @default 3000 */
+  /** Requests before counting starts, not instrumented (the JIT, caches and stores warmed up). @default 8000 */
   warmUp?: number;
-  /** Requests counted. @default 3000 */
+  /** Requests counted: the long window's requests over the short one's. @default 3000 */
   count?: number;
   /** Servers under callgrind at once. @default 2 */
   parallel?: number;
@@ -119,16 +119,27 @@ async function countInstructions(kind: string, options: InstructionOptions): Pro
   try {
     const port = await portOf(child, kind, () => stderr);
     const shape = options.shapeOf(kind);
-    await sendCount(port, options.warmUp ?? 3000, shape, 'warm');
+    await sendCount(port, options.warmUp ?? 8000, shape, 'warm');
+    // Each dump costs the server a burst of work of its own (some tens of millions of instructions,
+    // whatever its kind: the process sits idle while callgrind_control talks to it, and V8 uses idle time),
+    // counted in the window after it. Counted with the requests, it added 30k per request over 3,000 requests
+    // and 9k over 10,000. So two windows are counted after a dump each, a short one and a long one, and the
+    // difference is divided by the difference of their requests: the burst falls out.
     callgrindControl(['--instr=on'], child.pid!);
-    callgrindControl(['-z'], child.pid!);
-    const count = options.count ?? 3000;
-    await sendCount(port, count, shape, 'counted');
+    await sendCount(port, SETTLE, shape, 'settle');
     callgrindControl(['-d'], child.pid!);
-    // One file per thread and dump: `out.1-01` is the first dump of thread 1, the main thread.
-    const main = join(dir, 'out.1-01');
-    if (!existsSync(main)) throw new Error(`bench: callgrind wrote no dump of the ${kind} server's main thread`);
-    return summary(readFileSync(main, 'utf8')) / count;
+    await sendCount(port, SHORT, shape, 'short');
+    callgrindControl(['-d'], child.pid!);
+    const count = options.count ?? 3000;
+    await sendCount(port, SHORT + count, shape, 'long');
+    callgrindControl(['-d'], child.pid!);
+    // One file per dump and thread: `out.<dump>-01` is thread 1, the main thread.
+    const main = (dump: number) => {
+      const file = join(dir, `out.${dump}-01`);
+      if (!existsSync(file)) throw new Error(`bench: callgrind wrote no dump ${dump} of the ${kind} server's main thread`);
+      return summary(readFileSync(file, 'utf8'));
+    };
+    return (main(3) - main(2)) / count;
   } finally {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -160,6 +171,12 @@ function summary(dump: string): number {
   if (!line) throw new Error('bench: a callgrind dump without a summary line');
   return Number(line[1]);
 }
+
+/** Requests between switching instrumentation on and the first counted window (see {@link countInstructions}). */
+const SETTLE = 1000;
+
+/** Requests of the short counted window; the long one has `count` more (see {@link countInstructions}). */
+const SHORT = 1000;
 
 /** Requests sent by {@link sendCount} at once, each on a kept-alive connection of its own. */
 const CONNECTIONS = 4;
