@@ -22,7 +22,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Contender } from './compare.js';
+import { type Contender, percent } from './compare.js';
 import type { LoadShape } from './load.js';
 import type { Row } from './print-tables.js';
 
@@ -76,7 +76,7 @@ export async function measureInstructions(contenders: readonly Contender[], opti
     const base = counted.get(baseline.kind)!;
     const against = baseline.id === contender.id ? '' : baseline.id;
     const ratio = base / own;
-    const share = against === '' ? '' : against.endsWith('bare') ? `${(ratio * 100).toFixed(1)}%` : `${ratio.toFixed(2)}x`;
+    const share = against === '' ? '' : against.endsWith('bare') ? percent(ratio) : `${ratio.toFixed(2)}x`;
     return {
       ...(table === undefined ? {} : { table }),
       server: contender.id,
@@ -120,8 +120,8 @@ async function countInstructions(kind: string, options: InstructionOptions): Pro
     const port = await portOf(child, kind, () => stderr);
     const shape = options.shapeOf(kind);
     await sendCount(port, options.warmUp ?? 8000, shape, 'warm');
-    // Each dump costs the server a burst of work of its own (some tens of millions of instructions,
-    // whatever its kind: the process sits idle while callgrind_control talks to it, and V8 uses idle time),
+    // Each switch or dump is followed by a burst of work in the server (some tens of millions of
+    // instructions, whatever its kind; likely V8 using the idle time while callgrind_control talks to it),
     // counted in the window after it. Counted with the requests, it added 30k per request over 3,000 requests
     // and 9k over 10,000. So two windows are counted after a dump each, a short one and a long one, and the
     // difference is divided by the difference of their requests: the burst falls out.
@@ -160,8 +160,8 @@ function portOf(child: ChildProcess, kind: string, stderr: () => string): Promis
   });
 }
 
-/** Tells a process under callgrind to start instrumenting, zero its counters or dump them; returns once it has. */
-function callgrindControl(command: ['--instr=on'] | ['-z'] | ['-d'], pid: number): void {
+/** Tells a process under callgrind to start instrumenting or to dump its counters (which zeroes them); returns once it has. */
+function callgrindControl(command: ['--instr=on'] | ['-d'], pid: number): void {
   const result = spawnSync('callgrind_control', [...command, String(pid)], { encoding: 'utf8', timeout: 60_000 });
   if (result.status !== 0) throw new Error(`bench: callgrind_control ${command.join(' ')} ${pid} failed: ${result.stderr}${result.stdout}`);
 }
