@@ -39,6 +39,8 @@ export type RequestBody =
 /** A full response as sent by the application, captured for storage (idempotent replay). */
 export interface CapturedResponse {
   status: number;
+  /** The reason phrase the application chose, when it is not the standard one for `status`. */
+  statusText?: string;
   headers: HeaderPairs;
   body: Uint8Array;
   /** True when the body was larger than the sink's `maxBytes` and was not kept whole. */

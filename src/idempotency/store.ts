@@ -3,6 +3,8 @@ import type { HeaderPairs } from '../guard/types.js';
 /** A response kept for replay: status, the replayable headers, and the body bytes. */
 export interface StoredResponse {
   status: number;
+  /** The reason phrase the application chose, when it is not the standard one for `status`. */
+  statusText?: string;
   headers: HeaderPairs;
   body: Uint8Array;
 }
