@@ -46,7 +46,7 @@ export class MemoryThrottleStore implements ThrottleStore {
    * ```
    */
   constructor(
-    readonly options: Readonly<Required<MemoryStoreOptions>>,
+    readonly options: Readonly<Required<Pick<MemoryStoreOptions, 'max'>>>,
     now: Clock = defaultClock,
   ) {
     if (typeof now !== 'function') throw new TypeError('MemoryThrottleStore: now must be a function returning milliseconds');
