@@ -1,45 +1,94 @@
+import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import { concatBytes } from '../../src/guard/concat-bytes.js';
 import type { ResponseSink } from '../../src/guard/types.js';
 import { readNodeHeaders } from '../../src/guard/node-headers.js';
 import { thrownErrorOf } from './thrown.js';
-import { asBuffer } from '../../src/guard/as-buffer.js';
 
 type Callback = (err?: Error | null) => void;
 
 const UTF8 = /^utf-?8$/i;
+const EMPTY = new Uint8Array(0);
+/** Statuses whose responses carry no body, whatever their headers say. */
+const BODYLESS = new Set([204, 304]);
 
 /**
- * Buffers everything the application writes to `res` (`res.json`, `res.send`, `res.end`, chunked
- * `res.write`, `stream.pipe(res)`, `res.sendStatus`, `res.redirect`: they all end in `writeHead`,
- * `write` and `end`), hands the whole response to `sink.complete`, and sends it only after that
- * settles. A body over `sink.maxBytes` is reported truncated as soon as it grows past the bound, then
- * streamed through. A client that disconnected still has its response completed (stored). The response
- * must not be destroyed yet (see `fromGuard`).
+ * Captures the response an Express application writes (see {@link captureNodeResponse}).
  * @internal
  */
 export function captureResponse(_req: Request, res: Response, sink: ResponseSink): void {
+  captureNodeResponse(res, sink);
+}
+
+/** A Node.js response under capture, as {@link captureNodeResponse} gives it. @internal */
+export interface NodeCapture {
+  /** Whether the application called `writeHead`, `write` or `end` since the capture began. */
+  readonly touched: boolean;
+  /**
+   * Ends the capture of a response the application has not touched: its methods are its own again (a
+   * `flushHeaders` it asked for meanwhile is done now), and nothing more is seen of it.
+   */
+  detach(): void;
+  /**
+   * The application failed (threw) before ending the response: what it buffered is dropped (none of it
+   * reached the wire), so that the error handler's answer goes out alone. A response already streaming
+   * or ending is left as it is. Whether the application had written something (now dropped).
+   */
+  discard(): boolean;
+}
+
+/**
+ * Buffers everything the application writes to a Node.js response (`res.json`, `res.send`, `res.end`,
+ * chunked `res.write`, `stream.pipe(res)`, `res.sendStatus`, `res.redirect`: they all end in
+ * `writeHead`, `write` and `end`), hands the whole response to `sink.complete`, and sends it only after
+ * that settles.
+ *
+ * - The bytes written are copied as they come, and each write's callback is called once they are (the
+ *   application may reuse its buffer from there, as Node.js's stream contract allows).
+ * - A response that `errorHandler` writes for a thrown error (see `markThrown`) goes out alone, without
+ *   what the application buffered before it threw, and releases the key.
+ * - A body that grows past `sink.maxBytes` is streamed through from there (with the application's own
+ *   backpressure); its not-replayable completion is recorded only once the application ends it, and the
+ *   end of the response waits for that record. A response that closes before it is ended (the body
+ *   stream failed, the application destroyed it, the client left) releases the key.
+ * - A buffered body whose declared `Content-Length` is not its length (an error handler of the
+ *   application's own answering after a partial write) is never sent: the key is released and the
+ *   connection closed, as Node.js does without the capture when a handler answers after headers went out.
+ * - A client that disconnected while the body was buffered still has its response completed (stored).
+ *
+ * The response must not be destroyed yet (see `fromGuard`).
+ * @internal
+ */
+export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): NodeCapture {
   const original = { write: res.write, end: res.end, writeHead: res.writeHead, flushHeaders: res.flushHeaders };
-  const writeRaw = original.write as unknown as (this: Response, chunk: Uint8Array) => boolean;
-  const endRaw = original.end as unknown as (this: Response, chunk?: Uint8Array | string | Callback, cb?: Callback) => Response;
-  const chunks: Buffer[] = [];
+  const writeRaw = original.write as unknown as (this: ServerResponse, chunk: Uint8Array | string, encoding?: unknown, cb?: unknown) => boolean;
+  const endRaw = original.end as unknown as (this: ServerResponse, chunk?: Uint8Array | string | Callback, cb?: Callback) => ServerResponse;
+  let chunks: Buffer[] = [];
   let size = 0;
-  /** 'buffer' while capturing; 'settling' while the sink completes (writes queue); then restored. */
-  let state: 'buffer' | 'settling' = 'buffer';
+  /**
+   * 'buffer' while capturing; 'stream' once the body passed `maxBytes` (written through, the end still
+   * held); 'settling' once ended, while the sink records it; 'off' once the capture let go.
+   */
+  let state: 'buffer' | 'stream' | 'settling' | 'off' = 'buffer';
   let ended = false;
+  let touched = false;
+  let flushAsked = false;
   let endCallback: Callback | undefined;
-  const writeCallbacks: Callback[] = [];
+  /** `res.destroy` as it was before the capture stood in for it (see `afterClientLeft`). */
+  let destroyBefore: ServerResponse['destroy'] | undefined;
 
   /** The whole body, when the application wrote it as one UTF-8 string (`res.send`, `res.json`). */
   let text: string | undefined;
 
+  /** Keeps a copy of `chunk`: the application owns its buffer again as soon as this returns. */
   const add = (chunk: unknown, encoding: unknown): void => {
     if (chunk === undefined || chunk === null) return;
     text = chunks.length === 0 && typeof chunk === 'string' && (typeof encoding !== 'string' || UTF8.test(encoding)) ? chunk : undefined;
     const bytes =
       typeof chunk === 'string'
         ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
-        : asBuffer(chunk as Uint8Array);
+        : Buffer.from(chunk as Uint8Array);
+    if (bytes.byteLength === 0) return;
     chunks.push(bytes);
     size += bytes.byteLength;
   };
@@ -56,49 +105,86 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
     res.end = original.end;
   };
 
-  const settle = async (truncated: boolean): Promise<void> => {
+  const captured = (truncated: boolean, body: Uint8Array) => {
+    const status = res.statusCode;
+    const phrase = res.statusMessage;
+    return {
+      status,
+      ...(phrase && phrase !== STATUS_CODES[status] ? { statusText: phrase } : {}),
+      headers: readNodeHeaders(res),
+      body,
+      truncated,
+    };
+  };
+
+  /** The body's declared length disagrees with the bytes buffered: sending both would break the framing. */
+  const misframed = (): boolean => {
+    const declared = res.getHeader('content-length');
+    if (declared === undefined || BODYLESS.has(res.statusCode) || res.req?.method === 'HEAD') return false;
+    return Number(declared) !== size;
+  };
+
+  const settle = async (): Promise<void> => {
     state = 'settling';
-    const body = truncated ? new Uint8Array(0) : concatBytes(chunks, size);
+    const truncated = size > sink.maxBytes;
+    const body = truncated ? EMPTY : concatBytes(chunks, size);
     const thrown = thrownErrorOf(res);
+    if (thrown === undefined && misframed()) {
+      await sink.abort(new Error('the response body does not match its Content-Length'));
+      restore();
+      res.destroy();
+      return;
+    }
     // A thrown error answered by errorHandler releases the key, as on Koa and fetch.
-    const extra =
-      thrown === undefined
-        ? await sink.complete({ status: res.statusCode, headers: readNodeHeaders(res), body, truncated })
-        : await sink.abort(thrown);
+    const extra = thrown === undefined ? await sink.complete(captured(truncated, body)) : await sink.abort(thrown);
     restore();
+    state = 'off';
     if (extra && !res.headersSent) {
       for (const [name, value] of extra) res.appendHeader(name, value);
     }
-    if (truncated && ended) {
-      // The whole body is known: one write, with a Content-Length, as without bulwark.
-      for (const cb of writeCallbacks.splice(0)) cb();
-      endRaw.call(res, Buffer.concat(chunks), endCallback);
-      return;
-    }
-    if (truncated) {
-      for (const chunk of chunks) writeRaw.call(res, chunk);
-      chunks.length = 0;
-      for (const cb of writeCallbacks.splice(0)) cb();
-      if (ended) endRaw.call(res, endCallback);
-      return;
-    }
-    for (const cb of writeCallbacks.splice(0)) cb();
-    // A body written as one string is sent as that string: Node writes the head and it in one piece.
-    endRaw.call(res, text ?? body, endCallback);
+    // The whole body is known: one write, with a Content-Length, as without bulwark. A body written as one
+    // string is sent as that string: Node writes the head and it in one piece.
+    endRaw.call(res, text ?? (truncated ? concatBytes(chunks, size) : body), endCallback);
   };
 
-  const run = (truncated: boolean): void => {
-    settle(truncated).catch((err: unknown) => {
+  const run = (): void => {
+    settle().catch((err: unknown) => {
       // Only reached if the socket is gone: the response cannot be sent anyway.
       res.destroy(err instanceof Error ? err : undefined);
     });
   };
 
+  /** The body passed `maxBytes`: what was buffered goes out now, and the rest is written through. */
+  const startStreaming = (): boolean => {
+    state = 'stream';
+    res.writeHead = original.writeHead;
+    res.flushHeaders = original.flushHeaders;
+    res.write = original.write;
+    let more = true;
+    for (const chunk of chunks) more = writeRaw.call(res, chunk);
+    chunks = [];
+    text = undefined;
+    return more;
+  };
+
+  /** The application ended a streamed body: its completion is recorded, then the response ends. */
+  const endStream = (chunk: unknown, encoding: unknown): void => {
+    state = 'settling';
+    if (chunk !== undefined && chunk !== null) writeRaw.call(res, chunk as Uint8Array | string, encoding);
+    const done = async (): Promise<void> => {
+      await sink.complete(captured(true, EMPTY));
+      restore();
+      state = 'off';
+      endRaw.call(res, endCallback);
+    };
+    done().catch((err: unknown) => res.destroy(err instanceof Error ? err : undefined));
+  };
+
   /** Releases the key of a response the application will never end (nothing whole to store). */
   const release = (error: unknown): void => {
-    state = 'settling';
+    state = 'off';
     restore();
-    void sink.abort(error ?? new Error('the application destroyed the response'));
+    void sink.abort(error ?? new Error('the response closed before it was ended'));
   };
 
   /**
@@ -107,28 +193,36 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
    * on the capture stands in for `res.destroy` too.
    */
   const afterClientLeft = (): void => {
+    if (destroyBefore !== undefined) return;
     const destroy = res.destroy;
-    res.destroy = function destroyAfterClientLeft(this: Response, error?: Error) {
+    destroyBefore = destroy;
+    res.destroy = function destroyAfterClientLeft(this: ServerResponse, error?: Error) {
       res.destroy = destroy;
       if (!ended && state === 'buffer') release(error);
       return destroy.call(this, error);
-    } as Response['destroy'];
+    } as ServerResponse['destroy'];
   };
 
   // The response closed before the application ended it:
+  // - the body was being streamed through (past `maxBytes`): the client got a broken response, whatever
+  //   broke it (a failed body stream, `res.destroy()`, the client), and the key is released;
   // - the application destroyed it (a body stream that failed under `pipeline`, an explicit
   //   `res.destroy()`): it failed the request, as a thrown error does, and the key is released;
   // - the client went away (`errored` stays null: Node sets it only through `destroy`) while a stream was
   //   piped into the response: the pipe stops at this close and the response will never be ended, so
   //   there is nothing whole to store and the key is released rather than held for good;
   // - the client went away otherwise: see `afterClientLeft`.
-  res.once('close', () => {
-    if (ended || state !== 'buffer') return;
-    if (res.errored !== null || res.listenerCount('unpipe') > 0) release(res.errored);
+  const onClose = (): void => {
+    if (ended || (state !== 'buffer' && state !== 'stream')) return;
+    if (state === 'stream' || res.errored !== null || res.listenerCount('unpipe') > 0) release(res.errored);
     else afterClientLeft();
-  });
+  };
+  res.once('close', onClose);
+  // Gone already (Koa hands over a response whose client left while the key was claimed).
+  if (res.destroyed) afterClientLeft();
 
-  res.writeHead = function writeHead(this: Response, status: number, ...rest: unknown[]) {
+  res.writeHead = function writeHead(this: ServerResponse, status: number, ...rest: unknown[]) {
+    touched = true;
     res.statusCode = status;
     if (typeof rest[0] === 'string') res.statusMessage = rest.shift() as string;
     const headers = rest[0];
@@ -140,34 +234,71 @@ export function captureResponse(_req: Request, res: Response, sink: ResponseSink
       }
     }
     return res;
-  } as Response['writeHead'];
+  } as ServerResponse['writeHead'];
 
-  res.flushHeaders = function flushHeaders() {} as Response['flushHeaders'];
+  res.flushHeaders = function flushHeaders() {
+    flushAsked = true;
+  } as ServerResponse['flushHeaders'];
 
-  res.write = function write(this: Response, chunk: unknown, encoding?: unknown, cb?: unknown) {
+  res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown) {
     if (typeof encoding === 'function') cb = encoding;
-    if (ended) return false;
+    touched = true;
+    if (ended || state !== 'buffer') return false;
     add(chunk, encoding);
-    if (typeof cb === 'function') writeCallbacks.push(cb as Callback);
-    if (state === 'buffer') {
-      if (size > sink.maxBytes) run(true);
-      else for (const done of writeCallbacks.splice(0)) process.nextTick(done);
-    }
-    return true;
-  } as Response['write'];
+    if (typeof cb === 'function') process.nextTick(cb as Callback);
+    return size > sink.maxBytes ? startStreaming() : true;
+  } as ServerResponse['write'];
 
-  res.end = function end(this: Response, chunk?: unknown, encoding?: unknown, cb?: unknown) {
+  res.end = function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) {
     if (typeof chunk === 'function') {
       cb = chunk;
       chunk = undefined;
     } else if (typeof encoding === 'function') {
       cb = encoding;
+      encoding = undefined;
     }
+    touched = true;
     if (ended) return res;
     ended = true;
-    add(chunk, encoding);
     if (typeof cb === 'function') endCallback = cb as Callback;
-    if (state === 'buffer') run(size > sink.maxBytes);
+    if (state === 'stream') {
+      endStream(chunk, encoding);
+      return res;
+    }
+    if (state !== 'buffer') return res;
+    // errorHandler answers a thrown error: what the application buffered before it threw never went out,
+    // and the error's body goes out alone.
+    if (thrownErrorOf(res) !== undefined) {
+      chunks = [];
+      size = 0;
+      text = undefined;
+    }
+    add(chunk, encoding);
+    run();
     return res;
-  } as Response['end'];
+  } as ServerResponse['end'];
+
+  return {
+    get touched() {
+      return touched;
+    },
+    detach() {
+      if (state !== 'buffer' || touched) return;
+      state = 'off';
+      res.off('close', onClose);
+      if (destroyBefore !== undefined) res.destroy = destroyBefore;
+      restore();
+      if (flushAsked) res.flushHeaders();
+    },
+    discard() {
+      if (state !== 'buffer' || ended) return false;
+      state = 'off';
+      res.off('close', onClose);
+      if (destroyBefore !== undefined) res.destroy = destroyBefore;
+      chunks = [];
+      size = 0;
+      restore();
+      return touched;
+    },
+  };
 }

@@ -1,6 +1,9 @@
+import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
-import type { ResponseSink } from '../../src/guard/types.js';
+import { concatBytes } from '../../src/guard/concat-bytes.js';
+import type { CapturedResponse, ResponseSink } from '../../src/guard/types.js';
+import { captureNodeResponse } from '../express/capture.js';
 import { ApiError } from '../../src/errors/api-error.js';
 import { readNodeHeaders } from '../../src/guard/node-headers.js';
 import { unanswered } from './errors.js';
@@ -14,20 +17,29 @@ const EMPTY_STATUS = new Set([204, 205, 304]);
  * object, Node stream, Blob, Web stream or Response), hands it to `sink.complete`, and sends it after
  * that settles (the body becomes the buffered bytes, with the same status and headers). A thrown error
  * aborts the sink (the key is released) and propagates to the error handler.
+ *
+ * - The bytes of a stream are copied as they are read (the application may reuse its buffers).
+ * - A body that grows past `sink.maxBytes` is streamed through from there; its not-replayable completion
+ *   is recorded once the body has ended, before the response ends, and a body that fails or a response
+ *   that closes first releases the key.
+ * - With `ctx.respond = false` the application writes to `ctx.res` itself: that is captured on the Node.js
+ *   response as on Express (buffered, stored, then sent), so the handler does not run again on a retry.
  * @internal
  */
 export async function captureResponse(ctx: Context, next: Next, sink: ResponseSink): Promise<void> {
+  // Whatever the application writes to ctx.res itself is seen there; let go of below if it wrote nothing.
+  const raw = captureNodeResponse(ctx.res, sink);
   try {
     await next();
   } catch (err) {
+    // What it wrote to ctx.res never went out: Koa answers with the error handler's body instead.
+    if (raw.discard() && ctx.respond === false) ctx.respond = true;
     await sink.abort(err);
     throw err;
   }
-  if (ctx.respond === false) {
-    // The application writes to ctx.res itself: bulwark cannot see that response.
-    await sink.abort(new Error('ctx.respond is false'));
-    return;
-  }
+  // The application writes (or wrote) to ctx.res itself: the capture on it stores and sends that.
+  if (ctx.respond === false || raw.touched) return;
+  raw.detach();
   let read: Chunks;
   try {
     const pending = bodyChunks(ctx, sink.maxBytes);
@@ -40,23 +52,42 @@ export async function captureResponse(ctx: Context, next: Next, sink: ResponseSi
     throw err;
   }
   const { chunks, rest, fresh, text } = read;
-  const truncated = rest !== undefined;
-  // Bytes that bulwark made (from a string or object body) are kept as they are; the application's own
-  // are copied, so that the stored response stays as sent even if the application reuses its buffers.
-  const body = truncated ? EMPTY : fresh && chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   const status = ctx.status;
-  const completed = sink.complete({ status, headers: readNodeHeaders(ctx.res), body, truncated });
+  const phrase = ctx.res.statusMessage;
+  const statusText = phrase && phrase !== STATUS_CODES[status] ? phrase : undefined;
+  const captured = (body: Uint8Array, truncated: boolean): CapturedResponse =>
+    statusText === undefined
+      ? { status, headers: readNodeHeaders(ctx.res), body, truncated }
+      : { status, statusText, headers: readNodeHeaders(ctx.res), body, truncated };
+  if (rest !== undefined) {
+    // Past the bound: sent as it comes. A response that closes before the body ended releases the key
+    // (after a completion, abort does nothing).
+    ctx.res.once('close', () => void sink.abort(new Error('the response closed before its body ended')));
+    ctx.body = Readable.from(resume(chunks, rest, sink, () => captured(EMPTY, true)));
+    if (ctx.status !== status) ctx.status = status;
+    return;
+  }
+  // Bytes that bulwark made or copied (from a string, an object or a stream) are kept as they are; the
+  // application's own buffer is copied, so that the stored response stays as sent even if the
+  // application reuses it.
+  const body = fresh ? concatBytes(chunks, byteLength(chunks)) : Buffer.concat(chunks);
+  const completed = sink.complete(captured(body, false));
   const extra = completed instanceof Promise ? await completed : completed;
   if (extra) for (const [name, value] of extra) ctx.append(name, value);
   // Koa sends no body for these: nothing to replace.
   if (EMPTY_STATUS.has(status) || ctx.body === null || ctx.body === undefined) return;
   // What Koa sends is what was captured: an object body is not stringified again, a text body stays text
   // (Node writes headers and text in one piece), a stream is replaced by the bytes read from it.
-  if (truncated) ctx.body = Readable.from(resume(chunks, rest!));
-  else if (text !== undefined) {
+  if (text !== undefined) {
     if (ctx.body !== text) ctx.body = text;
   } else ctx.body = asBuffer(body);
   if (ctx.status !== status) ctx.status = status;
+}
+
+function byteLength(chunks: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const chunk of chunks) total += chunk.byteLength;
+  return total;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -66,7 +97,7 @@ interface Chunks {
   chunks: Uint8Array[];
   /** The unread remainder of a body longer than the limit. */
   rest?: AsyncIterator<unknown>;
-  /** The chunks were made here (from a string or an object), not handed over by the application. */
+  /** The chunks were made or copied here (from a string, an object or a stream), not handed over by the application. */
   fresh?: boolean;
   /** The body as text, when Koa would send text (a string body, or an object as JSON). */
   text?: string;
@@ -108,29 +139,46 @@ async function readIterable(body: AsyncIterable<unknown>, limit: number): Promis
   let size = 0;
   for (;;) {
     const { done, value } = await iterator.next();
-    if (done) return { chunks };
+    if (done) return { chunks, fresh: true };
     const bytes = toBytes(value);
     chunks.push(bytes);
     size += bytes.byteLength;
-    if (size > limit) return { chunks, rest: iterator };
+    if (size > limit) return { chunks, rest: iterator, fresh: true };
   }
 }
 
-async function* resume(chunks: Uint8Array[], rest: AsyncIterator<unknown>): AsyncGenerator<Uint8Array> {
+/**
+ * The chunks read so far, then the rest of the body; once it has ended, the not-replayable completion is
+ * recorded before the stream ends (so before the response does). A body that fails releases the key.
+ */
+async function* resume(
+  chunks: Uint8Array[],
+  rest: AsyncIterator<unknown>,
+  sink: ResponseSink,
+  captured: () => CapturedResponse,
+): AsyncGenerator<Uint8Array> {
   yield* chunks;
-  for (;;) {
-    const { done, value } = await rest.next();
-    if (done) return;
-    yield toBytes(value);
+  try {
+    for (;;) {
+      const { done, value } = await rest.next();
+      if (done) break;
+      yield toBytes(value);
+    }
+  } catch (err) {
+    await sink.abort(err);
+    throw err;
   }
+  const completed = sink.complete(captured());
+  if (completed instanceof Promise) await completed;
 }
 
 function isAsyncIterable(value: unknown): boolean {
   return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
 }
 
+/** A chunk of a stream body as bytes of its own (a copy: the stream may reuse its buffer). */
 function toBytes(value: unknown): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value);
-  if (value instanceof Uint8Array) return value;
+  if (value instanceof Uint8Array) return Buffer.from(value);
   return Buffer.from(String(value));
 }
