@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CapturedResponse, HeaderPairs, ResponseSink } from '../guard/types.js';
 import { withTimeout } from '../stores/store-error.js';
+import { type RecordErrorEvent, reportRecordError } from './record-error.js';
 import { storedHeaders } from './replay.js';
 import type { ClaimResult, CompletedResponse, IdempotencyStore, StoreAnswer } from './store.js';
 
@@ -13,6 +14,8 @@ export interface EngineSettings {
   maxResponseBytes: number;
   shouldStore: (status: number) => boolean;
   storeTimeoutMs: number;
+  /** Told when exactly-once is at risk (see {@link RecordErrorEvent}); the default writes one stderr line. */
+  onRecordError?: (event: RecordErrorEvent) => void;
 }
 
 type InFlight = Extract<ClaimResult, { type: 'in_flight' }>;
@@ -23,9 +26,21 @@ export type BeginResult =
   | Exclude<ClaimResult, { type: 'claimed' }>;
 
 /**
+ * A claim is renewed once its last renewal (or the claim itself) was sent this long ago, in sixths of
+ * the lease, by the clock; the shared timer looks every twelfth of the lease. A lease therefore runs
+ * out only when no renewal reached the store for `leaseMs`: after a single event-loop stall of `S`, the
+ * first tick renews, and the claim is kept whenever `S < leaseMs - leaseMs/6 - leaseMs/12 - RTT`, that
+ * is `S < 3/4 leaseMs - RTT` (RTT: one store round trip).
+ */
+const RENEW_AFTER = 1 / 6;
+const TICK = 1 / 12;
+
+/**
  * Claim, lease, complete and release around one store: what every adapter shares. A claim holds an
  * owner token and a short lease, renewed while the application runs; the record (kept `ttlMs`) is
- * written before the response is sent.
+ * written before the response is sent: a failed write is retried within `storeTimeoutMs`, then replaced
+ * by the smallest record that still keeps the key from running again (completed, not replayable), and
+ * reported through `onRecordError`.
  *
  * Per request this costs one store call to claim and one to complete (or release), and no timer: the
  * leases of all live claims are renewed by one shared timer, which runs only while claims are live, and
@@ -35,11 +50,9 @@ export class IdempotencyEngine {
   /** Owner tokens: a random prefix per engine (unique across processes) and a counter. */
   readonly #tokenPrefix = `${randomBytes(12).toString('base64url')}.`;
   #tokens = 0;
-  /** Claims whose lease is being renewed (the application still runs). */
+  /** Claims whose lease is being renewed (the application still runs, or its record is being written). */
   readonly #live = new Set<Claim>();
   #renewal: ReturnType<typeof setInterval> | undefined;
-  /** Renewal ticks so far: a claim is renewed on the second tick after it was claimed or last renewed. */
-  #tick = 0;
 
   constructor(readonly settings: EngineSettings) {}
 
@@ -52,19 +65,20 @@ export class IdempotencyEngine {
   begin(key: string, fingerprint: string): BeginResult | Promise<BeginResult> {
     const started = this.settings.waitMs > 0 ? Date.now() : 0;
     const token = this.#newToken();
+    const sent = performance.now();
     const answer = this.settings.store.claim(key, fingerprint, token, this.settings.leaseMs, this.settings.ttlMs);
     if (isThenable(answer)) {
-      return this.call(answer, 'idempotency claim').then((result) => this.#claimed(key, fingerprint, token, result, started));
+      return this.call(answer, 'idempotency claim').then((result) => this.#claimed(key, fingerprint, token, sent, result, started));
     }
-    return this.#claimed(key, fingerprint, token, answer, started);
+    return this.#claimed(key, fingerprint, token, sent, answer, started);
   }
 
   #newToken(): string {
     return this.#tokenPrefix + (++this.#tokens).toString(36);
   }
 
-  #claimed(key: string, fingerprint: string, token: string, result: ClaimResult, started: number): BeginResult | Promise<BeginResult> {
-    if (result.type === 'claimed') return { type: 'run', sink: this.#hold(key, token) };
+  #claimed(key: string, fingerprint: string, token: string, sent: number, result: ClaimResult, started: number): BeginResult | Promise<BeginResult> {
+    if (result.type === 'claimed') return { type: 'run', sink: this.#hold(key, token, sent) };
     if (result.type === 'completed' || result.fingerprint !== fingerprint || this.settings.waitMs === 0) return result;
     return this.#wait(key, fingerprint, result, started + this.settings.waitMs);
   }
@@ -80,9 +94,10 @@ export class IdempotencyEngine {
       await sleep(Math.min(pause, left, Math.max(inFlight.leaseRemainingMs, 1)));
       pause = Math.min(pause * 2, 250);
       const token = this.#newToken();
+      const sent = performance.now();
       const answer = store.claim(key, fingerprint, token, leaseMs, ttlMs);
       const result = isThenable(answer) ? await this.call(answer, 'idempotency claim') : answer;
-      if (result.type === 'claimed') return { type: 'run', sink: this.#hold(key, token) };
+      if (result.type === 'claimed') return { type: 'run', sink: this.#hold(key, token, sent) };
       if (result.type === 'completed' || result.fingerprint !== fingerprint) return result;
       inFlight = result;
     }
@@ -96,30 +111,126 @@ export class IdempotencyEngine {
   /**
    * Stores the outcome of a claim that ended: its response (a retry replays it), or `undefined` to
    * release the key (a retry may run again). Never throws nor rejects; settles synchronously (returns
-   * nothing) when the store answers synchronously. @internal
+   * nothing) when the store answers synchronously and succeeds. @internal
    */
   settle(claim: Claim, response: CompletedResponse | undefined): Promise<void> | undefined {
-    this.#live.delete(claim);
     const { store, ttlMs } = this.settings;
-    let answer: StoreAnswer<boolean>;
-    try {
-      answer = response === undefined ? store.release(claim.key, claim.token) : store.complete(claim.key, claim.token, response, ttlMs);
-    } catch {
-      return undefined;
+    if (response === undefined) {
+      this.#live.delete(claim);
+      let answer: StoreAnswer<boolean>;
+      try {
+        answer = store.release(claim.key, claim.token);
+      } catch {
+        // The lease runs out on its own, and a retry runs after it.
+        return undefined;
+      }
+      if (!isThenable(answer)) {
+        if (!answer) this.#lost(claim, 'when it was released');
+        return undefined;
+      }
+      return this.call(answer, 'idempotency release').then((kept) => {
+        if (!kept) this.#lost(claim, 'when it was released');
+      }, ignore);
     }
-    if (!isThenable(answer)) return undefined;
-    // Completing: the response is still sent; the claim lapses after its lease and a retry may run
-    // again. Releasing: the lease runs out on its own, and a retry runs after it.
-    return this.call(answer, response === undefined ? 'idempotency release' : 'idempotency complete').then(ignore, ignore);
+    // The claim stays live (its lease renewed) until its record is written or given up.
+    claim.settling = true;
+    let first: StoreAnswer<boolean>;
+    try {
+      first = store.complete(claim.key, claim.token, response, ttlMs);
+    } catch (err) {
+      return this.#record(claim, response, undefined, err);
+    }
+    if (isThenable(first)) return this.#record(claim, response, first, undefined);
+    this.#live.delete(claim);
+    if (!first) this.#lost(claim, 'before its response could be stored');
+    return undefined;
   }
 
-  #hold(key: string, token: string): Claim {
-    const claim = new Claim(this, key, token, this.#tick);
+  /**
+   * Writes the record of a completed claim: the response, retried within `storeTimeoutMs`; failing that,
+   * the smallest record (completed, not replayable) within another `storeTimeoutMs`. Reports whatever
+   * falls short. Never rejects.
+   */
+  async #record(claim: Claim, response: CompletedResponse, first: PromiseLike<boolean> | undefined, thrown: unknown): Promise<void> {
+    try {
+      let failure: unknown;
+      try {
+        const kept = await this.#attempts(claim, response, first, thrown);
+        if (!kept) this.#lost(claim, 'before its response could be stored');
+        return;
+      } catch (err) {
+        failure = err;
+      }
+      if (response !== null) {
+        try {
+          const kept = await this.#attempts(claim, null, undefined, undefined);
+          if (!kept) this.#lost(claim, 'before its response could be stored');
+          else {
+            const ms = this.settings.storeTimeoutMs;
+            const message = `the response could not be stored within storeTimeoutMs (${ms} ms); the key is recorded as completed but not replayable (a retry gets 409 and does not run)`;
+            this.#report(claim, 'not_replayable', failure, message);
+          }
+          return;
+        } catch (err) {
+          failure = err;
+        }
+      }
+      this.#report(claim, 'not_recorded', failure, 'the store accepted no record of this completed request; after its lease a retry may run it again');
+    } finally {
+      this.#live.delete(claim);
+    }
+  }
+
+  /**
+   * Calls `complete` until the store answers (true: recorded; false: the claim is not ours), retrying
+   * failures with a short backoff until `storeTimeoutMs` has passed; then rejects with the last failure.
+   * A retry after an attempt that timed out but was applied meanwhile finds its own record: true.
+   */
+  async #attempts(claim: Claim, response: CompletedResponse, first: PromiseLike<boolean> | undefined, thrown: unknown): Promise<boolean> {
+    const { store, ttlMs, storeTimeoutMs } = this.settings;
+    const deadline = performance.now() + storeTimeoutMs;
+    let answer: StoreAnswer<boolean> | undefined = first;
+    let failure = thrown;
+    let pause = 10;
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0 || failure === undefined) {
+        try {
+          answer ??= store.complete(claim.key, claim.token, response, ttlMs);
+          if (!isThenable(answer)) return answer;
+          return await withTimeout(Promise.resolve(answer), Math.max(Math.ceil(deadline - performance.now()), 1), 'idempotency complete');
+        } catch (err) {
+          failure = err;
+        }
+      }
+      answer = undefined;
+      const left = deadline - performance.now();
+      if (left <= pause) throw failure;
+      await sleep(pause);
+      pause = Math.min(pause * 2, 100);
+    }
+  }
+
+  /** The claim turned out to be another request's (reported once per claim). */
+  #lost(claim: Claim, when: string, detail = ''): void {
+    if (claim.lost) return;
+    claim.lost = true;
+    this.#report(
+      claim,
+      'claim_lost',
+      undefined,
+      `the claim was lost ${when}${detail} (its lease of ${this.settings.leaseMs} ms ran out unrenewed, or the store lost it); another request may have run the same key, and this response was not stored`,
+    );
+  }
+
+  #report(claim: Claim, kind: RecordErrorEvent['kind'], error: unknown, message: string): void {
+    reportRecordError(this.settings.onRecordError, { kind, id: claim.key.slice(0, 12), message, ...(error === undefined ? {} : { error }) });
+  }
+
+  #hold(key: string, token: string, sent: number): Claim {
+    const claim = new Claim(this, key, token, sent);
     this.#live.add(claim);
     if (this.#renewal === undefined) {
-      // Ticks every sixth of the lease; each claim is renewed every second tick, so a lease is extended
-      // when at most a third of it has run, as with a timer per claim.
-      this.#renewal = setInterval(() => this.#renewDue(), Math.max(Math.floor(this.settings.leaseMs / 6), 1));
+      this.#renewal = setInterval(() => this.#renewDue(), Math.max(Math.floor(this.settings.leaseMs * TICK), 1));
       this.#renewal.unref?.();
     }
     return claim;
@@ -131,28 +242,43 @@ export class IdempotencyEngine {
       this.#renewal = undefined;
       return;
     }
-    const tick = ++this.#tick;
     const { store, leaseMs } = this.settings;
+    const now = performance.now();
+    const after = leaseMs * RENEW_AFTER;
     for (const claim of this.#live) {
-      if (tick - claim.renewedTick < 2) continue;
-      claim.renewedTick = tick;
-      const lost = () => this.#live.delete(claim);
+      // By the clock, not by ticks: the first tick after a stall renews every claim that fell due in it.
+      if (claim.renewing || now - claim.renewedAt < after) continue;
+      claim.renewing = true;
       try {
         const answer = store.renew(claim.key, claim.token, leaseMs);
         if (!isThenable(answer)) {
-          if (!answer) lost();
+          this.#renewed(claim, answer, now);
           continue;
         }
         this.call(answer, 'idempotency renew').then(
-          (kept) => {
-            if (!kept) lost();
+          (kept) => this.#renewed(claim, kept, now),
+          () => {
+            // Still due: the next tick tries again; the lease has room for that.
+            claim.renewing = false;
           },
-          () => {},
         );
       } catch {
-        // A store that failed now may answer on the next tick; the lease has room for that.
+        claim.renewing = false;
       }
     }
+  }
+
+  /** A renewal sent at `sent` was answered. */
+  #renewed(claim: Claim, kept: boolean, sent: number): void {
+    claim.renewing = false;
+    if (kept) {
+      // The store set the lease from a moment no earlier than `sent`.
+      if (sent > claim.renewedAt) claim.renewedAt = sent;
+      return;
+    }
+    if (!this.#live.delete(claim)) return;
+    // While its record is written, a refused renewal means the record is already there: not a loss.
+    if (!claim.settling) this.#lost(claim, 'while the handler ran', `, ${Math.round(sent - claim.renewedAt)} ms after its last renewal`);
   }
 }
 
@@ -163,17 +289,22 @@ export class IdempotencyEngine {
 class Claim implements ResponseSink {
   readonly maxBytes: number;
   #settled = false;
+  /** A renewal is in flight. */
+  renewing = false;
+  /** The response is being recorded (`complete` was called). */
+  settling = false;
+  /** The claim was found to be another request's (reported). */
+  lost = false;
 
   constructor(
     readonly engine: IdempotencyEngine,
     readonly key: string,
     readonly token: string,
-    /** The renewal tick at which the lease was claimed or last renewed. */
-    public renewedTick: number,
+    /** `performance.now()` when the claim, or its last confirmed renewal, was sent to the store. */
+    public renewedAt: number,
   ) {
     this.maxBytes = engine.settings.maxResponseBytes;
   }
-
   complete(response: CapturedResponse): undefined | Promise<HeaderPairs | undefined> {
     if (this.#settled) return undefined;
     this.#settled = true;
@@ -185,6 +316,7 @@ class Claim implements ResponseSink {
           response.truncated || response.body.byteLength > maxResponseBytes
             ? null
             : { status: response.status, headers: storedHeaders(response.headers), body: response.body };
+        if (stored && response.statusText !== undefined) stored.statusText = response.statusText;
       }
     } catch {
       stored = undefined;

@@ -6,7 +6,9 @@ import { StoreUnavailableError } from '../stores/store-error.js';
 import { type BeginResult, IdempotencyEngine } from './engine.js';
 import { fingerprint } from './fingerprint.js';
 import { readKey, scopedKey } from './key.js';
+import type { RecordErrorEvent } from './record-error.js';
 import { replayHeaders } from './replay.js';
+import { defaultScope } from './scope.js';
 import { type HasIdempotencyStore, type IdempotencyStore, isIdempotencyStore } from './store.js';
 
 /** Options of {@link createIdempotency} (and of `idempotency()` on every adapter). */
@@ -25,7 +27,10 @@ export interface IdempotencyOptions<Req = unknown> {
    * The account a request belongs to (an account id, a token). Keys are stored per scope (hashed with
    * it), so one account can never replay another's response. Returning `undefined` puts the request in
    * the shared scope; throwing (for example an `ApiError('unauthorized')`) answers with that error.
-   * @default the request's `Authorization` header (requests without one share a scope)
+   * Set it whenever the API knows its caller: the default changes when any cookie does (a retry with
+   * changed cookies runs again), and misses credentials carried elsewhere (query, client certificate).
+   * @default the request's `Authorization`, `Cookie` and `X-API-Key` headers together (requests with
+   * none of them share a scope)
    * @example
    * ```ts
    * idempotency({ scope: (req) => req.user?.accountId })
@@ -121,6 +126,18 @@ export interface IdempotencyOptions<Req = unknown> {
    * ```
    */
   storeTimeoutMs?: number;
+  /**
+   * Told when the store could not keep the promise that a completed request never runs again: its
+   * response could not be stored (`'not_replayable'`: a retry gets 409), not even that (`'not_recorded'`),
+   * or the claim was lost while the handler ran (`'claim_lost'`). Events carry a digest of the key, never
+   * the key or the scope.
+   * @default one `console.error` line: `bulwark: idempotency: <what happened> [key #<digest>]`
+   * @example
+   * ```ts
+   * idempotency({ onRecordError: ({ kind, id, error }) => logger.error({ kind, id, err: error }) })
+   * ```
+   */
+  onRecordError?: (event: RecordErrorEvent) => void;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -169,6 +186,8 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
   }
   const header = headerOption.toLowerCase();
   const storeTimeoutMs = positiveInteger(options.storeTimeoutMs ?? 1000, 'storeTimeoutMs');
+  const onRecordError = options.onRecordError;
+  if (onRecordError !== undefined && typeof onRecordError !== 'function') throw new TypeError(`${NAME}: options.onRecordError must be a function`);
 
   const engine = new IdempotencyEngine({
     store,
@@ -178,11 +197,12 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
     maxResponseBytes,
     shouldStore,
     storeTimeoutMs,
+    onRecordError,
   });
 
-  /** The scope of a request: the `scope` option's answer, or the Authorization header. */
+  /** The scope of a request: the `scope` option's answer, or the credential headers (see defaultScope). */
   function account(view: RequestView<Req>): string | Promise<string> {
-    if (!scope) return `a:${view.header('authorization') ?? ''}`;
+    if (!scope) return defaultScope(view);
     const answer = scope(view.request);
     return isThenable(answer) ? Promise.resolve(answer).then((value) => `u:${value ?? ''}`) : `u:${answer ?? ''}`;
   }

@@ -18,6 +18,18 @@ export interface RedisStoreOptions {
    * @default 500
    */
   commandTimeoutMs?: number;
+  /**
+   * Told (once per store) about a server setting that breaks a promise of bulwark: a `maxmemory-policy`
+   * that may evict idempotency records, so that a retry of an evicted key runs again. Checked in the
+   * background at the first idempotency claim (`CONFIG GET`, or `INFO memory` where CONFIG is disabled;
+   * silent when neither answers).
+   * @default one `console.warn` line starting `bulwark: RedisStore:`
+   * @example
+   * ```ts
+   * new RedisStore(redis, { onWarning: (message) => logger.warn(message) })
+   * ```
+   */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -51,8 +63,10 @@ export class RedisStore {
     if (!Number.isFinite(commandTimeoutMs) || commandTimeoutMs <= 0) {
       throw new TypeError('RedisStore: options.commandTimeoutMs must be a positive number of milliseconds');
     }
+    const onWarning = options.onWarning ?? warn;
+    if (typeof onWarning !== 'function') throw new TypeError('RedisStore: options.onWarning must be a function');
     this.redis = redis;
-    this.options = Object.freeze({ prefix, commandTimeoutMs });
+    this.options = Object.freeze({ prefix, commandTimeoutMs, onWarning });
   }
 
   /** The rate-limit and spend-cap side of the store. */
@@ -66,6 +80,10 @@ export class RedisStore {
     this.#idempotency ??= new RedisIdempotencyStore(this.redis, this.options);
     return this.#idempotency;
   }
+}
+
+function warn(message: string): void {
+  console.warn(message);
 }
 
 export type { RedisClient } from './script.js';
