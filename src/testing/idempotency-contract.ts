@@ -9,8 +9,8 @@ const DAY = 86_400_000;
 /**
  * The idempotency side of the store contract: one winner among concurrent claims, compare-and-set on
  * the owner token for renew, complete and release, leases that lapse on their own (a dead owner blocks a
- * key for one lease, not for the record's TTL) while renewals keep them, byte-exact stored responses,
- * completed-but-not-replayable records, and record TTLs. Runs on real time (about a second in total).
+ * key for one lease, not for the record's TTL) while renewals keep them, byte-exact stored responses
+ * (with their own reason phrase, if any), completed-but-not-replayable records, and record TTLs. Runs on real time (about a second in total).
  *
  * @example
  * ```ts
@@ -74,6 +74,23 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
       expect(again.response).not.toBeNull();
       expect(again.response!.status).toBe(201);
       expect(again.response!.headers).toEqual(response.headers);
+      expect(Array.from(again.response!.body)).toEqual(Array.from(response.body));
+    }
+  });
+
+  it("idempotency: a stored response keeps the application's own reason phrase; one without keeps none", async () => {
+    const store = await open();
+    for (const statusText of ['Created Nicely', 'Créé, avec soin', undefined]) {
+      const k = key();
+      const owner = token();
+      expect((await store.claim(k, 'fp-1', owner, 5000, DAY)).type).toBe('claimed');
+      const stored: StoredResponse = statusText === undefined ? response : { ...response, statusText };
+      expect(await store.complete(k, owner, stored, DAY)).toBe(true);
+      const again = await store.claim(k, 'fp-1', token(), 5000, DAY);
+      expect(again.type).toBe('completed');
+      if (again.type !== 'completed') return;
+      expect(again.response?.status).toBe(201);
+      expect(again.response?.statusText).toBe(statusText);
       expect(Array.from(again.response!.body)).toEqual(Array.from(response.body));
     }
   });
