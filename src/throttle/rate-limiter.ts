@@ -4,7 +4,8 @@ import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard, HeaderPairs } from '../guard/types.js';
 import { compileMetered } from './metered-guard.js';
 import { askStore, type MaybePromise } from './decide.js';
-import { type HeadersMode, headerWriter, isSfStringSafe } from './headers.js';
+import { MAX_MODULUS } from './exact.js';
+import { type HeadersMode, headerWriter, isSfStringSafe, MAX_HEADER_INTEGER } from './headers.js';
 import { type OutageMode, StoreHealth, type StoreSwitchEvent, validateOutage } from './outage.js';
 import { retryAfterSeconds } from './retry-after.js';
 import type { Algorithm, HasThrottleStore, RateRequest, RateResult } from './store.js';
@@ -12,18 +13,23 @@ import type { Algorithm, HasThrottleStore, RateRequest, RateResult } from './sto
 /** Options of `rateLimit` (the same object on Express, Koa and fetch) and of {@link createRateLimiter}. */
 export interface RateLimitOptions<Req = unknown> {
   /**
-   * Units admitted per `windowMs` (the steady rate). A positive integer.
+   * Units admitted per `windowMs` (the steady rate). A positive integer, at most 999,999,999,999,999
+   * (the 15 digits of a structured-field integer). Any rate is exact: from one a day to ten million a
+   * second and beyond, no unit is lost or invented.
    * @example `limit: 100, windowMs: 60_000` (100 requests a minute)
    */
   limit: number;
   /**
-   * Window length in milliseconds (a positive integer; 30 days and more work).
+   * Window length in milliseconds (a positive integer; 30 days and more work, up to 2^50 microseconds,
+   * about 35 years).
    * @example `windowMs: 60_000`
    */
   windowMs: number;
   /**
    * GCRA only: the bucket size, the most units admitted at once. Over any span of `windowMs`, at most
-   * `limit + burst` units are admitted. Not allowed with `algorithm: 'sliding-window'`.
+   * `limit + burst` units are admitted. At most 999,999,999,999,999, and the empty bucket must refill
+   * within 2^50 microseconds (`burst * windowMs / limit`, about 35 years). Not allowed with
+   * `algorithm: 'sliding-window'`.
    * @default limit
    * @example `limit: 100, windowMs: 60_000, burst: 20` (100 a minute, at most 20 at once)
    */
@@ -64,7 +70,8 @@ export interface RateLimitOptions<Req = unknown> {
    */
   store?: HasThrottleStore;
   /**
-   * Rate-limit headers on every response (allowed or refused).
+   * Rate-limit headers on every response (allowed or refused): `'draft-10'`, `'draft-11'` (the newer
+   * revision's `t`, the effective window), `'draft-7'`, `'legacy'` or `false` (see {@link HeadersMode}).
    * @default 'draft-10'
    * @example `headers: 'legacy'`
    */
@@ -134,10 +141,12 @@ const NAME = 'rateLimit';
 export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>): Guard<Req> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${NAME}: options must be an object`);
   const limit = options.limit;
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`${NAME}: options.limit must be a positive integer`);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_HEADER_INTEGER) {
+    throw new TypeError(`${NAME}: options.limit must be a positive integer of at most ${MAX_HEADER_INTEGER}`);
+  }
   const windowMs = options.windowMs;
-  if (!Number.isSafeInteger(windowMs) || windowMs < 1) {
-    throw new TypeError(`${NAME}: options.windowMs must be a positive integer of milliseconds`);
+  if (!Number.isSafeInteger(windowMs) || windowMs < 1 || windowMs * 1000 > MAX_MODULUS) {
+    throw new TypeError(`${NAME}: options.windowMs must be a positive integer of milliseconds, at most ${Math.floor(MAX_MODULUS / 1000)} (about 35 years)`);
   }
   const algorithm = options.algorithm ?? 'gcra';
   if (algorithm !== 'gcra' && algorithm !== 'sliding-window') {
@@ -147,7 +156,13 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
     throw new TypeError(`${NAME}: options.burst applies to algorithm 'gcra' only`);
   }
   const burst = options.burst ?? limit;
-  if (!Number.isSafeInteger(burst) || burst < 1) throw new TypeError(`${NAME}: options.burst must be a positive integer`);
+  if (!Number.isSafeInteger(burst) || burst < 1 || burst > MAX_HEADER_INTEGER) {
+    throw new TypeError(`${NAME}: options.burst must be a positive integer of at most ${MAX_HEADER_INTEGER}`);
+  }
+  // The empty bucket's refill time in microseconds bounds every value of the exact arithmetic.
+  if ((burst * windowMs * 1000) / limit > MAX_MODULUS) {
+    throw new TypeError(`${NAME}: options.burst is too large for its rate: burst * windowMs / limit must be at most ${Math.floor(MAX_MODULUS / 1000)} ms (about 35 years)`);
+  }
   if (options.message !== undefined && typeof options.message !== 'string') throw new TypeError(`${NAME}: options.message must be a string`);
   const policyName = options.name ?? `${limit}-in-${windowMs / 1000}s${algorithm === 'sliding-window' ? '-sw' : ''}`;
   if (typeof policyName !== 'string' || policyName.length === 0 || policyName.length > 100 || !isSfStringSafe(policyName)) {
@@ -164,7 +179,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
 
   const decided = (request: RateRequest, result: RateResult): Decision => {
     const headers: HeaderPairs = [];
-    writeHeaders(result.remaining, result.resetMs, headers);
+    writeHeaders(result, headers);
     if (result.allowed) return headers.length === 0 ? NEXT : { type: 'next', headers };
     if (result.retryAfterMs < 0) return tooCostly(request.cost, headers);
     const retryAfter = String(retryAfterSeconds(result.retryAfterMs));

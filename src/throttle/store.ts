@@ -35,6 +35,12 @@ export interface RateResult {
    * can be (its cost exceeds the bucket). 0 when allowed.
    */
   retryAfterMs: number;
+  /**
+   * Milliseconds until more than `remaining` units are available (one more unit refilled, or a sliding
+   * window's oldest entry expired); 0 when the bucket is full. Optional for stores of other authors: the
+   * rate-limit headers fall back to `resetMs` (allowed) or `retryAfterMs` (refused) without it.
+   */
+  nextMs?: number;
 }
 
 /** One spend decision: add `cost` to every counter only if each stays within its limit. */

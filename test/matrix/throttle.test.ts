@@ -12,7 +12,7 @@ matrix(
     expect(first!.status).toBe(200);
     expect(first!.headers['ratelimit-policy']).toBe('"2-in-60s";q=2;w=60');
     expect(first!.headers.ratelimit).toBe('"2-in-60s";r=1;t=30');
-    expect(second!.headers.ratelimit).toBe('"2-in-60s";r=0;t=60');
+    expect(second!.headers.ratelimit).toBe('"2-in-60s";r=0;t=30'); // one more unit in 30 s (the bucket is full in 60 s)
     expect(third!.status).toBe(429);
     expect(third!.headers['retry-after']).toBe('30');
     expect(third!.headers['content-type']).toBe('application/json; charset=utf-8');
@@ -20,7 +20,7 @@ matrix(
     const [policy] = parseList(third!.headers['ratelimit-policy']!);
     expect(policy).toEqual({ value: '2-in-60s', params: { q: 2, w: 60 } });
     const [state] = parseList(third!.headers.ratelimit!);
-    expect(state!.params.r).toBe(0);
+    expect(state!.params).toEqual({ r: 0, t: 30 }); // t: until this request would be admitted, as Retry-After
   },
 );
 

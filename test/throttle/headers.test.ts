@@ -4,21 +4,22 @@ import { headerWriter } from '../../src/throttle/headers.js';
 import { send, startServer } from '../support/matrix.js';
 import { parseDictionary, parseList } from './structured-fields.js';
 
-const values = { name: 'per "minute"', limit: 100, windowMs: 60_000, remaining: 42, resetMs: 1_500 };
+const values = { name: 'per "minute"', limit: 100, windowMs: 60_000 };
+const result = { allowed: true, remaining: 42, resetMs: 1_500, retryAfterMs: 0, nextMs: 600 };
 
 describe('rate-limit header styles', () => {
   it("'draft-10' (default): RateLimit-Policy and RateLimit are structured-field lists of named policies", () => {
     const out: HeaderPairs = [];
-    headerWriter(undefined, 'rateLimit', values)(values.remaining, values.resetMs, out);
+    headerWriter(undefined, 'rateLimit', values)(result, out);
     const policy = out.find(([n]) => n === 'ratelimit-policy')![1];
     const state = out.find(([n]) => n === 'ratelimit')![1];
     expect(parseList(policy)).toEqual([{ value: 'per "minute"', params: { q: 100, w: 60 } }]);
-    expect(parseList(state)).toEqual([{ value: 'per "minute"', params: { r: 42, t: 2 } }]);
+    expect(parseList(state)).toEqual([{ value: 'per "minute"', params: { r: 42, t: 1 } }]);
   });
 
   it("'draft-7': a policy item and a RateLimit dictionary", () => {
     const out: HeaderPairs = [];
-    headerWriter('draft-7', 'rateLimit', values)(values.remaining, values.resetMs, out);
+    headerWriter('draft-7', 'rateLimit', values)(result, out);
     expect(parseList(out[0]![1])).toEqual([{ value: 100, params: { w: 60 } }]);
     const dict = parseDictionary(out[1]![1]);
     expect([dict.limit?.value, dict.remaining?.value, dict.reset?.value]).toEqual([100, 42, 2]);
@@ -26,7 +27,7 @@ describe('rate-limit header styles', () => {
 
   it("'legacy': X-RateLimit-* with the reset as Unix seconds", () => {
     const out: HeaderPairs = [];
-    headerWriter('legacy', 'rateLimit', values)(values.remaining, values.resetMs, out);
+    headerWriter('legacy', 'rateLimit', values)(result, out);
     expect(out.slice(0, 2)).toEqual([
       ['x-ratelimit-limit', '100'],
       ['x-ratelimit-remaining', '42'],
@@ -37,7 +38,7 @@ describe('rate-limit header styles', () => {
 
   it('false: no headers', () => {
     const out: HeaderPairs = [];
-    headerWriter(false, 'rateLimit', values)(values.remaining, values.resetMs, out);
+    headerWriter(false, 'rateLimit', values)(result, out);
     expect(out).toEqual([]);
   });
 });

@@ -122,7 +122,7 @@ describe('rate limiter on a fake clock', () => {
     n = 2;
     const d = decide(costly);
     expect(d.type).toBe('next');
-    expect(header(d, 'ratelimit')).toBe('"10-in-10s";r=0;t=10');
+    expect(header(d, 'ratelimit')).toBe('"10-in-10s";r=0;t=1'); // one more unit in 1 s (the bucket is full in 10 s)
     expect(decide(limiter).type).toBe('next');
   });
 

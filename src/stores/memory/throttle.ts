@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { gcraStep } from '../../throttle/gcra.js';
+import { gcraStep, type Tat } from '../../throttle/gcra.js';
 import { type SlidingLog, slidingStep } from '../../throttle/sliding-window.js';
 import { periodIndex, type RateRequest, type RateResult, type SpendRequest, type SpendResult, type ThrottleStore } from '../../throttle/store.js';
 import type { MemoryStoreOptions } from './index.js';
@@ -15,20 +15,16 @@ interface SpendCounter {
   expiresAt: number;
 }
 
-/** The state of a GCRA key: its theoretical arrival time, in milliseconds. */
-interface GcraCell {
-  tat: number;
-}
 
 /**
  * The throttle side of {@link MemoryStore}: per process, synchronous (a decision costs no promise),
  * bounded by `max` keys for rate limits and `max` counters for spend caps (least recently used first
- * out), no timer per key. GCRA keeps one number per key (in a cell updated in place), so windows of any
- * length (30 days) cost nothing.
+ * out), no timer per key. GCRA keeps one exact arrival time per key (in a cell updated in place), so
+ * windows of any length (30 days) cost nothing. Decisions take the clock in whole microseconds.
  */
 export class MemoryThrottleStore implements ThrottleStore {
   /** Per key: a GCRA cell (its theoretical arrival time) or a sliding-window log, both updated in place. */
-  readonly #rates: LRUCache<string, GcraCell | SlidingLog>;
+  readonly #rates: LRUCache<string, Tat | SlidingLog>;
   readonly #spends: LRUCache<string, SpendCounter>;
   readonly #now: Clock;
   /** The clock that picks a spend counter's calendar period: the wall clock, or the injected one. */
@@ -62,7 +58,8 @@ export class MemoryThrottleStore implements ThrottleStore {
   }
 
   consume(request: RateRequest): RateResult {
-    const now = this.#now();
+    // Whole microseconds: the algorithms' arithmetic is exact on integers.
+    const now = Math.round(this.#now() * 1000);
     if (request.algorithm === 'sliding-window') {
       const held = this.#rates.get(request.key);
       const log: SlidingLog = Array.isArray(held) ? held : [];
@@ -77,10 +74,12 @@ export class MemoryThrottleStore implements ThrottleStore {
     // One cache operation for a key already held: its cell is updated in place (get made it most recent).
     const held = this.#rates.get(request.key);
     const cell = held !== undefined && !Array.isArray(held) ? held : undefined;
-    const step = gcraStep(cell?.tat, now, request);
-    if (step.tat !== undefined) {
-      if (cell !== undefined) cell.tat = step.tat;
-      else this.#rates.set(request.key, { tat: step.tat });
+    const step = gcraStep(cell, now, request);
+    if (step.store) {
+      if (cell !== undefined) {
+        cell.us = step.us;
+        cell.frac = step.frac;
+      } else this.#rates.set(request.key, { us: step.us, frac: step.frac });
     }
     return step.result;
   }

@@ -3,93 +3,190 @@ import { StoreUnavailableError } from '../store-error.js';
 import type { RedisStoreOptions } from './index.js';
 import { hashTag, type RedisClient, RedisScript } from './script.js';
 
-/** Redis time in milliseconds with microseconds, from `TIME` (never the application's clock). */
+/**
+ * Redis time from `TIME` (never the application's clock): `now` in whole microseconds (an exact integer,
+ * about 1.7e15), `nowMs` in milliseconds. Then exact integer arithmetic, the same as
+ * src/throttle/exact.ts: Lua numbers are doubles, so every value stays an integer below 2^53 and
+ * `a * b / m` never forms a product a double cannot hold. `fmt` writes an integer with all its digits.
+ */
 const NOW = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local eps = 0.001
-local function fmt(x) return string.format('%.3f', x) end
-local function units(time, interval)
-  local n = math.floor(time / interval + 1e-6)
-  if n < 0 then return 0 end
-  return n
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local nowMs = now / 1000
+local function fmt(x) return string.format('%.0f', x) end
+local EXACT = 4503599627370496
+local function divFloor(x, m)
+  local q = math.floor(x / m)
+  local r = x - q * m
+  if r < 0 then q = q - 1 elseif r >= m then q = q + 1 end
+  return q
+end
+local function mulDivMod(a, b, m)
+  local p = a * b
+  if p <= EXACT then
+    local q = divFloor(p, m)
+    return q, p - q * m
+  end
+  local bq = divFloor(b, m)
+  local br = b - bq * m
+  local step = 2
+  while step * 4 * m <= EXACT do step = step * 2 end
+  local digits = {}
+  local rest = a
+  while rest > 0 do
+    local hi = math.floor(rest / step)
+    digits[#digits + 1] = rest - hi * step
+    rest = hi
+  end
+  local qq, rr = 0, 0
+  for i = #digits, 1, -1 do
+    local x = rr * step + digits[i] * br
+    local q = divFloor(x, m)
+    qq = qq * step + q
+    rr = x - q * m
+  end
+  return a * bq + qq, rr
 end`;
 
-/** GCRA, the same arithmetic as src/throttle/gcra.ts. KEYS[1] holds the theoretical arrival time. */
+/**
+ * GCRA, the same arithmetic as src/throttle/gcra.ts. KEYS[1] holds the theoretical arrival time as
+ * `<microseconds>:<fraction over limit>` (a value of the older form, float milliseconds, is read rounded
+ * up). Reply: allowed, remaining, then microseconds until full, until this request could be admitted
+ * (-1: never) and until one more unit is there.
+ */
 const GCRA = new RedisScript(
   `${NOW}
+if ARGV[5] then now = tonumber(ARGV[5]) end
 local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
+local w = tonumber(ARGV[2]) * 1000
 local burst = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
-local interval = window / limit
-local capacity = burst * interval
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if tat == nil or tat < now then tat = now end
-local used = tat - now
-if cost > burst then
-  return {0, units(capacity - used, interval), fmt(used), '-1'}
-end
-local nextTat = tat + cost * interval
-local diff = nextTat - now
-if diff <= capacity + eps then
-  if cost > 0 then
-    redis.call('SET', KEYS[1], fmt(nextTat), 'PX', math.ceil(diff) + 1000)
+local capQ, capR = mulDivMod(burst, w, limit)
+local usedQ, usedR = 0, 0
+local held = redis.call('GET', KEYS[1])
+if held then
+  local hq, hr = string.match(held, '^(%d+):(%d+)$')
+  local tq, tr = nil, 0
+  if hq then
+    tq = tonumber(hq)
+    tr = tonumber(hr)
+  elseif tonumber(held) then
+    tq = math.ceil(tonumber(held) * 1000)
   end
-  return {1, units(capacity - diff, interval), fmt(diff), '0'}
+  if tq and tq >= now then
+    usedQ = tq - now
+    usedR = tr
+    if usedR >= limit then
+      usedQ = usedQ + 1
+      usedR = 0
+    end
+  end
 end
-return {0, units(capacity - used, interval), fmt(used), fmt(diff - capacity)}
+local function outcome(allowed, uq, ur, retry)
+  local fq = capQ - uq
+  local fr = capR - ur
+  if fr < 0 then
+    fr = fr + limit
+    fq = fq - 1
+  end
+  local a, b = mulDivMod(fq, limit, w)
+  local remaining = a + divFloor(b + fr, w)
+  local nextUs = 0
+  if remaining < burst then
+    local nq, nr = mulDivMod(remaining + 1, w, limit)
+    local gq = nq - fq
+    local gr = nr - fr
+    if gr < 0 then
+      gr = gr + limit
+      gq = gq - 1
+    end
+    nextUs = gq
+    if gr > 0 then nextUs = nextUs + 1 end
+  end
+  local reset = uq
+  if ur > 0 then reset = reset + 1 end
+  return {allowed, remaining, fmt(reset), fmt(retry), fmt(nextUs)}
+end
+if cost > burst then
+  return outcome(0, usedQ, usedR, -1)
+end
+local kq, kr = mulDivMod(cost, w, limit)
+local dq = usedQ + kq
+local dr = usedR + kr
+if dr >= limit then
+  dr = dr - limit
+  dq = dq + 1
+end
+if dq < capQ or (dq == capQ and dr <= capR) then
+  if cost > 0 then
+    redis.call('SET', KEYS[1], fmt(now + dq) .. ':' .. fmt(dr), 'PX', math.floor(dq / 1000) + 1001)
+  end
+  return outcome(1, dq, dr, 0)
+end
+local waitQ = dq - capQ
+local waitR = dr - capR
+if waitR < 0 then
+  waitR = waitR + limit
+  waitQ = waitQ - 1
+end
+if waitR > 0 then waitQ = waitQ + 1 end
+return outcome(0, usedQ, usedR, waitQ)
 `,
   1,
 );
 
 /**
  * The exact sliding window, the same rules as src/throttle/sliding-window.ts. KEYS[1] is a sorted set of
- * admitted requests (score: time, member: `seq:cost`), KEYS[2] the sequence that keeps members unique.
+ * admitted requests (score: time in whole microseconds, member: `seq:cost`), KEYS[2] the sequence that
+ * keeps members unique. Reply as for GCRA.
  */
 const SLIDING = new RedisScript(
   `${NOW}
+if ARGV[5] then now = tonumber(ARGV[5]) end
 local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
+local w = tonumber(ARGV[2]) * 1000
 local cost = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - window + eps))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - w))
 local log = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local used = 0
+local first = nil
 local last = nil
 for i = 1, #log, 2 do
   used = used + tonumber(string.match(log[i], ':(%d+)$'))
   last = tonumber(log[i + 1])
+  if first == nil then first = last end
 end
-local function reset()
-  if last == nil then return '0' end
-  local r = last + window - now
+local function span(at)
+  if at == nil then return '0' end
+  local r = at + w - now
   if r < 0 then r = 0 end
   return fmt(r)
 end
 if cost > limit then
-  return {0, math.max(limit - used, 0), reset(), '-1'}
+  return {0, math.max(limit - used, 0), span(last), '-1', span(first)}
 end
 if used + cost <= limit then
   if cost > 0 then
     local seq = redis.call('INCR', KEYS[2])
     redis.call('ZADD', KEYS[1], fmt(now), seq .. ':' .. cost)
-    local ttl = math.ceil(window) + 1000
+    local ttl = tonumber(ARGV[2]) + 1000
     redis.call('PEXPIRE', KEYS[1], ttl)
     redis.call('PEXPIRE', KEYS[2], ttl)
     last = now
+    if first == nil then first = now end
   end
-  return {1, limit - used - cost, reset(), '0'}
+  return {1, limit - used - cost, span(last), '0', span(first)}
 end
 local excess = used + cost - limit
 local freed = 0
-local retry = window
+local retry = w
 for i = 1, #log, 2 do
   freed = freed + tonumber(string.match(log[i], ':(%d+)$'))
   if freed >= excess then
-    retry = tonumber(log[i + 1]) + window - now
+    retry = tonumber(log[i + 1]) + w - now
     break
   end
 end
-return {0, math.max(limit - used, 0), reset(), fmt(retry)}
+return {0, math.max(limit - used, 0), span(last), fmt(retry), span(first)}
 `,
   2,
 );
@@ -106,7 +203,7 @@ local used = {}
 for i = 1, #KEYS / 3 do
   local a = (i - 1) * 4 + 1
   local pick = 3
-  if now < tonumber(ARGV[a + 3]) then pick = 1 elseif now < tonumber(ARGV[a + 4]) then pick = 2 end
+  if nowMs < tonumber(ARGV[a + 3]) then pick = 1 elseif nowMs < tonumber(ARGV[a + 4]) then pick = 2 end
   keys[i] = KEYS[(i - 1) * 3 + pick]
   used[i] = tonumber(redis.call('GET', keys[i]) or '0')
 end
@@ -143,10 +240,19 @@ const PERIOD = /^[A-Za-z0-9-]{1,40}$/;
  * spend caps, where `<tag>` is a hash of the middleware's key (braces in user keys cannot move a slot).
  */
 export class RedisThrottleStore implements ThrottleStore {
+  readonly #now: (() => number) | undefined;
+
+  /**
+   * @param now @internal for bulwark's own tests only: a clock in milliseconds that replaces Redis `TIME`
+   *   in rate-limit decisions (spend caps always use `TIME`)
+   */
   constructor(
     readonly redis: RedisClient,
     readonly options: Readonly<Required<RedisStoreOptions>>,
-  ) {}
+    now?: () => number,
+  ) {
+    this.#now = now;
+  }
 
   async consume(request: RateRequest): Promise<RateResult> {
     const base = `${this.options.prefix}rl:${hashTag(request.key)}`;
@@ -154,13 +260,23 @@ export class RedisThrottleStore implements ThrottleStore {
     const reply = await (sliding ? SLIDING : GCRA).run(
       this.redis,
       sliding ? [base, `${base}:seq`] : [base],
-      [request.limit, request.windowMs, request.burst, request.cost],
+      this.#now === undefined
+        ? [request.limit, request.windowMs, request.burst, request.cost]
+        : [request.limit, request.windowMs, request.burst, request.cost, Math.round(this.#now() * 1000)],
       this.options.commandTimeoutMs,
       'rate limit decision',
     );
-    if (!Array.isArray(reply) || reply.length !== 4) throw new StoreUnavailableError('rate limit decision: unexpected reply from Redis');
-    const [allowed, remaining, resetMs, retryAfterMs] = reply as [number, number, string, string];
-    return { allowed: allowed === 1, remaining: Number(remaining), resetMs: Number(resetMs), retryAfterMs: Number(retryAfterMs) };
+    if (!Array.isArray(reply) || reply.length !== 5) throw new StoreUnavailableError('rate limit decision: unexpected reply from Redis');
+    // Whole microseconds from the script: milliseconds for the result (-1 stays -1: never).
+    const [allowed, remaining, resetUs, retryUs, nextUs] = reply as [number, number, string, string, string];
+    const retry = Number(retryUs);
+    return {
+      allowed: allowed === 1,
+      remaining: Number(remaining),
+      resetMs: Number(resetUs) / 1000,
+      retryAfterMs: retry < 0 ? -1 : retry / 1000,
+      nextMs: Number(nextUs) / 1000,
+    };
   }
 
   async spend(request: SpendRequest): Promise<SpendResult> {
