@@ -78,6 +78,8 @@ export type Decision =
       /** Answer now; the application does not run. */
       type: 'respond';
       status: number;
+      /** A reason phrase other than the standard one for `status` (a replay of a response that had one). */
+      statusText?: string;
       headers: HeaderPairs;
       body: string | Uint8Array;
     };

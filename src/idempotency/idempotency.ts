@@ -7,7 +7,7 @@ import { type BeginResult, IdempotencyEngine } from './engine.js';
 import { fingerprint } from './fingerprint.js';
 import { readKey, scopedKey } from './key.js';
 import type { RecordErrorEvent } from './record-error.js';
-import { replayHeaders } from './replay.js';
+import { replayDecision } from './replay.js';
 import { defaultScope } from './scope.js';
 import { type HasIdempotencyStore, type IdempotencyStore, isIdempotencyStore } from './store.js';
 
@@ -291,12 +291,7 @@ function answer(result: Exclude<BeginResult, { type: 'run' }>, fp: string): Deci
       }),
     );
   }
-  return {
-    type: 'respond',
-    status: response.status,
-    headers: replayHeaders(response.headers, response.body.byteLength),
-    body: response.body,
-  };
+  return replayDecision(response);
 }
 
 function resolveStore(store: IdempotencyOptions['store']): IdempotencyStore {

@@ -1,4 +1,5 @@
-import type { HeaderPairs } from '../guard/types.js';
+import type { Decision, HeaderPairs } from '../guard/types.js';
+import type { StoredResponse } from './store.js';
 
 /**
  * Headers never stored for replay: cookies (a replay must not log anyone in twice), `Date` (the replay
@@ -48,7 +49,25 @@ export function storedHeaders(headers: HeaderPairs): HeaderPairs {
   return out;
 }
 
-/** The headers of a replay: the stored ones, the length, and `Idempotent-Replayed: true`. */
-export function replayHeaders(stored: HeaderPairs, bodyLength: number): HeaderPairs {
+/** Statuses whose responses never carry a body, nor a length for one (RFC 9110 8.6, 15.3.5, 15.4.5). */
+const BODYLESS = new Set([204, 304]);
+
+/**
+ * The headers of a replay: the stored ones, the length (none for 204 and 304, which a first response
+ * does not carry either), and `Idempotent-Replayed: true`.
+ */
+export function replayHeaders(stored: HeaderPairs, bodyLength: number, status?: number): HeaderPairs {
+  if (status !== undefined && BODYLESS.has(status)) return [...stored, [REPLAYED_HEADER, 'true']];
   return [...stored, ['content-length', String(bodyLength)], [REPLAYED_HEADER, 'true']];
+}
+
+/**
+ * The decision that replays a stored response: its status, its own reason phrase if it had one, its
+ * stored headers (see {@link replayHeaders}) and its body.
+ */
+export function replayDecision(response: StoredResponse): Decision {
+  const headers = replayHeaders(response.headers, response.body.byteLength, response.status);
+  return response.statusText === undefined
+    ? { type: 'respond', status: response.status, headers, body: response.body }
+    : { type: 'respond', status: response.status, statusText: response.statusText, headers, body: response.body };
 }
