@@ -1,13 +1,14 @@
 import type { Request } from 'express';
-import { asBuffer } from '../../src/guard/as-buffer.js';
-import { readNodeBody } from '../../src/guard/node-view.js';
+import { decodeNodeBody } from '../../src/guard/decode-node-body.js';
+import { readNodeBody } from '../../src/guard/read-node-body.js';
 import type { RequestBody } from '../../src/guard/types.js';
 
-/** Largest raw body read for a guard when no body parser ran before it. */
-const RAW_BODY_LIMIT = 1_048_576;
-
-/** The body a parser already read is given synchronously; otherwise the raw bytes are read (and kept). */
-export function expressBody(req: Request): RequestBody | Promise<RequestBody> {
+/**
+ * The body a parser already read is given synchronously; otherwise the raw bytes are read, up to `limit`,
+ * and left in the request for whatever reads it next (a body parser mounted later, or the handler);
+ * the guard sees them decoded (`Content-Encoding`).
+ */
+export function expressBody(req: Request, limit: number): RequestBody | Promise<RequestBody> {
   const contentType = req.headers['content-type'];
   const parsed = (req as { body?: unknown }).body;
   if (parsed !== undefined && ((req as { _body?: boolean })._body === true || !req.readable)) {
@@ -16,15 +17,11 @@ export function expressBody(req: Request): RequestBody | Promise<RequestBody> {
     return { kind: 'parsed', value: parsed, contentType };
   }
   if (!hasBody(req)) return { kind: 'none' };
-  return readExpressBody(req, contentType);
-}
-
-async function readExpressBody(req: Request, contentType: string | undefined): Promise<RequestBody> {
-  const bytes = await readNodeBody(req, RAW_BODY_LIMIT);
-  // Later body parsers skip a request whose body was already read; hand them the bytes.
-  (req as { body?: unknown }).body = asBuffer(bytes);
-  (req as { _body?: boolean })._body = true;
-  return { kind: 'bytes', bytes, contentType };
+  const raw = readNodeBody(req, limit);
+  // Counted as decoded: a gzip body says what its decoded bytes say, as a body parser would read it.
+  const encoding = req.headers['content-encoding'];
+  if (raw instanceof Uint8Array) return { kind: 'bytes', bytes: decodeNodeBody(raw, encoding, limit), contentType };
+  return raw.then((read) => ({ kind: 'bytes', bytes: decodeNodeBody(read, encoding, limit), contentType }));
 }
 
 function hasBody(req: Request): boolean {

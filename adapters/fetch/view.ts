@@ -1,8 +1,7 @@
-import { readLimited } from '../../src/guard/read-limited.js';
+import { ApiError } from '../../src/errors/api-error.js';
+import { BODY_ERROR_MESSAGES } from '../../src/errors/to-api-error.js';
+import { DEFAULT_MAX_BODY_BYTES, readLimited } from '../../src/guard/read-limited.js';
 import type { RequestBody, RequestView } from '../../src/guard/types.js';
-
-/** Largest body read for a guard (the idempotency fingerprint), as on the Express and Koa adapters. */
-const RAW_BODY_LIMIT = 1_048_576;
 
 /** Builds the neutral view of a Web `Request`. @internal */
 export function fetchView(request: Request, peer: string | undefined): RequestView<Request> {
@@ -13,6 +12,7 @@ export function fetchView(request: Request, peer: string | undefined): RequestVi
   const clean = hash === -1 ? pathAndQuery : pathAndQuery.slice(0, hash);
   const q = clean.indexOf('?');
   let body: Promise<RequestBody> | undefined;
+  let bodyLimit = 0;
   return {
     method: request.method.toUpperCase(),
     path: q === -1 ? clean : clean.slice(0, q),
@@ -28,18 +28,51 @@ export function fetchView(request: Request, peer: string | undefined): RequestVi
       return value === null ? [] : value.split(', ');
     },
     peer,
-    body() {
-      body ??= readBody(request);
+    body(maxBytes = DEFAULT_MAX_BODY_BYTES) {
+      if (body === undefined || bodyLimit !== maxBytes) {
+        body = readBody(request, maxBytes);
+        bodyLimit = maxBytes;
+      }
       return body;
     },
     request,
   };
 }
 
-async function readBody(request: Request): Promise<RequestBody> {
+async function readBody(request: Request, limit: number): Promise<RequestBody> {
   if (request.body === null) return { kind: 'none' };
   const contentType = request.headers.get('content-type') ?? undefined;
+  const declared = Number(request.headers.get('content-length') ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    throw new ApiError('payload_too_large', { message: BODY_ERROR_MESSAGES['entity.too.large'] });
+  }
   // Read a clone so that the handler still gets the whole body.
-  const bytes = await readLimited(request.clone().body, RAW_BODY_LIMIT);
-  return bytes.byteLength === 0 ? { kind: 'none' } : { kind: 'bytes', bytes, contentType };
+  const bytes = await readLimited(request.clone().body, limit);
+  if (bytes.byteLength === 0) return { kind: 'none' };
+  return { kind: 'bytes', bytes: await decoded(bytes, request.headers.get('content-encoding'), limit), contentType };
+}
+
+/** The `Content-Encoding` values that `readJson` decodes, and the decoder of each. */
+const DECODERS: Readonly<Record<string, CompressionFormat>> = { gzip: 'gzip', 'x-gzip': 'gzip', deflate: 'deflate' };
+
+/**
+ * A gzip or deflate body decoded (up to `limit` bytes, as `readJson` reads it), so that the fingerprint
+ * counts what the body says; any other encoding, or bytes that do not decode, count as they came.
+ */
+async function decoded(bytes: Uint8Array, encoding: string | null, limit: number): Promise<Uint8Array> {
+  const format = encoding === null ? undefined : DECODERS[encoding.trim().toLowerCase()];
+  if (format === undefined) return bytes;
+  try {
+    const source = new ReadableStream<Uint8Array<ArrayBuffer>>({
+      start(controller) {
+        // Bytes read from a Web stream: never over a SharedArrayBuffer.
+        controller.enqueue(bytes as Uint8Array<ArrayBuffer>);
+        controller.close();
+      },
+    });
+    return await readLimited(source.pipeThrough(new DecompressionStream(format)), limit);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 413) throw err;
+    return bytes;
+  }
 }

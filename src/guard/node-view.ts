@@ -1,6 +1,4 @@
-import { ApiError } from '../errors/api-error.js';
-import { BODY_ERROR_MESSAGES } from '../errors/to-api-error.js';
-import { concatBytes } from './concat-bytes.js';
+import { DEFAULT_MAX_BODY_BYTES } from './read-limited.js';
 import type { RequestBody, RequestView } from './types.js';
 
 /**
@@ -28,7 +26,7 @@ class NodeView<Req> implements RequestView<Req> {
     readonly req: NodeRequestLike,
     readonly url: string,
     readonly request: Req,
-    readonly readBody: (request: Req) => RequestBody | Promise<RequestBody>,
+    readonly readBody: (request: Req, maxBytes: number) => RequestBody | Promise<RequestBody>,
   ) {
     this.method = req.method ?? 'GET';
     this.peer = req.socket?.remoteAddress;
@@ -53,8 +51,8 @@ class NodeView<Req> implements RequestView<Req> {
     return headerLines(this.req.rawHeaders, name);
   }
 
-  body(): RequestBody | Promise<RequestBody> {
-    return this.readBody(this.request);
+  body(maxBytes: number = DEFAULT_MAX_BODY_BYTES): RequestBody | Promise<RequestBody> {
+    return this.readBody(this.request, maxBytes);
   }
 }
 
@@ -63,13 +61,13 @@ class NodeView<Req> implements RequestView<Req> {
  *
  * @param url the URL to report (Express's and Koa's `originalUrl`): path and query
  * @param request the framework object passed to user callbacks
- * @param body reads the body when a guard asks for it (called with `request`)
+ * @param body reads the body when a guard asks for it (called with `request` and the most bytes to read)
  */
 export function nodeView<Req>(
   req: NodeRequestLike,
   url: string,
   request: Req,
-  body: (request: Req) => RequestBody | Promise<RequestBody>,
+  body: (request: Req, maxBytes: number) => RequestBody | Promise<RequestBody>,
 ): RequestView<Req> {
   return new NodeView(req, url, request, body);
 }
@@ -82,23 +80,4 @@ export function headerLines(rawHeaders: readonly string[], name: string): string
     if (key.length === name.length && key.toLowerCase() === name) lines.push(rawHeaders[i + 1]!);
   }
   return lines;
-}
-
-/**
- * Reads a Node.js request stream to its end, up to `limit` bytes (beyond it the body is reported as too
- * large by rejecting with a `payload_too_large` ApiError).
- */
-export async function readNodeBody(
-  stream: AsyncIterable<unknown>,
-  limit: number,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : (chunk as Uint8Array);
-    total += bytes.byteLength;
-    if (total > limit) throw new ApiError('payload_too_large', { message: BODY_ERROR_MESSAGES['entity.too.large'] });
-    chunks.push(bytes);
-  }
-  return concatBytes(chunks, total);
 }

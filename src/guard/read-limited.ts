@@ -3,6 +3,13 @@ import { BODY_ERROR_MESSAGES } from '../errors/to-api-error.js';
 import { concatBytes } from './concat-bytes.js';
 
 /**
+ * Most bytes of a request body a guard reads when no body parser ran before it (the idempotency
+ * fingerprint), unless told otherwise (`idempotency({ maxBodyBytes })`).
+ * @internal
+ */
+export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+
+/**
  * Reads a Web body stream to its end, refusing more than `limit` bytes with a 413 `payload_too_large`
  * (the stream is cancelled) and a stream that fails midway with a 422 `invalid_request` saying `failure`.
  * @internal

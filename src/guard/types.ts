@@ -24,8 +24,10 @@ export interface RequestView<Req = unknown> {
    * The request body: bytes as received, or the value a body parser already produced.
    * Only read by guards that need it (idempotency fingerprints). Answers synchronously when the body
    * is already at hand (a body parser ran), so that a guard can decide without a promise.
+   * Bytes are read up to `maxBytes` (default 1048576); a longer body rejects with 413 `payload_too_large`.
+   * Reading leaves the body for the application (a body parser mounted later reads the same bytes).
    */
-  body(): RequestBody | Promise<RequestBody>;
+  body(maxBytes?: number): RequestBody | Promise<RequestBody>;
   /** The framework's own request object (Express `req`, Koa `ctx`, a Web `Request`), passed to user callbacks. */
   readonly request: Req;
 }

@@ -1,4 +1,5 @@
 import { ApiError } from '../errors/api-error.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../guard/read-limited.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard, RequestBody, RequestView } from '../guard/types.js';
 import { MemoryStore } from '../stores/memory/index.js';
@@ -98,6 +99,19 @@ export interface IdempotencyOptions<Req = unknown> {
    */
   maxResponseBytes?: number;
   /**
+   * Largest request body read for the fingerprint of a keyed request when no body parser ran before
+   * the guard, in bytes; a longer keyed body gets 413 `payload_too_large` (the handler does not run).
+   * Reading leaves the body in the request: a body parser mounted after the guard still reads it, with its
+   * own limit (so set this at least as high as that limit). When a body parser ran first, its limit
+   * applies and the guard reads nothing. On the fetch adapter, a clone of the body is read.
+   * @default 1048576 (1 MiB)
+   * @example
+   * ```ts
+   * app.use(idempotency({ maxBodyBytes: 10 * 1024 * 1024 })); // uploads of up to 10 MiB
+   * ```
+   */
+  maxBodyBytes?: number;
+  /**
    * Which statuses are stored for replay; any other releases the key (a retry runs again). A thrown
    * error always releases the key.
    * @default (status) => status < 500
@@ -178,6 +192,10 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
   if (!Number.isInteger(maxResponseBytes) || maxResponseBytes < 0) {
     throw new TypeError(`${NAME}: options.maxResponseBytes must be a non-negative integer`);
   }
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
+    throw new TypeError(`${NAME}: options.maxBodyBytes must be a non-negative integer number of bytes`);
+  }
   const shouldStore = options.shouldStore ?? ((status: number) => status < 500);
   if (typeof shouldStore !== 'function') throw new TypeError(`${NAME}: options.shouldStore must be a function (status) => boolean`);
   const headerOption = options.header ?? 'Idempotency-Key';
@@ -219,7 +237,7 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
   }
 
   function withBody(view: RequestView<Req>, who: string, key: string): Decision | Promise<Decision> {
-    const body = view.body();
+    const body = view.body(maxBodyBytes);
     if (isThenable(body)) return Promise.resolve(body).then((read) => claim(view, who, key, read), errorDecision);
     return claim(view, who, key, body);
   }
