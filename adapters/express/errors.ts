@@ -27,10 +27,15 @@ export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHan
     }
     const { status, headers, body } = responder.respond(err, req.method, path);
     markThrown(res, err);
-    res.statusCode = status;
-    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-    res.setHeader('content-length', Buffer.byteLength(body));
-    res.end(req.method === 'HEAD' ? undefined : body);
+    try {
+      res.statusCode = status;
+      for (const name in headers) res.setHeader(name, headers[name]!);
+      res.setHeader('content-length', Buffer.byteLength(body));
+      res.end(req.method === 'HEAD' ? undefined : body);
+    } catch {
+      // Only a response that can no longer be written gets here (the formatted headers are all valid).
+      res.destroy();
+    }
   };
 }
 

@@ -7,7 +7,8 @@ import { captureResponse } from './capture.js';
 
 /**
  * Turns a core guard into Express middleware: build the neutral view, ask, apply.
- * Works with Express 4 and 5.
+ * Works with Express 4 and 5. Never throws and never leaves a rejected promise behind: a decision that
+ * cannot be applied goes to the error handler, or, once the response has started, is dropped.
  * @internal
  */
 export function fromGuard(guard: Guard<Request>): RequestHandler {
@@ -20,10 +21,12 @@ export function fromGuard(guard: Guard<Request>): RequestHandler {
       return;
     }
     if (decision instanceof Promise) {
-      decision.then(
-        (settled) => apply(settled, req, res, next),
-        (err) => next(err),
-      );
+      decision
+        .then(
+          (settled) => apply(settled, req, res, next),
+          (err: unknown) => (res.headersSent ? undefined : next(err)),
+        )
+        .catch((err: unknown) => lost(res, err));
     } else {
       apply(decision, req, res, next);
     }
@@ -31,12 +34,24 @@ export function fromGuard(guard: Guard<Request>): RequestHandler {
 }
 
 function apply(decision: Decision, req: Request, res: Response, next: NextFunction): void {
+  // The response started before the decision came (an earlier middleware, such as a timeout, answered
+  // while a store or a `key`/`scope` callback was slow): the request is over. The application does not
+  // run, and a claimed idempotency key is released.
+  if (res.headersSent) {
+    if (decision.type === 'next' && decision.sink) void decision.sink.abort(new Error('the response was sent before bulwark decided'));
+    return;
+  }
   if (decision.type === 'respond') {
-    if (res.headersSent) return;
-    res.statusCode = decision.status;
-    writeNodeHeaders(res, decision.headers);
-    res.setHeader('content-length', typeof decision.body === 'string' ? Buffer.byteLength(decision.body) : decision.body.byteLength);
-    res.end(req.method === 'HEAD' ? undefined : decision.body);
+    try {
+      res.statusCode = decision.status;
+      writeNodeHeaders(res, decision.headers, decision.appendHeaders !== true);
+      res.setHeader('content-length', typeof decision.body === 'string' ? Buffer.byteLength(decision.body) : decision.body.byteLength);
+      res.end(req.method === 'HEAD' ? undefined : decision.body);
+    } catch (err) {
+      // A status Node.js refuses (a stored response read back from a damaged store): the error handler answers.
+      if (res.headersSent) lost(res, err);
+      else next(err);
+    }
     return;
   }
   if (decision.headers) writeNodeHeaders(res, decision.headers);
@@ -52,4 +67,9 @@ function apply(decision: Decision, req: Request, res: Response, next: NextFuncti
     captureResponse(req, res, decision.sink);
   }
   next();
+}
+
+/** Nothing can answer any more: the connection is ended, as for an error after headers were sent. */
+function lost(res: Response, _err: unknown): void {
+  if (!res.destroyed) res.destroy();
 }

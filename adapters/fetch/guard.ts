@@ -1,7 +1,9 @@
 import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions } from '../../src/allowlist/ip-allowlist.js';
 import { createRateLimiter, type RateLimitOptions } from '../../src/throttle/rate-limiter.js';
 import { createSpendCap, type SpendCapOptions } from '../../src/throttle/spend-cap.js';
+import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
+import { formatError } from '../../src/errors/format.js';
 import { createIdempotency, type IdempotencyOptions } from '../../src/idempotency/idempotency.js';
 import type { Decision, Guard, HeaderPairs, ResponseSink } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
@@ -124,7 +126,7 @@ export function guard<Rest extends unknown[] = unknown[]>(
       const view = fetchView(request, peer);
       for (const g of guards) {
         const decision: Decision = await g.check(view);
-        if (decision.type === 'respond') return respond(decision.status, [...added, ...decision.headers], decision.body);
+        if (decision.type === 'respond') return respond(request, decision.status, added, decision);
         if (decision.headers) added.push(...decision.headers);
         if (decision.sink) sink = decision.sink;
       }
@@ -139,13 +141,43 @@ export function guard<Rest extends unknown[] = unknown[]>(
       }
       return finish(response, added);
     } catch (err) {
-      if (sink) await sink.abort(err);
-      const path = new URL(request.url).pathname;
-      const formatted = responder.respond(err, request.method, path);
-      return respond(formatted.status, [...added, ...Object.entries(formatted.headers)], formatted.body);
+      return failed(err, request, added, sink);
     }
   };
+
+  /** The documented error response for `err`. Never rejects, whatever was thrown. */
+  async function failed(err: unknown, request: Request, added: HeaderPairs, sink: ResponseSink | undefined): Promise<Response> {
+    try {
+      if (sink) await sink.abort(err);
+    } catch {
+      // a sink never throws; if one did, the error still gets its answer
+    }
+    let method = 'GET';
+    let path = '/';
+    try {
+      method = request.method;
+      path = new URL(request.url).pathname;
+    } catch {
+      // not a Request: the log line says so little
+    }
+    try {
+      const formatted = responder.respond(err, method, path);
+      const decision: Decision = {
+        type: 'respond',
+        status: formatted.status,
+        headers: Object.entries(formatted.headers),
+        body: formatted.body,
+        appendHeaders: true,
+      };
+      return respond(request, formatted.status, added, decision);
+    } catch {
+      return new Response(LAST_RESORT, { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' } });
+    }
+  }
 }
+
+/** The answer when even formatting failed (it cannot): the documented 500 body. */
+const LAST_RESORT = formatError(new ApiError('internal_error')).body;
 
 function listOf<T>(value: T | ReadonlyArray<T> | undefined): ReadonlyArray<T> {
   if (value === undefined) return [];
@@ -166,17 +198,49 @@ async function peerOf<Rest extends unknown[]>(
   }
 }
 
-function respond(status: number, headers: HeaderPairs, body: string | Uint8Array): Response {
-  return new Response(body as BodyInit, { status, headers: toHeaders(headers) });
+const UTF8 = new TextEncoder();
+
+/** Statuses whose responses have no body (a Web `Response` refuses one). */
+const NULL_BODY = new Set([204, 205, 304]);
+
+/**
+ * The Response of a `respond` decision (a replay, an error), after the guards' headers `added` so far. A
+ * null-body status (204, 205, 304) and a HEAD request get no body (HEAD keeps the `Content-Length` of
+ * the body, as on Node servers). Headers a Web `Headers` refuses are left out.
+ */
+function respond(request: Request, status: number, added: HeaderPairs, decision: Extract<Decision, { type: 'respond' }>): Response {
+  const headers = new Headers();
+  appendAll(headers, added, false);
+  appendAll(headers, decision.headers, decision.appendHeaders !== true);
+  if (NULL_BODY.has(status)) {
+    // The stored length of an empty body says nothing here (and 204 and 304 must not carry one).
+    if (status !== 205) headers.delete('content-length');
+    return new Response(null, { status, headers });
+  }
+  if (request.method === 'HEAD') {
+    // The length of the body a GET would get, as Node servers send it.
+    const body = decision.body;
+    if (!headers.has('content-length')) headers.set('content-length', String(typeof body === 'string' ? UTF8.encode(body).byteLength : body.byteLength));
+    return new Response(null, { status, headers });
+  }
+  return new Response(decision.body as BodyInit, { status, headers });
 }
 
-function toHeaders(pairs: HeaderPairs): Headers {
-  const headers = new Headers();
+/**
+ * Adds pairs to `headers`: `Content-Type` and `Content-Length` replace; with `replace`, so does the first
+ * pair of each name (see the `respond` Decision); others append. A pair `Headers` refuses is left out.
+ */
+function appendAll(headers: Headers, pairs: HeaderPairs, replace: boolean): void {
+  const seen = replace ? new Set<string>() : undefined;
   for (const [name, value] of pairs) {
-    if (name === 'content-type' || name === 'content-length') headers.set(name, value);
-    else headers.append(name, value);
+    try {
+      if (name === 'content-type' || name === 'content-length' || (seen !== undefined && !seen.has(name))) headers.set(name, value);
+      else headers.append(name, value);
+    } catch {
+      // a name or value fetch refuses (read back from a store): left out
+    }
+    seen?.add(name);
   }
-  return headers;
 }
 
 /**
@@ -192,7 +256,7 @@ function finish(response: Response, added: HeaderPairs): Response {
     return response;
   } catch {
     const headers = new Headers(response.headers);
-    for (const [name, value] of added) headers.append(name, value);
+    appendAll(headers, added, false);
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
   }
 }

@@ -1,13 +1,17 @@
 import type { Context, Middleware, Next } from 'koa';
 import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
+import type { FormattedError } from '../../src/errors/format.js';
 
 /**
  * Koa middleware, mounted first, that answers every error with the documented JSON body and a stable
  * code, and turns an unmatched route (no body, status 404) into a JSON `not_found`. Works with Koa 2 and 3.
  *
  * An error raised after headers were sent (for example a streamed body that fails) ends the connection
- * and is reported once to `onError`; Koa's own `error` event is not emitted for errors handled here.
+ * and is reported once to `onError`; Koa's own `error` event is not emitted for errors handled here. An
+ * error that reaches Koa itself before headers were sent (a body `JSON.stringify` cannot write, a body
+ * stream that fails before its first byte on Koa 2, a middleware mounted before this one) gets the same
+ * JSON body instead of Koa's text.
  *
  * @example
  * ```ts
@@ -20,19 +24,20 @@ export function errorHandler(options: ErrorHandlerOptions = {}): Middleware {
   const responder = createErrorResponder(options, 'errorHandler');
   return async function bulwarkErrorHandler(ctx: Context, next: Next) {
     const path = ctx.path;
+    const method = ctx.method;
     let reported = false;
     const afterHeaders = (err: unknown) => {
       if (!reported) {
         reported = true;
-        responder.afterHeadersSent(err, ctx.method, path);
+        responder.afterHeadersSent(err, method, path);
       }
       ctx.res.destroy();
     };
-    // A streamed body fails after this middleware returned: Koa calls ctx.onerror then.
-    const koaOnError = ctx.onerror;
+    // Errors that reach Koa after this middleware returned (Koa calls ctx.onerror then).
     ctx.onerror = function onerror(this: Context, err: unknown) {
-      if (err != null && ctx.headerSent) return afterHeaders(err);
-      return koaOnError.call(this, err as Error);
+      if (err == null) return;
+      if (ctx.headerSent || !ctx.writable) afterHeaders(err);
+      else answerDirectly(ctx, responder.respond(err, method, path));
     };
     try {
       await next();
@@ -42,12 +47,30 @@ export function errorHandler(options: ErrorHandlerOptions = {}): Middleware {
         afterHeaders(err);
         return;
       }
-      const { status, headers, body } = responder.respond(err, ctx.method, path);
+      const { status, headers, body } = responder.respond(err, method, path);
       ctx.status = status;
       ctx.body = body;
-      for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
+      // The formatted headers are all valid: nothing here throws.
+      for (const name in headers) ctx.set(name, headers[name]!);
     }
   };
+}
+
+/**
+ * Writes an error response past Koa (which gave up on this response): as Koa's own error answer does,
+ * the headers of the failed response go first (its type, length or encoding do not describe this body).
+ */
+function answerDirectly(ctx: Context, formatted: FormattedError): void {
+  const res = ctx.res;
+  try {
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.statusCode = formatted.status;
+    for (const name in formatted.headers) res.setHeader(name, formatted.headers[name]!);
+    res.setHeader('content-length', Buffer.byteLength(formatted.body));
+    res.end(ctx.method === 'HEAD' ? undefined : formatted.body);
+  } catch {
+    res.destroy();
+  }
 }
 
 /**

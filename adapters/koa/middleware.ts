@@ -7,7 +7,9 @@ import { captureResponse } from './capture.js';
 import { asBuffer } from '../../src/guard/as-buffer.js';
 
 /**
- * Turns a core guard into Koa middleware (Koa 2 and 3): build the neutral view, ask, apply.
+ * Turns a core guard into Koa middleware (Koa 2 and 3): build the neutral view, ask, apply. A decision
+ * that comes once the response has started is dropped (its promise resolves), so an earlier middleware
+ * that answered without awaiting `next()` never meets a rejection of bulwark's.
  * @internal
  */
 export function fromGuard(guard: Guard<Context>): Middleware {
@@ -19,17 +21,29 @@ export function fromGuard(guard: Guard<Context>): Middleware {
       return Promise.reject(err);
     }
     // A synchronous decision (memory store) costs no extra promise.
-    if (decision instanceof Promise) return decision.then((settled) => apply(settled, ctx, next));
+    if (decision instanceof Promise) {
+      return decision.then(
+        (settled) => apply(settled, ctx, next),
+        (err: unknown) => (ctx.headerSent ? undefined : Promise.reject(err)),
+      );
+    }
     return apply(decision, ctx, next);
   };
 }
 
 function apply(decision: Decision, ctx: Context, next: Next): Promise<void> {
+  // The response started before the decision came (an earlier middleware answered while a store or a
+  // `key`/`scope` callback was slow): the request is over. The application does not run, and a claimed
+  // idempotency key is released.
+  if (ctx.headerSent) {
+    if (decision.type === 'next' && decision.sink) void decision.sink.abort(new Error('the response was sent before bulwark decided'));
+    return Promise.resolve();
+  }
   if (decision.type === 'respond') {
     ctx.status = decision.status;
     // The headers first: with its Content-Type already set, Koa does not look up a type of its own for
     // the body (and then have it replaced).
-    writeNodeHeaders(ctx.res, decision.headers);
+    writeNodeHeaders(ctx.res, decision.headers, decision.appendHeaders !== true);
     // Koa sends no body for HEAD itself, and keeps the Content-Length. Bytes are handed over, not copied.
     const body = decision.body;
     ctx.body = typeof body === 'string' ? body : asBuffer(body);

@@ -145,7 +145,13 @@ export class ApiError<Code extends string = ErrorCode> extends Error {
  * ```
  */
 export function isApiError(value: unknown): value is ApiError<string> {
-  return typeof value === 'object' && value !== null && (value as { [API_ERROR]?: unknown })[API_ERROR] === true;
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    return (value as { [API_ERROR]?: unknown })[API_ERROR] === true;
+  } catch {
+    // a Proxy whose traps throw is no ApiError
+    return false;
+  }
 }
 
 function isErrorStatus(value: unknown): value is number {

@@ -1,5 +1,6 @@
 import type { ApiError } from './api-error.js';
 import { type FormatOptions, type FormattedError, formatError, validateFormatOptions } from './format.js';
+import { describe } from './safe-read.js';
 
 /** What the `onError` hook receives. */
 export interface ErrorEvent {
@@ -12,13 +13,20 @@ export interface ErrorEvent {
   path: string;
   /** True when headers were already sent: the connection was ended instead of answered. */
   afterHeadersSent: boolean;
+  /**
+   * Names of the error's headers that were not sent because Node.js or fetch would refuse them (CR/LF, a
+   * character beyond Latin-1, a name that is not a token) or because they would change the framing
+   * (`Content-Length`, `Transfer-Encoding`). Present only when there are some.
+   */
+  droppedHeaders?: readonly string[];
 }
 
 /** Options of `errorHandler` on every adapter (and of `guard`'s `errors`). */
 export interface ErrorHandlerOptions extends FormatOptions {
   /**
-   * Called once for every 5xx and for every error raised after headers were sent, with its cause.
-   * Replaces the default logger.
+   * Called once for every 5xx, for every error raised after headers were sent, and for every error whose
+   * headers had to be dropped (`droppedHeaders`), with its cause. Replaces the default logger. Whatever
+   * was thrown, neither the default logger nor a hook that throws turns the answer into another error.
    * @default one line to stderr: `bulwark: 500 internal_error POST /v1/messages: <cause>`
    * @example
    * ```ts
@@ -64,8 +72,11 @@ export function createErrorResponder(options: ErrorHandlerOptions = {}, name = '
   return {
     respond(err, method, path) {
       const formatted = formatError(err, format);
-      if (formatted.status >= 500) {
-        safeReport({ error: formatted.error, cause: err, method, path, afterHeadersSent: false });
+      const dropped = formatted.droppedHeaders;
+      if (formatted.status >= 500 || dropped.length > 0) {
+        const event: ErrorEvent = { error: formatted.error, cause: err, method, path, afterHeadersSent: false };
+        if (dropped.length > 0) event.droppedHeaders = dropped;
+        safeReport(event);
       }
       return formatted;
     },
@@ -77,7 +88,10 @@ export function createErrorResponder(options: ErrorHandlerOptions = {}, name = '
 }
 
 function defaultLogger(event: ErrorEvent): void {
-  const cause = event.cause instanceof Error ? `${event.cause.name}: ${event.cause.message}` : String(event.cause);
+  const cause = describe(event.cause);
   const when = event.afterHeadersSent ? ' (after headers were sent; connection ended)' : '';
-  console.error(`bulwark: ${event.error.status} ${event.error.code} ${event.method} ${event.path}${when}: ${cause.split('\n')[0]}`);
+  const dropped = event.droppedHeaders ? ` (headers not sent: ${event.droppedHeaders.join(', ')})` : '';
+  console.error(
+    `bulwark: ${event.error.status} ${event.error.code} ${event.method} ${event.path}${when}${dropped}: ${cause.split('\n')[0]}`,
+  );
 }

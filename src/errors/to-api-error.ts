@@ -1,4 +1,5 @@
 import { ApiError, isApiError } from './api-error.js';
+import { copyRecord, entriesOf, isInstance, read, THREW } from './safe-read.js';
 import { codeForStatus, messageForStatus } from './catalog.js';
 
 /** Messages for body-parser / raw-body error types. */
@@ -30,12 +31,18 @@ const FORWARDED_HEADERS = new Set(['retry-after', 'www-authenticate', 'allow', '
 
 /**
  * Turns any thrown value into an {@link ApiError}:
- * - an ApiError (from any copy of bulwark) is kept;
+ * - an ApiError (from any copy of bulwark) is kept, unless its fields were tampered with (a code, status
+ *   or message of the wrong type, a getter that throws): it is then rebuilt from what can be read;
  * - body-parser / raw-body errors map by `type`: bad bodies to 422 `invalid_request`, too large to 413;
  * - zlib's errors for input it cannot decompress (a body whose `Content-Encoding` lies) to 422 `invalid_request`;
- * - `http-errors`-style objects keep their status and their `Retry-After`/`WWW-Authenticate` headers,
- *   and their message only for 4xx that are not marked `expose: false`;
+ * - `http-errors`-style objects keep their status and their `Retry-After`/`WWW-Authenticate` headers
+ *   (`headers` a record, a `Map`, a `Headers` or an array of pairs), and their message only for 4xx that
+ *   are not marked `expose: false`;
  * - anything else is a 500 `internal_error` with a generic message. Nothing of the thrown value is sent.
+ *
+ * Never throws, whatever the value: a property whose getter throws counts as absent (an `expose` that
+ * throws as `false`); a Proxy whose every trap throws, a revoked Proxy or an object without a prototype
+ * is an unknown value.
  *
  * @example
  * ```ts
@@ -43,51 +50,90 @@ const FORWARDED_HEADERS = new Set(['retry-after', 'www-authenticate', 'allow', '
  * ```
  */
 export function toApiError(value: unknown): ApiError<string> {
-  if (isApiError(value)) return value;
   if (typeof value !== 'object' || value === null) return internal(value);
-  const err = value as {
-    type?: unknown;
-    status?: unknown;
-    statusCode?: unknown;
-    expose?: unknown;
-    message?: unknown;
-    headers?: unknown;
-    code?: unknown;
-  };
-  if (typeof err.type === 'string' && Object.hasOwn(BODY_ERRORS, err.type)) {
-    const mapped = BODY_ERRORS[err.type as keyof typeof BODY_ERRORS];
+  if (isApiError(value)) return checkedApiError(value);
+  const type = read(value, 'type');
+  if (typeof type === 'string' && Object.hasOwn(BODY_ERRORS, type)) {
+    const mapped = BODY_ERRORS[type as keyof typeof BODY_ERRORS];
     return new ApiError<string>(mapped.code, { message: mapped.message, cause: value });
   }
-  if (typeof err.code === 'string' && UNDECODABLE_BODY.has(err.code)) {
+  const code = read(value, 'code');
+  if (typeof code === 'string' && UNDECODABLE_BODY.has(code)) {
     return new ApiError<string>('invalid_request', { message: BODY_ERRORS['encoding.undecodable'].message, cause: value });
   }
-  const status = typeof err.status === 'number' ? err.status : typeof err.statusCode === 'number' ? err.statusCode : undefined;
+  const ownStatus = read(value, 'status');
+  const statusCode = typeof ownStatus === 'number' ? undefined : read(value, 'statusCode');
+  const status = typeof ownStatus === 'number' ? ownStatus : typeof statusCode === 'number' ? statusCode : undefined;
   // co-body (Koa's body parsers) marks a JSON SyntaxError with status 400 instead of a type.
-  if (value instanceof SyntaxError && status === 400) {
+  if (status === 400 && isInstance(value, SyntaxError)) {
     return new ApiError<string>('invalid_request', { message: BODY_ERRORS['entity.parse.failed'].message, cause: value });
   }
+  const message = read(value, 'message');
   // inflation (Koa's body parsers) refuses an unknown Content-Encoding with a bare 415, where body-parser
   // gives it a type: both answer the same.
-  if (status === 415 && typeof err.message === 'string' && err.message.startsWith('Unsupported Content-Encoding')) {
+  if (status === 415 && typeof message === 'string' && message.startsWith('Unsupported Content-Encoding')) {
     return new ApiError<string>('invalid_request', { message: BODY_ERRORS['encoding.unsupported'].message, cause: value });
   }
-  if (status === undefined || !Number.isInteger(status) || status < 400 || status > 599) return internal(value);
+  if (!isErrorStatus(status)) return internal(value);
   const headers: Record<string, string> = {};
-  if (typeof err.headers === 'object' && err.headers !== null) {
-    for (const [name, header] of Object.entries(err.headers as Record<string, unknown>)) {
-      const lower = name.toLowerCase();
-      if (FORWARDED_HEADERS.has(lower) && (typeof header === 'string' || typeof header === 'number')) {
-        headers[lower] = String(header);
-      }
+  for (const [name, header] of entriesOf(read(value, 'headers'))) {
+    if (typeof name !== 'string') continue;
+    const lower = name.toLowerCase();
+    if (FORWARDED_HEADERS.has(lower) && (typeof header === 'string' || (typeof header === 'number' && Number.isFinite(header)))) {
+      headers[lower] = String(header);
     }
   }
-  const exposeMessage = status < 500 && err.expose !== false && typeof err.message === 'string' && err.message.length > 0;
+  const expose = read(value, 'expose');
+  const exposeMessage = status < 500 && expose !== false && expose !== THREW && typeof message === 'string' && message.length > 0;
   return new ApiError<string>(codeForStatus(status), {
     status,
-    message: exposeMessage ? (err.message as string) : messageForStatus(status),
+    message: exposeMessage ? (message as string) : messageForStatus(status),
     headers,
     cause: value,
   });
+}
+
+/**
+ * An ApiError whose fields are what they claim is kept as it is; one tampered with (or a forged marker)
+ * is rebuilt from the fields that can still be read, or becomes an `internal_error`.
+ */
+function checkedApiError(value: ApiError<string>): ApiError<string> {
+  const code = read(value, 'code');
+  const status = read(value, 'status');
+  const message = read(value, 'message');
+  const details = read(value, 'details');
+  const headers = read(value, 'headers');
+  if (
+    typeof code === 'string' &&
+    code.length > 0 &&
+    isErrorStatus(status) &&
+    typeof message === 'string' &&
+    isRecord(details) &&
+    isRecord(headers)
+  ) {
+    return value;
+  }
+  if (typeof code !== 'string' || code.length === 0) return internal(value);
+  const options = {
+    message: typeof message === 'string' ? message : undefined,
+    details: copyRecord(details),
+    headers: copyRecord(headers) as Record<string, string>,
+    cause: value,
+  };
+  try {
+    // The catalog fixes the status of its codes; an application's own code keeps a status that is valid.
+    return new ApiError<string>(code, { ...options, status: isErrorStatus(status) ? status : undefined });
+  } catch {
+    return internal(value);
+  }
+}
+
+function isRecord(value: unknown): boolean {
+  return typeof value === 'object' && value !== null;
+}
+
+function isErrorStatus(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 400 && value <= 599;
 }
 
 function internal(cause: unknown): ApiError<string> {

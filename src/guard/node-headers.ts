@@ -13,12 +13,23 @@ export interface NodeResponseLike {
  * Writes a guard's headers on a Node.js response (shared by the Express and Koa adapters).
  * `Content-Type` and `Content-Length` replace; every other header is appended, so that two limiters on
  * one route add two list members. A header not yet present is set directly (Node validates it once).
+ * With `replace` (a replayed response), the first pair of each name replaces what earlier middleware set
+ * under that name on this request (cors, helmet, `X-Powered-By`), so the replay carries each header once;
+ * later pairs of the same name append. A header Node.js refuses (a value read back from a store, say) is
+ * left out: one bad header never costs the response. Never throws.
  */
-export function writeNodeHeaders(res: NodeResponseLike, headers: HeaderPairs): void {
+export function writeNodeHeaders(res: NodeResponseLike, headers: HeaderPairs, replace = false): void {
+  const seen = replace ? new Set<string>() : undefined;
   for (let i = 0; i < headers.length; i++) {
     const [name, value] = headers[i]!;
-    if (name === 'content-type' || name === 'content-length' || !res.hasHeader(name)) res.setHeader(name, value);
-    else res.appendHeader(name, value);
+    try {
+      if (name === 'content-type' || name === 'content-length' || !res.hasHeader(name) || (seen !== undefined && !seen.has(name))) {
+        res.setHeader(name, value);
+      } else res.appendHeader(name, value);
+    } catch {
+      // a name or value Node.js refuses, or headers already sent: left out
+    }
+    seen?.add(name);
   }
 }
 

@@ -84,6 +84,13 @@ export type Decision =
       statusText?: string;
       headers: HeaderPairs;
       body: string | Uint8Array;
+      /**
+       * How the headers meet those that earlier middleware already set on this response. Without it (a
+       * replayed response, which is whole), the first pair of each name replaces the header of that name,
+       * so the replay carries the stored `Access-Control-Allow-Origin` once, not beside the one cors set
+       * again. With it (an error decision), they are added, so two limiters give two `RateLimit` members.
+       */
+      appendHeaders?: boolean;
     };
 
 /** A compiled, validated policy that decides on requests. Build one per middleware, not per request. */
