@@ -30,19 +30,22 @@ interface Completed {
   headers: string[];
   /** The body bytes as a latin1 string (one character per byte). */
   body: string;
-  /** What the record costs the heap, in bytes, as counted against `maxBytes` (see {@link recordBytes}). */
+  /** What the record costs the heap, in bytes, as counted against `maxBytes`. */
   bytes: number;
 }
 
 /**
- * Heap bytes of a record besides the characters of its strings: the record object, its headers array,
- * the headers of its key, fingerprint and body strings, and the cache's slot for it (lru-cache keeps a
- * key, a value, links and a size per entry, and a Map entry from key to slot). Measured with Node.js 20
- * at about 200 bytes for a record without headers; rounded up.
+ * Heap bytes of a record besides its strings: the record object, its expiry's number, its headers
+ * array, and the cache's slot for it (lru-cache keeps a key, a value, links and a size per entry, and
+ * a Map entry from key to slot). Measured with Node.js 20 at about 210 bytes under eviction; rounded up.
  */
 const RECORD_OVERHEAD = 256;
-/** Heap bytes of one header name or value besides its characters: its string header and array slot. */
-const HEADER_STRING_OVERHEAD = 32;
+/** Heap bytes of a string besides its characters: its header (16) and the rounding of its size to 8. */
+const STRING_OVERHEAD = 24;
+/** Heap bytes of one header name or value besides its characters: a string's and its array slot. */
+const HEADER_STRING_OVERHEAD = STRING_OVERHEAD + 8;
+/** The headers of a record that has none (never written to: one array for all). */
+const NO_HEADERS: string[] = [];
 
 /**
  * The idempotency side of `MemoryStore`: completed responses in an LRU cache bounded by `max` records
@@ -88,7 +91,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       return { type: 'in_flight', fingerprint: held.fingerprint, leaseRemainingMs: Math.ceil(held.leaseEnd - now) };
     }
     // Whatever the response, its key must fit as a record that is not replayable (never a lost key).
-    if (RECORD_OVERHEAD + key.length + fingerprint.length > this.#maxBytes) {
+    if (baseBytes(key, fingerprint) > this.#maxBytes) {
       throw new StoreUnavailableError('idempotency key too long for the memory store');
     }
     if (!held && this.#claims.size >= this.options.max) {
@@ -132,30 +135,42 @@ function sizeOf(record: Completed): number {
 
 /** The record of a completed key; not replayable when the response is `null` or would not fit `maxBytes`. */
 function pack(key: string, fingerprint: string, expires: number, response: CompletedResponse, maxBytes: number): Completed {
-  const base = RECORD_OVERHEAD + key.length + fingerprint.length;
+  const base = baseBytes(key, fingerprint);
   if (response === null) return notReplayable(fingerprint, expires, base);
-  const size = base + recordBytes(response);
+  const size = base + responseBytes(response);
   // Checked before the body is copied into a string: an oversized one is never held, even briefly.
   if (size > maxBytes) return notReplayable(fingerprint, expires, base);
-  const headers: string[] = [];
-  for (const [name, value] of response.headers) headers.push(name, value);
+  const pairs = response.headers;
+  // Sized once (a pushed array keeps spare room, up to 17 slots for a few headers).
+  const headers = pairs.length === 0 ? NO_HEADERS : new Array<string>(2 * pairs.length);
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i]!;
+    headers[2 * i] = pair[0];
+    headers[2 * i + 1] = pair[1];
+  }
   const body = asBuffer(response.body).toString('latin1');
   return { fingerprint, expires, status: response.status, statusText: response.statusText, headers, body, bytes: size };
 }
 
+/** The bytes of a record without a response: what a key costs completed but not replayable. */
+function baseBytes(key: string, fingerprint: string): number {
+  // The key and fingerprint are hashes (base64url: one byte a character).
+  return RECORD_OVERHEAD + 2 * STRING_OVERHEAD + key.length + fingerprint.length;
+}
+
 function notReplayable(fingerprint: string, expires: number, bytes: number): Completed {
-  return { fingerprint, expires, status: 0, statusText: undefined, headers: [], body: '', bytes };
+  return { fingerprint, expires, status: 0, statusText: undefined, headers: NO_HEADERS, body: '', bytes };
 }
 
 /**
- * What a response adds to its record, in heap bytes: the body's (one per byte: a latin1 string), and
- * for the headers and reason phrase two per character (an upper bound: V8 keeps a string with any
- * character beyond latin1 at two bytes each) and a string header each.
+ * What a response adds to its record, in heap bytes: its body's (one a byte: a latin1 string), and for
+ * the headers and reason phrase two a character (an upper bound: V8 keeps a string with any character
+ * beyond latin1 at two bytes each), with each string's own overhead.
  */
-function recordBytes(response: StoredResponse): number {
-  let bytes = response.body.byteLength;
+function responseBytes(response: StoredResponse): number {
+  let bytes = STRING_OVERHEAD + response.body.byteLength;
   const { headers, statusText } = response;
-  if (statusText !== undefined) bytes += HEADER_STRING_OVERHEAD + 2 * statusText.length;
+  if (statusText !== undefined) bytes += STRING_OVERHEAD + 2 * statusText.length;
   for (let i = 0; i < headers.length; i++) {
     const pair = headers[i]!;
     bytes += 2 * HEADER_STRING_OVERHEAD + 2 * (pair[0].length + pair[1].length);

@@ -15,7 +15,7 @@ export interface MemoryStoreOptions {
   max?: number;
   /**
    * Most bytes of completed idempotency records kept for replay: each record counts its body, its
-   * headers, its reason phrase, its fingerprint and key, and a fixed overhead (about 250 bytes). Beyond
+   * headers, its reason phrase, its fingerprint and key, and a fixed overhead (about 300 bytes). Beyond
    * it the least recently used records are evicted, and a retry of an evicted key runs its handler
    * again; so size it to hold what completes within the retry window you promise: keyed requests per
    * second × seconds a client may retry × average stored response. A record larger than the whole
