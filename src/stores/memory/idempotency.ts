@@ -56,7 +56,8 @@ const NO_HEADERS: string[] = [];
  * nothing here waits on I/O, so the engine needs neither a promise nor a timeout timer per call.
  *
  * A response whose record would be larger than `maxBytes` is kept as completed but not replayable
- * (`response: null`): it evicts nothing, and a retry gets 409 instead of running the handler again.
+ * (`response: null`, a few hundred bytes): it evicts no more than any small record would, and a retry
+ * gets 409 instead of running the handler again.
  * Older records evicted to make room (by count or bytes) are forgotten: a retry of one runs again.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {

@@ -19,15 +19,19 @@ export interface MemoryStoreOptions {
    * it the least recently used records are evicted, and a retry of an evicted key runs its handler
    * again; so size it to hold what completes within the retry window you promise: keyed requests per
    * second × seconds a client may retry × average stored response. A record larger than the whole
-   * budget is never kept for replay, nor does it evict the others: its key is kept as completed but not
-   * replayable (a retry gets 409 `idempotency_conflict` with `replayable: false`, and never runs twice).
+   * budget is never kept for replay, nor does it empty the store: its key is kept as completed but not
+   * replayable, in a few hundred bytes (a retry gets 409 `idempotency_conflict` with
+   * `replayable: false`, and never runs twice).
    *
-   * The default, 64 MiB, holds 64 responses of the idempotency guard's largest (its `maxResponseBytes`
-   * default, 1 MiB) and about 15,000 of 4 KiB, yet is a small share of a default Node.js heap (2 GiB and
-   * more on 64-bit) or of a 512 MiB container: a burst of large responses under fresh keys evicts old
-   * records instead of exhausting the heap. For longer replay windows or larger responses, raise it
-   * with the heap in mind, or use `RedisStore`. At least 1024 (room for a record that is not
-   * replayable). The keys in flight are bounded by `max`, at a fixed size each, not by this budget.
+   * The default, 64 MiB, holds about 60 responses of the idempotency guard's largest (its
+   * `maxResponseBytes` default, 1 MiB), about 14,000 of 4 KiB, or the `max` of 100,000 small ones, yet
+   * is a small share of Node.js's default heap limit (which grows with the machine's memory, to 2-4 GiB
+   * on 64-bit servers) and fits a process of 256 MiB: a burst of large responses under fresh keys
+   * evicts old records instead of exhausting the heap. Keep it well above `maxResponseBytes`. For longer
+   * replay windows or larger responses, raise it with the heap in mind, or use `RedisStore`. At least
+   * 1024 (room for a record that is not replayable). Each `MemoryStore` has its own budget (an
+   * `idempotency()` without a `store` makes its own). The keys in flight are not counted here: they are
+   * bounded by `max`, at a fixed size each (a few hundred bytes).
    * @default 67108864 (64 MiB)
    * @example
    * ```ts
