@@ -23,6 +23,7 @@ const specs: fc.Arbitrary<ModelSpec> = fc
       { limit: 10_000_000, windowMs: 1_000, burst: 10_000_000 },
       { limit: 700_000_000, windowMs: DAY, burst: 700_000_000 },
       { limit: 3, windowMs: 1_000, burst: 20 },
+      { limit: MAX_UNITS, windowMs: 1_000_000_000, burst: MAX_UNITS },
     ),
     fc
       .record({

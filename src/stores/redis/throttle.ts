@@ -167,7 +167,7 @@ end
 if used + cost <= limit then
   if cost > 0 then
     local seq = redis.call('INCR', KEYS[2])
-    redis.call('ZADD', KEYS[1], fmt(now), seq .. ':' .. cost)
+    redis.call('ZADD', KEYS[1], fmt(now), fmt(seq) .. ':' .. fmt(cost))
     local ttl = tonumber(ARGV[2]) + 1000
     redis.call('PEXPIRE', KEYS[1], ttl)
     redis.call('PEXPIRE', KEYS[2], ttl)
