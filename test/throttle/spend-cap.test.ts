@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Decision } from '../../src/guard/types.js';
+import { RedisStore } from '../../src/stores/redis/index.js';
 import { createSpendCap, type SpendCapOptions } from '../../src/throttle/spend-cap.js';
+import { connectRedis, testPrefix } from '../support/redis.js';
 import { view } from './view.js';
 
 afterEach(() => {
@@ -95,6 +97,39 @@ describe('spend cap', () => {
   for (const [options, message] of cases) {
     it(`refuses ${JSON.stringify(options)}`, () => {
       expect(() => createSpendCap(options as SpendCapOptions)).toThrow(message);
+    });
+  }
+});
+
+describe('spend cap: costs and totals near 2^53 stay exact', () => {
+  const MAX = Number.MAX_SAFE_INTEGER;
+  for (const kind of ['memory', 'redis'] as const) {
+    it(`${kind}: totals that would pass 2^53 are refused, never wrapped or rounded into the cap`, async () => {
+      const redis = kind === 'redis' ? await connectRedis() : undefined;
+      try {
+        const store = redis ? new RedisStore(redis, { prefix: testPrefix('spend-big') }) : undefined;
+        let n = MAX - 1;
+        const cap = createSpendCap<any>({ daily: MAX, cost: () => n, key: () => 'big', onStoreError: 'closed', onStoreSwitch: () => {}, ...(store ? { store } : {}) });
+        const status = async () => {
+          const d = await decide(cap);
+          return d.type === 'respond' ? d.status : 200;
+        };
+        expect(await status()).toBe(200); // MAX - 1 spent
+        n = 2; // MAX + 1: past 2^53, where doubles round
+        expect(await status()).toBe(403);
+        n = 3;
+        expect(await status()).toBe(403);
+        n = MAX;
+        expect(await status()).toBe(403);
+        n = 1; // exactly MAX
+        expect(await status()).toBe(200);
+        n = 1;
+        expect(await status()).toBe(403);
+        n = 0;
+        expect(await status()).toBe(200);
+      } finally {
+        redis?.disconnect();
+      }
     });
   }
 });
