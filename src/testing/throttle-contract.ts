@@ -140,6 +140,20 @@ export function throttleStoreContract(factory: StoreFactory): void {
     expect(later.remaining).toBe(0);
   });
 
+  it('throttle: GCRA is exact at high rates (a fresh 60/s key has 59 left; 10^7/s neither loses nor invents units)', async () => {
+    const store = await open();
+    const sixty = rate({ limit: 60, windowMs: 1_000, burst: 60 });
+    expect((await store.consume(sixty)).remaining).toBe(59);
+    const fast = rate({ limit: 10_000_000, windowMs: 1_000, burst: 10_000_000 });
+    expect((await store.consume({ ...fast, cost: 9_999_999 })).allowed).toBe(true);
+    // A second later at most, the bucket has refilled less than 10^7 units: a full bucket's cost is refused.
+    const full = await store.consume({ ...fast, cost: 10_000_000 });
+    expect(full.allowed).toBe(false);
+    expect(full.retryAfterMs).toBeGreaterThan(0);
+    expect(full.retryAfterMs).toBeLessThanOrEqual(1_000);
+    if (full.nextMs !== undefined) expect(full.nextMs).toBeLessThanOrEqual(full.retryAfterMs);
+  });
+
   /** A counter whose current period (by the real clock) is `current`, between two others. */
   const counter = (current: string, limit: number, ttlMs = 60_000) => {
     const now = Date.now();
