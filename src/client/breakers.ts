@@ -1,10 +1,11 @@
 /**
- * One opossum circuit breaker (and one retry budget) per origin, kept in a bounded LRU cache. An
- * evicted breaker is shut down. The breakers of one pool share a single unref'd timer that rotates
- * their rolling statistics, and that timer stops by itself once the pool is garbage.
+ * One opossum circuit breaker (and one retry budget) per origin, kept in a bounded pool. When the pool
+ * is full, the least recently used closed breaker is evicted; open and half-open breakers are evicted
+ * only when no closed one is left, the one that opened first going first. An evicted breaker is shut
+ * down. The breakers of one pool share a single unref'd timer that rotates their rolling statistics,
+ * and that timer stops by itself once the pool is garbage.
  */
 import { EventEmitter } from 'node:events';
-import { LRUCache } from 'lru-cache';
 import CircuitBreaker from 'opossum';
 import { RetryBudget, type RetryBudgetOptions } from './budget.js';
 import { CircuitOpenError } from './errors.js';
@@ -122,6 +123,12 @@ export class OriginState {
     return breaker.halfOpen ? Date.now() : this.#retryAt;
   }
 
+  /** Whether the breaker lets the next attempt through: no breaker, closed, or half-open awaiting its probe. */
+  admits(): boolean {
+    const breaker = this.breaker;
+    return breaker === undefined || breaker.closed || breaker.pendingClose;
+  }
+
   /**
    * Runs one attempt through the breaker. Resolves to the response (5xx included); rejects with the
    * attempt's error, or with a {@link CircuitOpenError} without running the attempt.
@@ -219,7 +226,12 @@ export interface OriginPoolOptions {
 }
 
 /**
- * The per-origin state of one fetch wrapper, bounded by `max` origins.
+ * The per-origin state of one fetch wrapper (or of several, through a shared registry), bounded by
+ * `max` origins. When a new origin needs room, the least recently used origin whose breaker is closed
+ * (or that has no breaker) is dropped. Open and half-open breakers are what protect a failing origin,
+ * so they go only when every breaker of the pool is open or half-open: then the one that opened first
+ * is dropped (with one `resetTimeout` for all, it is the one closest to letting a probe through anyway),
+ * and its origin starts again with a closed breaker. The bound always holds.
  *
  * @example
  * ```ts
@@ -229,7 +241,10 @@ export interface OriginPoolOptions {
  */
 export class OriginPool {
   readonly #options: OriginPoolOptions;
-  readonly #cache: LRUCache<string, OriginState>;
+  /** Origins with a closed breaker (or none), least recently used first. */
+  readonly #closed = new Map<string, OriginState>();
+  /** Origins with an open or half-open breaker, in the order they opened. */
+  readonly #tripped = new Map<string, OriginState>();
   readonly #rotation = new EventEmitter();
   #timer: NodeJS.Timeout | undefined;
   #last: OriginState | undefined;
@@ -237,29 +252,29 @@ export class OriginPool {
   constructor(options: OriginPoolOptions) {
     this.#options = options;
     this.#rotation.setMaxListeners(0);
-    this.#cache = new LRUCache<string, OriginState>({
-      max: options.max,
-      dispose: (state) => {
-        if (this.#last === state) this.#last = undefined;
-        state.breaker?.shutdown();
-      },
-    });
   }
 
   /** Number of origins held. */
   get size(): number {
-    return this.#cache.size;
+    return this.#closed.size + this.#tripped.size;
   }
 
-  /** The state of an origin, created on first use (which may evict the least recently used origin). */
+  /** The state of an origin, created on first use (which may evict another origin, see the class). */
   get(origin: string): OriginState {
-    // The origin asked for last is already the most recently used: no need to touch the cache again.
+    // The origin asked for last is already the most recently used: no need to touch the maps again.
     const last = this.#last;
     if (last !== undefined && last.origin === origin) return last;
-    let state = this.#cache.get(origin);
-    if (state === undefined) {
-      state = this.#create(origin);
-      this.#cache.set(origin, state);
+    let state = this.#closed.get(origin);
+    if (state !== undefined) {
+      this.#closed.delete(origin);
+      this.#closed.set(origin, state);
+    } else {
+      state = this.#tripped.get(origin);
+      if (state === undefined) {
+        if (this.size >= this.#options.max) this.#evict();
+        state = this.#create(origin);
+        this.#closed.set(origin, state);
+      }
     }
     this.#last = state;
     return state;
@@ -268,9 +283,39 @@ export class OriginPool {
   /** Shuts down every breaker and forgets every origin. */
   clear(): void {
     this.#last = undefined;
-    this.#cache.clear();
+    const states = [...this.#closed.values(), ...this.#tripped.values()];
+    this.#closed.clear();
+    this.#tripped.clear();
+    for (const state of states) state.breaker?.shutdown();
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  #evict(): void {
+    const from = this.#closed.size > 0 ? this.#closed : this.#tripped;
+    const oldest = from.keys().next();
+    if (oldest.done) return;
+    const state = from.get(oldest.value) as OriginState;
+    from.delete(oldest.value);
+    if (this.#last === state) this.#last = undefined;
+    state.breaker?.shutdown();
+  }
+
+  /** A breaker opened (or reopened): its origin moves to the open ones, last in line for eviction. */
+  #opened(state: OriginState): void {
+    const { origin } = state;
+    if (this.#closed.get(origin) === state) this.#closed.delete(origin);
+    else if (this.#tripped.get(origin) === state) this.#tripped.delete(origin);
+    else return; // Evicted meanwhile.
+    this.#tripped.set(origin, state);
+  }
+
+  /** A breaker closed: its origin is a closed one again, the most recently used. */
+  #closedAgain(state: OriginState): void {
+    const { origin } = state;
+    if (this.#tripped.get(origin) !== state) return;
+    this.#tripped.delete(origin);
+    this.#closed.set(origin, state);
   }
 
   #create(origin: string): OriginState {
@@ -293,12 +338,14 @@ export class OriginPool {
     breaker.on('open', () => {
       const retryAt = Date.now() + settings.resetTimeout;
       state.opened(retryAt);
+      this.#opened(state);
       if (notify) safely(notify, { origin, state: 'open', retryAt: new Date(retryAt) });
     });
-    if (notify) {
-      breaker.on('halfOpen', () => safely(notify, { origin, state: 'halfOpen' }));
-      breaker.on('close', () => safely(notify, { origin, state: 'close' }));
-    }
+    breaker.on('close', () => {
+      this.#closedAgain(state);
+      if (notify) safely(notify, { origin, state: 'close' });
+    });
+    if (notify) breaker.on('halfOpen', () => safely(notify, { origin, state: 'halfOpen' }));
     return state;
   }
 

@@ -4,8 +4,11 @@
  */
 import { parseErrorBody } from '../errors/parse-body.js';
 import { anySignal } from './any-signal.js';
+import { AttemptTimer } from './attempt-timer.js';
 import { type BodySnapshot, snapshotRequestBody } from './body.js';
 import { type Attempt, OriginPool, type OriginState } from './breakers.js';
+import { type BulwarkFetch, type BulwarkRequestInit, callSettings } from './call-options.js';
+import { BreakerRegistry, REGISTRY_OPTION_NAMES } from './create-breakers.js';
 import { BodyNotReplayableError, CircuitOpenError, FetchTimeoutError } from './errors.js';
 import {
   type CreateFetchOptions,
@@ -36,7 +39,8 @@ import { sleep } from './sleep.js';
  * Creates a `fetch` that retries 5xx, 408, 429 and network errors with backoff and full jitter, honours
  * `Retry-After`, retries a 409 only when its code is `idempotency_conflict`, never retries 400, 401,
  * 402, 403, 404 or 422, adds an `Idempotency-Key` to POST and PATCH, and keeps a circuit breaker and a
- * retry budget per origin. It has the signature of `fetch`, so it drops into any code that takes one.
+ * retry budget per origin (its own, or those of a registry shared with other wrappers). It can be passed
+ * wherever a `fetch` is expected; a call's `init` may also carry per-call options as `bulwark`.
  *
  * @example
  * ```ts
@@ -45,26 +49,40 @@ import { sleep } from './sleep.js';
  * const api = createFetch({ retries: 3, timeoutMs: 5_000, deadlineMs: 20_000 });
  * const res = await api('https://api.example.com/v1/messages', { method: 'POST', body: JSON.stringify(msg) });
  * if (!res.ok) throw await ApiError.fromResponse(res);
+ * await api('https://api.example.com/v1/ping', { bulwark: { retries: 0, deadlineMs: 1_000 } });
  * ```
  */
-export function createFetch(options: CreateFetchOptions = {}): typeof globalThis.fetch {
+export function createFetch(options: CreateFetchOptions = {}): BulwarkFetch {
   if (typeof options !== 'object' || options === null) throw new TypeError('createFetch: options must be an object');
   for (const key of Object.keys(options)) {
     if (!OPTION_NAMES.has(key)) throw new TypeError(`createFetch: unknown option ${JSON.stringify(key)}`);
   }
   const settings = validate(options);
-  const breaker = validateBreaker(options.breaker);
-  const budget = validateBudget(options.retryBudget);
-  const maxBreakers = options.maxBreakers ?? 1000;
-  need(Number.isSafeInteger(maxBreakers) && maxBreakers > 0, 'maxBreakers', 'a positive integer');
-  const onStateChange = options.onBreakerStateChange;
-  need(onStateChange === undefined || typeof onStateChange === 'function', 'onBreakerStateChange', 'a function');
-  const pool =
-    breaker === false && budget === false
-      ? undefined
-      : new OriginPool({ max: maxBreakers, breaker, budget, onStateChange });
+  let pool: OriginPool | undefined;
+  if (options.breakers !== undefined) {
+    need(options.breakers instanceof BreakerRegistry, 'breakers', 'a registry made by createBreakers()');
+    for (const name of REGISTRY_OPTION_NAMES) {
+      if ((options as Record<string, unknown>)[name] !== undefined) {
+        throw new TypeError(
+          `createFetch: options.${name} belongs to the shared registry given as options.breakers; pass it to createBreakers() instead`,
+        );
+      }
+    }
+    pool = BreakerRegistry.poolOf(options.breakers);
+  } else {
+    const breaker = validateBreaker(options.breaker);
+    const budget = validateBudget(options.retryBudget);
+    const maxBreakers = options.maxBreakers ?? 1000;
+    need(Number.isSafeInteger(maxBreakers) && maxBreakers > 0, 'maxBreakers', 'a positive integer');
+    const onStateChange = options.onBreakerStateChange;
+    need(onStateChange === undefined || typeof onStateChange === 'function', 'onBreakerStateChange', 'a function');
+    pool =
+      breaker === false && budget === false
+        ? undefined
+        : new OriginPool({ max: maxBreakers, breaker, budget, onStateChange });
+  }
 
-  const bulwarkFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> =>
+  const bulwarkFetch = (input: RequestInfo | URL, init?: BulwarkRequestInit): Promise<Response> =>
     send(settings, pool, input, init);
   return bulwarkFetch;
 }
@@ -74,12 +92,21 @@ export function createFetch(options: CreateFetchOptions = {}): typeof globalThis
  * promise reaction after it, as every extra `await` between `fetch` and the caller adds latency.
  */
 function send(
-  settings: Settings,
+  instanceSettings: Settings,
   pool: OriginPool | undefined,
   input: RequestInfo | URL,
-  init: RequestInit | undefined,
+  callerInit: BulwarkRequestInit | undefined,
 ): Promise<Response> {
   try {
+    let settings = instanceSettings;
+    let key: string | false | undefined;
+    let init: RequestInit | undefined = callerInit;
+    // Per-call options are read, validated and taken out of the init: fetch never sees them.
+    if (callerInit !== undefined && callerInit !== null && 'bulwark' in callerInit) {
+      const { bulwark, ...rest } = callerInit;
+      ({ settings, key } = callSettings(instanceSettings, bulwark));
+      init = rest;
+    }
     const base = settings.fetch ?? globalThis.fetch;
     const isRequest = input instanceof Request;
     const callerSignal = init?.signal ?? (isRequest ? input.signal : undefined) ?? undefined;
@@ -91,7 +118,7 @@ function send(
     if (origin === undefined) return Promise.resolve(base(input, init));
 
     const pending = snapshotRequestBody(input, init);
-    const target: Target = { base, isRequest, callerSignal, url, origin };
+    const target: Target = { base, isRequest, callerSignal, url, origin, key };
     if (pending instanceof Promise) return pending.then((body) => start(settings, pool, input, init, target, body));
     return start(settings, pool, input, init, target, pending);
   } catch (error) {
@@ -106,6 +133,8 @@ interface Target {
   callerSignal: AbortSignal | undefined;
   url: string;
   origin: string;
+  /** `init.bulwark.idempotencyKey`: a key for this call, `false` for none, else the wrapper's rule. */
+  key: string | false | undefined;
 }
 
 /** Prepares the request sent by every attempt of a call, and sends the first attempt. */
@@ -117,7 +146,7 @@ function start(
   target: Target,
   body: BodySnapshot,
 ): Promise<Response> {
-  const { isRequest, callerSignal } = target;
+  const { isRequest, callerSignal, key } = target;
   if (callerSignal?.aborted) throw callerSignal.reason;
   const sentMethod = init?.method ?? (isRequest ? (input as Request).method : 'GET');
   const method = sentMethod.toUpperCase();
@@ -126,9 +155,11 @@ function start(
   const contentType = body.kind === 'replayable' ? body.contentType : undefined;
   let headers: HeadersInit | undefined = init?.headers;
   let idempotencyKey: string | undefined;
-  if (isRequest || contentType !== undefined || !isIdempotentMethod(method)) {
+  if (isRequest || contentType !== undefined || !isIdempotentMethod(method) || typeof key === 'string') {
     const source = init?.headers ?? (isRequest ? (input as Request).headers : undefined);
-    const prepared = prepareHeaders(source, settings.keyHeader, KEYED_METHODS.has(method), contentType);
+    const addKey = key !== false && KEYED_METHODS.has(method);
+    const given = typeof key === 'string' ? key : undefined;
+    const prepared = prepareHeaders(source, settings.keyHeader, addKey, contentType, given);
     headers = prepared.headers;
     idempotencyKey = prepared.idempotencyKey;
   }
@@ -188,8 +219,8 @@ class Call implements Attempt {
   state: OriginState | undefined;
   #retry = 0;
   #signal: AbortSignal | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #timedOut: FetchTimeoutError | undefined;
+  /** The time limit of the current attempt; left running when its response ends the call (it covers the body). */
+  #timer: AttemptTimer | undefined;
   #conflict = false;
   #sent = false;
 
@@ -214,17 +245,16 @@ class Call implements Attempt {
     const { settings, target } = this;
     const remaining = this.deadlineAt - Date.now();
     if (remaining <= 0) return Promise.reject(new FetchTimeoutError('deadline_exceeded', settings.deadlineMs));
-    this.#timedOut = undefined;
     this.#conflict = false;
     this.probe = false;
     const limit = Math.min(settings.timeoutMs, remaining);
     if (limit <= MAX_TIMER_MS) {
-      const controller = new AbortController();
-      const timer = setTimeout(expire, limit, this, controller, settings.timeoutMs > remaining);
-      timer.unref();
+      const timer =
+        settings.timeoutMs > remaining
+          ? new AttemptTimer(limit, 'deadline_exceeded', settings.deadlineMs)
+          : new AttemptTimer(limit, 'attempt_timeout', settings.timeoutMs);
       this.#timer = timer;
-      this.#signal =
-        target.callerSignal === undefined ? controller.signal : anySignal(target.callerSignal, controller.signal);
+      this.#signal = target.callerSignal === undefined ? timer.signal : anySignal(target.callerSignal, timer.signal);
     } else {
       this.#timer = undefined;
       this.#signal = target.callerSignal;
@@ -273,17 +303,15 @@ class Call implements Attempt {
     return response;
   }
 
+  /**
+   * Whether an attempt's error is the upstream's failure: its timeout, or a network error that may pass
+   * (not the caller's abort, a bad argument, a certificate, a redirect loop or an unknown host).
+   */
   countsAsFailure(error: unknown): boolean {
-    return this.#timedOut !== undefined || (!this.target.callerSignal?.aborted && classifyNetworkError(error) !== undefined);
-  }
-
-  /** The attempt's timer fired: aborts the attempt with the error that names the limit. */
-  expire(controller: AbortController, deadline: boolean): void {
-    const error = deadline
-      ? new FetchTimeoutError('deadline_exceeded', this.settings.deadlineMs)
-      : new FetchTimeoutError('attempt_timeout', this.settings.timeoutMs);
-    this.#timedOut = error;
-    controller.abort(error);
+    return (
+      this.#timer?.fired !== undefined ||
+      (!this.target.callerSignal?.aborted && classifyNetworkError(error) !== undefined)
+    );
   }
 
   /** The init of this attempt: the prepared request with the attempt's signal. */
@@ -315,15 +343,19 @@ class Call implements Attempt {
     );
   }
 
-  /** The attempt answered: the call ends with the response, or retries it. */
+  /**
+   * The attempt answered: the call ends with the response, or retries it. A response that ends the call
+   * keeps its attempt's timer running, so that the deadline and the attempt's timeout cover its body.
+   */
   #settle(response: Response): Response | Promise<Response> {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const timer = this.#timer;
     const callerSignal = this.target.callerSignal;
     if (callerSignal?.aborted) {
+      timer?.stop();
       discard(response);
       throw callerSignal.reason;
     }
-    const timedOut = this.#timedOut;
+    const timedOut = timer?.fired;
     if (timedOut !== undefined) {
       // The timer fired as the response arrived: its body is aborted, so it is a timeout after all.
       discard(response);
@@ -339,11 +371,12 @@ class Call implements Attempt {
 
   /** The attempt failed: the call ends with the error, or retries it. */
   #settleError(error: unknown): Promise<Response> {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const timer = this.#timer;
+    timer?.stop();
     const callerSignal = this.target.callerSignal;
     if (callerSignal?.aborted) throw callerSignal.reason;
     if (error instanceof CircuitOpenError) throw error;
-    const timedOut = this.#timedOut;
+    const timedOut = timer?.fired;
     if (timedOut !== undefined) {
       if (timedOut.code === 'deadline_exceeded') throw timedOut;
       return this.#retryAfter(new Failure('timeout', undefined, timedOut));
@@ -353,7 +386,11 @@ class Call implements Attempt {
     return this.#retryAfter(new Failure(network, undefined, error));
   }
 
-  /** After a retryable failure: waits and sends the next attempt, or ends the call with the failure. */
+  /**
+   * After a retryable failure: waits and sends the next attempt, or ends the call with the failure. A
+   * response that ends the call here (retries spent, a `Retry-After` over the cap, the deadline or the
+   * breaker in the way) keeps its timer running, as in {@link Call.#settle}.
+   */
   async #retryAfter(outcome: Failure): Promise<Response> {
     const { settings, plan, target } = this;
     const retry = this.#retry;
@@ -400,16 +437,29 @@ class Call implements Attempt {
         // A hook is for observation; its failure does not change the call.
       }
     }
-    if (response !== undefined) discard(response);
-    await sleep(delayMs, target.callerSignal);
+    // The response is kept unread through the wait (a small body is already buffered, and its connection
+    // back in the pool): if the breaker opens meanwhile, the call ends with it rather than with circuit_open.
+    const timer = this.#timer;
+    timer?.stop();
+    try {
+      await sleep(delayMs, target.callerSignal);
+    } catch (error) {
+      if (response !== undefined) discard(response);
+      throw error;
+    }
     this.#retry = retry + 1;
     this.state = this.pool?.get(target.origin);
+    if (this.state !== undefined && !this.state.admits()) {
+      // Another call opened the breaker during the wait: this call ends with the answer it already has,
+      // exactly as when the breaker was open before the wait. A response keeps the deadline for its body.
+      if (response !== undefined && timer !== undefined && this.deadlineAt !== Number.POSITIVE_INFINITY) {
+        timer.rearm(this.deadlineAt - Date.now(), 'deadline_exceeded', settings.deadlineMs);
+      }
+      return outcome.end();
+    }
+    if (response !== undefined) discard(response);
     return this.next();
   }
-}
-
-function expire(call: Call, controller: AbortController, deadline: boolean): void {
-  call.expire(controller, deadline);
 }
 
 async function isIdempotencyConflict(response: Response): Promise<boolean> {

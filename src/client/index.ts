@@ -5,6 +5,8 @@
 export { ApiError, isApiError } from '../errors/api-error.js';
 export type { BreakerOptions, BreakerState, BreakerStateEvent } from './breakers.js';
 export type { RetryBudgetOptions } from './budget.js';
+export type { BulwarkFetch, BulwarkRequestInit, CallOptions } from './call-options.js';
+export { BreakerRegistry, type CreateBreakersOptions, createBreakers } from './create-breakers.js';
 export { createFetch } from './create-fetch.js';
 export { BodyNotReplayableError, CircuitOpenError, FetchTimeoutError } from './errors.js';
 export type { CreateFetchOptions, FetchLike, RetryEvent } from './options.js';

@@ -4,6 +4,7 @@
  */
 import type { BreakerOptions, BreakerStateEvent } from './breakers.js';
 import type { RetryBudgetOptions } from './budget.js';
+import type { BreakerRegistry } from './create-breakers.js';
 
 /** Any function that behaves like `fetch`. */
 export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
@@ -67,9 +68,11 @@ export interface CreateFetchOptions {
    */
   maxRetryAfterMs?: number;
   /**
-   * Time limit of each attempt until its response headers (and, for a 409, its error body) arrive.
-   * Each attempt has its own signal, so one slow attempt never aborts another call. A timed-out attempt
-   * counts as a breaker failure and is retried like a network error.
+   * Time limit of each attempt: until its response headers (and, for a 409, its error body) arrive, and for
+   * the attempt whose response ends the call, until its body has been read (`text()`, `json()`,
+   * `arrayBuffer()`, `blob()`, `formData()` or the `body` stream then reject with `attempt_timeout`).
+   * Each attempt has its own signal, so one slow attempt never aborts another call. An attempt that timed
+   * out before its headers counts as a breaker failure and is retried like a network error.
    *
    * Off by default, as with `fetch` itself (Node's fetch gives up on its own after 300 s without
    * response headers): a wrapper dropped into existing code does not start aborting, and retrying,
@@ -81,8 +84,9 @@ export interface CreateFetchOptions {
    */
   timeoutMs?: number;
   /**
-   * Time limit of the whole call, attempts and backoff waits included. A retry whose wait would end past
-   * the deadline is not made. `Infinity` disables it.
+   * Time limit of the whole call, attempts, backoff waits and the reading of the returned response's body
+   * included (reading it past the deadline rejects with `deadline_exceeded`). A retry whose wait would end
+   * past the deadline is not made. `Infinity` disables it.
    * @default Infinity
    * @example { deadlineMs: 20_000 }
    */
@@ -103,11 +107,26 @@ export interface CreateFetchOptions {
    */
   breaker?: BreakerOptions | false;
   /**
-   * Most origins whose breaker and budget are kept; the least recently used is dropped (its breaker shut down).
+   * Most origins whose breaker and budget are kept. When full, the least recently used origin whose breaker
+   * is closed is dropped (its breaker shut down); open and half-open breakers are dropped only when every
+   * breaker is open or half-open, the one that opened first going first.
    * @default 1000
    * @example { maxBreakers: 100 }
    */
   maxBreakers?: number;
+  /**
+   * A registry of breakers and retry budgets made by `createBreakers()`, shared with other wrappers: an
+   * origin one of them found down fails fast for all. With it, `breaker`, `maxBreakers`, `retryBudget` and
+   * `onBreakerStateChange` are options of the registry, and giving one here is a `TypeError`.
+   * @default undefined (the wrapper keeps its own breakers and budgets)
+   * @example
+   * ```ts
+   * const breakers = createBreakers({ maxBreakers: 200 });
+   * const a = createFetch({ breakers, retries: 2 });
+   * const b = createFetch({ breakers, timeoutMs: 1_000 });
+   * ```
+   */
+  breakers?: BreakerRegistry;
   /**
    * Called before each retry. A hook that throws is ignored.
    * @default undefined
@@ -143,6 +162,7 @@ export const OPTION_NAMES = new Set([
   'retryBudget',
   'breaker',
   'maxBreakers',
+  'breakers',
   'onRetry',
   'onBreakerStateChange',
   'idempotencyHeader',
@@ -160,17 +180,24 @@ export interface Settings {
   keyHeader: string | false;
 }
 
-export function need(ok: boolean, name: string, what: string): asserts ok {
-  if (!ok) throw new TypeError(`createFetch: options.${name} must be ${what}`);
+/** Throws a `TypeError` naming the option (`label` names where it sits) unless `ok`. */
+export function need(ok: boolean, name: string, what: string, label = 'createFetch: options.'): asserts ok {
+  if (!ok) throw new TypeError(`${label}${name} must be ${what}`);
 }
 
-function duration(value: unknown, name: string, fallback: number, allowInfinity: boolean): number {
+export function duration(
+  value: unknown,
+  name: string,
+  fallback: number,
+  allowInfinity: boolean,
+  label = 'createFetch: options.',
+): number {
   if (value === undefined) return fallback;
   const ok =
     typeof value === 'number' &&
     value >= 0 &&
     ((Number.isFinite(value) && value <= MAX_TIMER_MS) || (allowInfinity && value === Number.POSITIVE_INFINITY));
-  need(ok, name, `a number of milliseconds from 0 to ${MAX_TIMER_MS}${allowInfinity ? ', or Infinity' : ''}`);
+  need(ok, name, `a number of milliseconds from 0 to ${MAX_TIMER_MS}${allowInfinity ? ', or Infinity' : ''}`, label);
   return value as number;
 }
 
@@ -214,58 +241,68 @@ const BREAKER_DEFAULTS: Required<BreakerOptions> = {
   rollingCountBuckets: 10,
 };
 
-export function validateBreaker(value: BreakerOptions | false | undefined): Required<BreakerOptions> | false {
+export function validateBreaker(
+  value: BreakerOptions | false | undefined,
+  label = 'createFetch: options.',
+): Required<BreakerOptions> | false {
   if (value === false) return false;
   if (value === undefined) return BREAKER_DEFAULTS;
-  need(typeof value === 'object' && value !== null, 'breaker', 'an object of breaker options or false');
+  need(typeof value === 'object' && value !== null, 'breaker', 'an object of breaker options or false', label);
   for (const key of Object.keys(value)) {
     if (key === 'timeout') {
-      throw new TypeError('createFetch: options.breaker.timeout is not supported; use options.timeoutMs');
+      throw new TypeError(`${label}breaker.timeout is not supported; use options.timeoutMs of createFetch`);
     }
-    need(Object.hasOwn(BREAKER_DEFAULTS, key), `breaker.${key}`, 'one of the supported breaker options (it is unknown)');
+    need(Object.hasOwn(BREAKER_DEFAULTS, key), `breaker.${key}`, 'one of the supported breaker options (it is unknown)', label);
   }
   const merged = { ...BREAKER_DEFAULTS, ...stripUndefined(value) };
   const pct = merged.errorThresholdPercentage;
-  need(typeof pct === 'number' && pct > 0 && pct <= 100, 'breaker.errorThresholdPercentage', 'a number above 0 and up to 100');
-  duration(merged.resetTimeout, 'breaker.resetTimeout', 0, false);
-  need(merged.resetTimeout > 0, 'breaker.resetTimeout', 'greater than 0');
+  need(typeof pct === 'number' && pct > 0 && pct <= 100, 'breaker.errorThresholdPercentage', 'a number above 0 and up to 100', label);
+  duration(merged.resetTimeout, 'breaker.resetTimeout', 0, false, label);
+  need(merged.resetTimeout > 0, 'breaker.resetTimeout', 'greater than 0', label);
   need(
     Number.isSafeInteger(merged.volumeThreshold) && merged.volumeThreshold >= 0,
     'breaker.volumeThreshold',
     'a non-negative integer',
+    label,
   );
-  duration(merged.rollingCountTimeout, 'breaker.rollingCountTimeout', 0, false);
+  duration(merged.rollingCountTimeout, 'breaker.rollingCountTimeout', 0, false, label);
   need(
     Number.isSafeInteger(merged.rollingCountBuckets) && merged.rollingCountBuckets > 0,
     'breaker.rollingCountBuckets',
     'a positive integer',
+    label,
   );
   need(
     merged.rollingCountTimeout >= merged.rollingCountBuckets,
     'breaker.rollingCountTimeout',
     'at least options.breaker.rollingCountBuckets milliseconds',
+    label,
   );
   return merged;
 }
 
 const BUDGET_DEFAULTS: Required<RetryBudgetOptions> = { ratio: 0.1, minPerSecond: 1, windowMs: 10_000 };
 
-export function validateBudget(value: RetryBudgetOptions | false | undefined): Required<RetryBudgetOptions> | false {
+export function validateBudget(
+  value: RetryBudgetOptions | false | undefined,
+  label = 'createFetch: options.',
+): Required<RetryBudgetOptions> | false {
   if (value === false) return false;
   if (value === undefined) return BUDGET_DEFAULTS;
-  need(typeof value === 'object' && value !== null, 'retryBudget', 'an object of budget options or false');
+  need(typeof value === 'object' && value !== null, 'retryBudget', 'an object of budget options or false', label);
   for (const key of Object.keys(value)) {
-    need(Object.hasOwn(BUDGET_DEFAULTS, key), `retryBudget.${key}`, 'one of ratio, minPerSecond, windowMs (it is unknown)');
+    need(Object.hasOwn(BUDGET_DEFAULTS, key), `retryBudget.${key}`, 'one of ratio, minPerSecond, windowMs (it is unknown)', label);
   }
   const merged = { ...BUDGET_DEFAULTS, ...stripUndefined(value) };
-  need(typeof merged.ratio === 'number' && merged.ratio >= 0 && Number.isFinite(merged.ratio), 'retryBudget.ratio', 'a non-negative number');
+  need(typeof merged.ratio === 'number' && merged.ratio >= 0 && Number.isFinite(merged.ratio), 'retryBudget.ratio', 'a non-negative number', label);
   need(
     typeof merged.minPerSecond === 'number' && merged.minPerSecond >= 0 && Number.isFinite(merged.minPerSecond),
     'retryBudget.minPerSecond',
     'a non-negative number',
+    label,
   );
-  duration(merged.windowMs, 'retryBudget.windowMs', 0, false);
-  need(merged.windowMs >= 10, 'retryBudget.windowMs', 'at least 10');
+  duration(merged.windowMs, 'retryBudget.windowMs', 0, false, label);
+  need(merged.windowMs >= 10, 'retryBudget.windowMs', 'at least 10', label);
   return merged;
 }
 

@@ -13,13 +13,28 @@ interface PreparedHeaders {
  * Copies the caller's headers, adding an idempotency key (when `addKey` and the caller set none) and the
  * body's content type (when the caller set none). A plain object of headers without either is copied as
  * a plain object, which is cheaper than a `Headers` and sends the same; anything else goes through `Headers`.
+ * A `key` given for the call (`init.bulwark.idempotencyKey`) is set in `keyHeader`; a different key in
+ * the caller's headers is a `TypeError`.
  */
 export function prepareHeaders(
   source: HeadersInit | undefined,
   keyHeader: string | false,
   addKey: boolean,
   contentType: string | undefined,
+  key?: string,
 ): PreparedHeaders {
+  if (key !== undefined && keyHeader !== false) {
+    const copy = new Headers(source);
+    const existing = copy.get(keyHeader);
+    if (existing !== null && existing !== key) {
+      throw new TypeError(
+        `bulwark fetch: init.bulwark.idempotencyKey differs from the ${keyHeader} header of the same call; give the key once`,
+      );
+    }
+    copy.set(keyHeader, key);
+    if (contentType !== undefined && !copy.has('content-type')) copy.set('content-type', contentType);
+    return { headers: copy, idempotencyKey: key };
+  }
   const keyName = keyHeader === false ? 'idempotency-key' : keyHeader.toLowerCase();
   if (source === undefined || isPlainRecord(source)) {
     let simple = true;

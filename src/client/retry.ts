@@ -46,10 +46,12 @@ export function isBreakerFailureStatus(status: number): boolean {
   return status >= 500;
 }
 
-/** Failures raised before a connection was made: the request cannot have reached the server. */
+/**
+ * Failures raised before a request was sent: the request cannot have reached the server, and trying
+ * again may succeed (the server was restarting, a DNS answer was late, a route came back).
+ */
 const BEFORE_CONNECT_CODES = new Set([
   'ECONNREFUSED',
-  'ENOTFOUND',
   'EAI_AGAIN',
   'EHOSTUNREACH',
   'ENETUNREACH',
@@ -66,29 +68,36 @@ const CONNECTION_CODES = new Set([
   'ENETDOWN',
   'ENETRESET',
   'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_RESPONSE_STATUS_CODE',
-  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
 ]);
 
 /**
- * Classifies an error thrown by `fetch`:
- * - `before-connect`: connection refused, unknown host, unreachable network: nothing was sent.
- * - `network`: reset, closed socket, broken pipe: the request may have reached the server.
- * - `undefined`: not a network failure (a bad argument, an abort): never retried.
+ * Classifies an error thrown by `fetch` by its cause, the code that undici (Node's fetch) or the OS
+ * gave it:
+ * - `before-connect`: connection refused, DNS temporarily failing, host or network unreachable, connect
+ *   timeout: nothing was sent, so even a POST without a key may be retried.
+ * - `network`: reset, closed socket, broken pipe, headers or body timeout: the request may have reached
+ *   the server.
+ * - `undefined`: anything else, which repeating the same request cannot fix, so it is never retried and
+ *   never counts against the origin's breaker: too many redirects (`redirect count exceeded`), a
+ *   certificate or TLS failure (`DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`,
+ *   `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `ERR_TLS_CERT_ALTNAME_INVALID`, `ERR_SSL_*`, ...), an unknown host
+ *   (`ENOTFOUND`), an invalid URL, header or body, a response that is not HTTP, the caller's abort, and
+ *   any code not listed above.
  *
  * Node's `fetch` rejects with `TypeError('fetch failed')` whose `cause` carries the code; other fetch
- * implementations put the code on the error itself. Both are walked.
+ * implementations put the code on the error itself. Both are walked. A `fetch failed` without a known
+ * code is not a network error: the list of retryable codes is closed, so that a new kind of permanent
+ * failure is never retried by default.
  *
  * @example
  * ```ts
  * classifyNetworkError(new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } })); // 'network'
+ * classifyNetworkError(new TypeError('fetch failed', { cause: new Error('redirect count exceeded') })); // undefined
  * ```
  */
 export function classifyNetworkError(error: unknown): 'before-connect' | 'network' | undefined {
-  let sawFetchFailed = false;
   let current: unknown = error;
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
     const code = (current as { code?: unknown }).code;
@@ -102,10 +111,9 @@ export function classifyNetworkError(error: unknown): 'before-connect' | 'networ
       if (inner.length > 0 && inner.every((kind) => kind === 'before-connect')) return 'before-connect';
       if (inner.some((kind) => kind !== undefined)) return 'network';
     }
-    if (current instanceof TypeError && current.message === 'fetch failed') sawFetchFailed = true;
     current = (current as { cause?: unknown }).cause;
   }
-  return sawFetchFailed ? 'network' : undefined;
+  return undefined;
 }
 
 /**

@@ -1,14 +1,16 @@
 import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { ApiError, type CreateFetchOptions, createFetch, isApiError } from '../../src/client/index.js';
+import { ApiError, type BulwarkRequestInit, type CreateFetchOptions, createFetch, isApiError } from '../../src/client/index.js';
 import { serverPool } from './helpers.js';
 
 const servers = serverPool();
 afterAll(() => servers.closeAll());
 
 describe('createFetch options', () => {
-  it('returns a function typed exactly like fetch', () => {
+  it('returns a function that goes wherever fetch goes, and takes per-call options as init.bulwark', () => {
     const wrapped = createFetch();
-    expectTypeOf(wrapped).toEqualTypeOf<typeof globalThis.fetch>();
+    expectTypeOf(wrapped).toExtend<typeof globalThis.fetch>();
+    expectTypeOf(wrapped).parameter(1).toEqualTypeOf<BulwarkRequestInit | undefined>();
+    expectTypeOf<{ method: 'POST'; bulwark: { retries: 0 } }>().toExtend<BulwarkRequestInit>();
     const takesFetch = (f: typeof globalThis.fetch) => f;
     expect(takesFetch(wrapped)).toBe(wrapped);
   });

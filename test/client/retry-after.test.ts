@@ -40,16 +40,40 @@ describe('classification', () => {
   it('tells failures before the connection from failures after it', () => {
     const failed = (cause: unknown) => new TypeError('fetch failed', { cause });
     expect(classifyNetworkError(failed({ code: 'ECONNREFUSED' }))).toBe('before-connect');
-    expect(classifyNetworkError(failed({ code: 'ENOTFOUND' }))).toBe('before-connect');
+    expect(classifyNetworkError(failed({ code: 'EAI_AGAIN' }))).toBe('before-connect');
     expect(classifyNetworkError(failed(new AggregateError([{ code: 'ECONNREFUSED' }, { code: 'ECONNREFUSED' }])))).toBe(
       'before-connect',
     );
     expect(classifyNetworkError(failed({ code: 'ECONNRESET' }))).toBe('network');
     expect(classifyNetworkError(failed({ code: 'UND_ERR_SOCKET' }))).toBe('network');
-    expect(classifyNetworkError(failed(new Error('other')))).toBe('network');
+    expect(classifyNetworkError(failed({ code: 'UND_ERR_HEADERS_TIMEOUT' }))).toBe('network');
     expect(classifyNetworkError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))).toBe('network');
     expect(classifyNetworkError(new TypeError('Request with GET/HEAD method cannot have body.'))).toBeUndefined();
     expect(classifyNetworkError(new DOMException('aborted', 'AbortError'))).toBeUndefined();
     expect(classifyNetworkError('nope')).toBeUndefined();
+  });
+
+  it('never retries what repeating cannot fix (shapes seen from Node 20 fetch against real servers)', () => {
+    const failed = (cause: unknown) => new TypeError('fetch failed', { cause });
+    const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
+    const permanent = [
+      failed(new Error('redirect count exceeded')),
+      failed(new Error('unexpected redirect')),
+      failed(withCode('self-signed certificate', 'DEPTH_ZERO_SELF_SIGNED_CERT')),
+      failed(withCode('self-signed certificate in certificate chain', 'SELF_SIGNED_CERT_IN_CHAIN')),
+      failed(withCode('unable to verify the first certificate', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')),
+      failed(withCode('certificate has expired', 'CERT_HAS_EXPIRED')),
+      failed(withCode("Hostname/IP does not match certificate's altnames", 'ERR_TLS_CERT_ALTNAME_INVALID')),
+      failed(withCode('wrong version number', 'ERR_SSL_WRONG_VERSION_NUMBER')),
+      failed(withCode('getaddrinfo ENOTFOUND nonexistent.invalid', 'ENOTFOUND')),
+      failed(withCode('Response does not match the HTTP/1.1 protocol', 'HPE_INVALID_CONSTANT')),
+      failed(new Error('unknown scheme')),
+      failed(new Error('bad port')),
+      failed(new Error('other')),
+      new TypeError('fetch failed'),
+      new TypeError('Failed to parse URL from http://exa mple.com/', { cause: withCode('Invalid URL', 'ERR_INVALID_URL') }),
+      new TypeError('Headers.append: "a\nb" is an invalid header value.'),
+    ];
+    for (const error of permanent) expect(classifyNetworkError(error), String(error.cause ?? error)).toBeUndefined();
   });
 });
