@@ -166,7 +166,7 @@ describe('idempotency engine', () => {
     expect(bodyRead).toBe(false);
   });
 
-  it('a completion that a store fails to record still lets the response go out (complete neither throws nor rejects)', async () => {
+  it('a completion that a store fails to record still lets the response go out (complete neither throws nor rejects), and is reported', async () => {
     const inner = new MemoryStore().idempotency;
     const store: IdempotencyStore = {
       claim: (...args) => inner.claim(...args),
@@ -176,9 +176,44 @@ describe('idempotency engine', () => {
       },
       release: (...args) => inner.release(...args),
     };
-    const decision = await createIdempotency({ store }).check(view('k'));
+    const reports: string[] = [];
+    const guard = createIdempotency({ store, storeTimeoutMs: 50, onRecordError: (event) => reports.push(event.kind) });
+    const decision = await guard.check(view('k'));
     expect(decision.type).toBe('next');
     if (decision.type === 'next') await expect(Promise.resolve().then(() => decision.sink!.complete(response(1)))).resolves.toBeUndefined();
+    expect(reports).toEqual(['not_recorded']);
+  });
+
+  it('a store that refuses the response but takes the smaller record: a retry gets 409 replayable:false and never runs', async () => {
+    const inner = new MemoryStore().idempotency;
+    let refused = 0;
+    const store: IdempotencyStore = {
+      claim: (...args) => inner.claim(...args),
+      renew: (...args) => inner.renew(...args),
+      complete: (key, token, stored, ttlMs) => {
+        if (stored !== null) {
+          refused++;
+          return Promise.reject(new Error('OOM command not allowed'));
+        }
+        return inner.complete(key, token, stored, ttlMs);
+      },
+      release: (...args) => inner.release(...args),
+    };
+    const reports: Array<{ kind: string; id: string }> = [];
+    const guard = createIdempotency({ store, storeTimeoutMs: 100, onRecordError: (event) => reports.push(event) });
+    const decision = await guard.check(view('oom'));
+    if (decision.type === 'next') await decision.sink!.complete(response(1));
+    expect(refused).toBeGreaterThan(1);
+    expect(reports.map((r) => r.kind)).toEqual(['not_replayable']);
+    expect(reports[0]!.id).toMatch(/^[\w-]{12}$/);
+    const retry = await guard.check(view('oom'));
+    expect(errorCode(retry)).toBe('idempotency_conflict');
+    const text = retry.type === 'respond' ? retry.body : undefined;
+    expect(JSON.parse(typeof text === 'string' ? text : new TextDecoder().decode(text)).replayable).toBe(false);
+  });
+
+  it('onRecordError must be a function', () => {
+    expect(() => createIdempotency({ onRecordError: 'log' as never })).toThrow(/options\.onRecordError/);
   });
 });
 
