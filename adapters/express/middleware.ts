@@ -4,6 +4,7 @@ import { nodeView } from '../../src/guard/node-view.js';
 import { expressBody } from './body.js';
 import { writeNodeHeaders } from '../../src/guard/node-headers.js';
 import { captureResponse } from './capture.js';
+import { isHeaderValue } from '../../src/errors/header-check.js';
 
 /**
  * Turns a core guard into Express middleware: build the neutral view, ask, apply.
@@ -43,10 +44,14 @@ function apply(decision: Decision, req: Request, res: Response, next: NextFuncti
   }
   if (decision.type === 'respond') {
     try {
-      res.statusCode = decision.status;
+      const status = decision.status;
+      res.statusCode = status;
+      if (decision.statusText !== undefined && isHeaderValue(decision.statusText)) res.statusMessage = decision.statusText;
       writeNodeHeaders(res, decision.headers, decision.appendHeaders !== true);
-      res.setHeader('content-length', typeof decision.body === 'string' ? Buffer.byteLength(decision.body) : decision.body.byteLength);
-      res.end(req.method === 'HEAD' ? undefined : decision.body);
+      // A 204 or 304 has no body and, as when the application sends one, no length.
+      if (status === 204 || status === 304) res.removeHeader('content-length');
+      else res.setHeader('content-length', typeof decision.body === 'string' ? Buffer.byteLength(decision.body) : decision.body.byteLength);
+      res.end(req.method === 'HEAD' || status === 204 || status === 304 ? undefined : decision.body);
     } catch (err) {
       // A status Node.js refuses (a stored response read back from a damaged store): the error handler answers.
       if (res.headersSent) lost(res, err);

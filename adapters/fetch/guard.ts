@@ -4,6 +4,7 @@ import { createSpendCap, type SpendCapOptions } from '../../src/throttle/spend-c
 import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
 import { formatError } from '../../src/errors/format.js';
+import { isHeaderValue } from '../../src/errors/header-check.js';
 import { createIdempotency, type IdempotencyOptions } from '../../src/idempotency/idempotency.js';
 import type { Decision, Guard, HeaderPairs, ResponseSink } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
@@ -204,7 +205,8 @@ const UTF8 = new TextEncoder();
 const NULL_BODY = new Set([204, 205, 304]);
 
 /**
- * The Response of a `respond` decision (a replay, an error), after the guards' headers `added` so far. A
+ * The Response of a `respond` decision (a replay, with its own reason phrase if it had one; an error),
+ * after the guards' headers `added` so far. A
  * null-body status (204, 205, 304) and a HEAD request get no body (HEAD keeps the `Content-Length` of
  * the body, as on Node servers). Headers a Web `Headers` refuses are left out.
  */
@@ -212,18 +214,20 @@ function respond(request: Request, status: number, added: HeaderPairs, decision:
   const headers = new Headers();
   appendAll(headers, added, false);
   appendAll(headers, decision.headers, decision.appendHeaders !== true);
+  const statusText = decision.statusText !== undefined && isHeaderValue(decision.statusText) ? decision.statusText : undefined;
+  const init: ResponseInit = statusText === undefined ? { status, headers } : { status, statusText, headers };
   if (NULL_BODY.has(status)) {
-    // The stored length of an empty body says nothing here (and 204 and 304 must not carry one).
-    if (status !== 205) headers.delete('content-length');
-    return new Response(null, { status, headers });
+    // No length either, as the application's own null-body Response has none (204 and 304 must not carry one).
+    headers.delete('content-length');
+    return new Response(null, init);
   }
   if (request.method === 'HEAD') {
     // The length of the body a GET would get, as Node servers send it.
     const body = decision.body;
     if (!headers.has('content-length')) headers.set('content-length', String(typeof body === 'string' ? UTF8.encode(body).byteLength : body.byteLength));
-    return new Response(null, { status, headers });
+    return new Response(null, init);
   }
-  return new Response(decision.body as BodyInit, { status, headers });
+  return new Response(decision.body as BodyInit, init);
 }
 
 /**

@@ -4,6 +4,7 @@ import { koaBody } from './body.js';
 import { writeNodeHeaders } from '../../src/guard/node-headers.js';
 import type { Decision, Guard } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
+import { isHeaderValue } from '../../src/errors/header-check.js';
 import { asBuffer } from '../../src/guard/as-buffer.js';
 
 /**
@@ -41,6 +42,8 @@ function apply(decision: Decision, ctx: Context, next: Next): Promise<void> {
   }
   if (decision.type === 'respond') {
     ctx.status = decision.status;
+    // A reason phrase Node.js would refuse (read back from a damaged store) is left out.
+    if (decision.statusText !== undefined && isHeaderValue(decision.statusText)) ctx.message = decision.statusText;
     // The headers first: with its Content-Type already set, Koa does not look up a type of its own for
     // the body (and then have it replaced).
     writeNodeHeaders(ctx.res, decision.headers, decision.appendHeaders !== true);
