@@ -28,23 +28,27 @@ const RFC_850 = new RegExp(
 );
 /** `Sun Nov  6 08:49:37 1994` */
 const ASCTIME = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
-const SECONDS = /^\d{1,15}$/;
+const SECONDS = /^\d+$/;
 
 /**
  * The delay a `Retry-After` value asks for, in milliseconds from `now`: seconds as given, a date in
- * the past as 0. `undefined` when the header is absent or malformed.
+ * the past as 0. `undefined` when the header is absent or malformed. RFC 9110 puts no bound on the
+ * digits of delay-seconds: a value too large to be exact (16 digits and more) is read as
+ * `Number.MAX_SAFE_INTEGER` ms, a delay longer than any cap, never as garbage. Compare the result with
+ * your own cap before passing it to a timer (timers fire at once beyond 2^31 - 1 ms).
  *
  * @example
  * ```ts
  * parseRetryAfter('120'); // 120000
  * parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', Date.parse('2015-10-21T07:27:00Z')); // 60000
+ * parseRetryAfter('9999999999999999'); // Number.MAX_SAFE_INTEGER (longer than any cap)
  * parseRetryAfter('soon'); // undefined
  * ```
  */
 export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
   if (value === null || value === undefined) return undefined;
   const text = value.trim();
-  if (SECONDS.test(text)) return Number(text) * 1000;
+  if (SECONDS.test(text)) return Math.min(Number(text) * 1000, Number.MAX_SAFE_INTEGER);
   const at = parseHttpDate(text);
   if (at === undefined) return undefined;
   return Math.max(0, at - now);

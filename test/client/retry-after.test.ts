@@ -11,6 +11,12 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(' 120 ', now)).toBe(120_000);
   });
 
+  it('reads delay-seconds of any length (RFC 9110 sets no bound) as a delay, capped at MAX_SAFE_INTEGER ms', () => {
+    expect(parseRetryAfter('9007199254740', now)).toBe(9_007_199_254_740_000);
+    expect(parseRetryAfter('9999999999999999', now)).toBe(Number.MAX_SAFE_INTEGER);
+    expect(parseRetryAfter('9'.repeat(400), now)).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
   it('reads the three HTTP-date forms as GMT', () => {
     expect(parseRetryAfter('Sun, 06 Nov 1994 08:49:37 GMT', now)).toBe(37_000);
     expect(parseRetryAfter('Sunday, 06-Nov-94 08:49:37 GMT', now)).toBe(37_000);
