@@ -161,7 +161,7 @@ describe('stalls, Redis, two worker processes', () => {
       const { first, duplicates } = await run(key, `at=${Math.round(at)}&stall=${L * 0.7}&ms=50`);
       expect(first.status).toBe(201);
       for (const d of duplicates) expect(d.status === 409 || (d.replayed && d.body === first.body)).toBe(true);
-      expect(duplicates.filter((d) => d.status === 409).length).toBeGreaterThan(10);
+      expect(duplicates.filter((d) => d.status === 409).length).toBeGreaterThan(2);
       const replay = await post(other.port, key, `at=${Math.round(at)}&stall=${L * 0.7}&ms=50`);
       expect(replay.replayed).toBe(true);
       expect(replay.body).toBe(first.body);
