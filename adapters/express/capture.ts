@@ -224,8 +224,12 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
   res.writeHead = function writeHead(this: ServerResponse, status: number, ...rest: unknown[]) {
     touched = true;
     res.statusCode = status;
-    if (typeof rest[0] === 'string') res.statusMessage = rest.shift() as string;
-    const headers = rest[0];
+    // As Node.js reads its arguments: (status, reason?, headers?), the reason left out or undefined.
+    let headers = rest[1] ?? rest[0];
+    if (typeof rest[0] === 'string') {
+      res.statusMessage = rest[0];
+      headers = rest[1];
+    }
     if (Array.isArray(headers)) {
       for (let i = 0; i + 1 < headers.length; i += 2) res.appendHeader(String(headers[i]), String(headers[i + 1]));
     } else if (headers && typeof headers === 'object') {

@@ -116,9 +116,12 @@ function bodyChunks(ctx: Context, limit: number): Chunks | Promise<Chunks> {
     if (unanswered(ctx)) throw new ApiError('not_found');
     // What Koa itself sends for a status without a body: its message as text.
     const status = ctx.status;
+    const message = ctx.res.statusMessage;
     const text = ctx.message || String(status);
     ctx.body = text;
     ctx.status = status;
+    // Setting the status again gave it the standard reason phrase: the application's own stays.
+    if (message) ctx.res.statusMessage = message;
     ctx.type = 'text';
     return { chunks: [Buffer.from(text)], fresh: true, text };
   }

@@ -19,7 +19,7 @@ export interface RawResponse {
 /** What came back on one connection. */
 export interface Exchange {
   responses: RawResponse[];
-  /** Bytes after the last whole response (none when the framing held). */
+  /** Bytes after the last whole response that do not begin one (none when the framing held). */
   surplus: Buffer;
   /** The connection ended in the middle of a response (or was reset). */
   broken: boolean;
@@ -60,7 +60,8 @@ export function exchange(port: number, requests: RawRequest[], timeoutMs = 2_000
       clearTimeout(timer);
       socket.destroy();
       const parsed = parse(received, requests.map((r) => r.method), true);
-      resolve({ responses: parsed.responses, surplus: parsed.rest, broken: broken || parsed.partial });
+      // A partial response at the end is a cut one, not surplus.
+      resolve({ responses: parsed.responses, surplus: parsed.partial ? Buffer.alloc(0) : parsed.rest, broken: broken || parsed.partial });
     };
     let timer = setTimeout(finish, timeoutMs);
     const sendNext = () => {
