@@ -131,7 +131,7 @@ describe('stalls, Redis, two worker processes', () => {
 
   beforeAll(async () => {
     server = await startPrivateRedis();
-    [stalling, other] = await Promise.all([1, 2].map(() => startWorker(server.url, { PREFIX: 'stall:', LEASE_MS: String(L) })));
+    [stalling, other] = (await Promise.all([1, 2].map(() => startWorker(server.url, { PREFIX: 'stall:', LEASE_MS: String(L) })))) as [Worker, Worker];
   }, 30_000);
 
   afterAll(async () => {

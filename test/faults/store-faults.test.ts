@@ -28,7 +28,7 @@ describe('Redis without persistence', () => {
 
   beforeAll(async () => {
     server = await startPrivateRedis();
-    [a, b] = await Promise.all([1, 2].map(() => startWorker(server.url, { PREFIX: 'np:', ...ENV })));
+    [a, b] = (await Promise.all([1, 2].map(() => startWorker(server.url, { PREFIX: 'np:', ...ENV })))) as [Worker, Worker];
   }, 30_000);
   afterAll(() => server.stop());
 
@@ -115,7 +115,7 @@ describe('Redis with AOF (appendfsync always)', () => {
 
   beforeAll(async () => {
     server = await startPrivateRedis({ aof: true });
-    [a, b] = await Promise.all([1, 2].map(() => startWorker(server.url, { PREFIX: 'aof:', ...ENV })));
+    [a, b] = (await Promise.all([1, 2].map(() => startWorker(server.url, { PREFIX: 'aof:', ...ENV })))) as [Worker, Worker];
   }, 30_000);
   afterAll(() => server.stop());
 
