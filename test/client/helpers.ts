@@ -1,5 +1,5 @@
 /** Small helpers shared by the client tests. */
-import { createFetch, type RetryEvent } from '../../src/client/index.js';
+import { type BulwarkFetch, createFetch, type RetryEvent } from '../../src/client/index.js';
 import { type FaultServer, startFaultServer, type Plan } from './fault-server.js';
 
 const realSetTimeout = globalThis.setTimeout;
@@ -48,7 +48,7 @@ export async function until(condition: () => boolean, timeoutMs = 5_000): Promis
  * A `createFetch` with fast backoff and no retry budget that records its retries; `options` override
  * those defaults.
  */
-export function recordingClient(options: Parameters<typeof createFetch>[0] = {}): { fetch: typeof globalThis.fetch; retries: RetryEvent[] } {
+export function recordingClient(options: Parameters<typeof createFetch>[0] = {}): { fetch: BulwarkFetch; retries: RetryEvent[] } {
   const retries: RetryEvent[] = [];
   const fetch = createFetch({ baseDelayMs: 1, maxDelayMs: 5, retryBudget: false, onRetry: (event) => retries.push(event), ...options });
   return { fetch, retries };
