@@ -12,7 +12,7 @@ export interface NodeBodyStream {
   readonly readableLength: number;
   readonly readableEnded: boolean;
   readonly destroyed: boolean;
-  read(): unknown;
+  read(size?: number): unknown;
   unshift(chunk: Uint8Array): void;
   resume(): unknown;
   on(event: string, listener: (...args: any[]) => void): unknown;
@@ -69,6 +69,9 @@ export function readNodeBody(stream: NodeBodyStream, limit: number): Uint8Array 
     }
     return putBack();
   }
+  // Start a read first: a 'readable' listener added while no read is under way makes the stream look at
+  // itself on the next tick, and a stream whose (empty) end arrived in between would then emit 'end'.
+  if (stream.readableLength === 0) stream.read(0);
   return new Promise<Uint8Array>((resolve, reject) => {
     const cleanup = () => {
       stream.removeListener('readable', onReadable);

@@ -1,18 +1,9 @@
 import { createHash } from 'node:crypto';
-import { ApiError } from '../errors/api-error.js';
 import type { RequestBody } from '../guard/types.js';
+import { exactCanonicalJson, MAX_JSON_DEPTH, mayLoseNumbers, tooDeep } from './exact-json.js';
 import { sha256 } from './hash.js';
 
-/**
- * Deepest nesting of a JSON body that is fingerprinted. A body parser accepts JSON nested far deeper (tens
- * of thousands of levels), which would exhaust the stack here: such a body is refused with 422
- * `invalid_request` instead of failing with a 500.
- */
-export const MAX_JSON_DEPTH = 512;
-
-function tooDeep(): ApiError {
-  return new ApiError('invalid_request', { message: `The request body is nested more than ${MAX_JSON_DEPTH} levels deep.` });
-}
+export { MAX_JSON_DEPTH };
 
 /**
  * Canonical JSON: object keys sorted (their order does not matter), array order kept, `undefined`
@@ -165,8 +156,15 @@ let lastIsJson = false;
 
 /**
  * The fingerprint of a request: method, path, query and body. JSON bodies (by content type, or already
- * parsed by a body parser) count by their canonical JSON, so key order does not matter; other bodies
- * by their bytes. One SHA-256, base64url.
+ * parsed by a body parser) count by their canonical JSON, so key order and whitespace do not matter;
+ * other bodies by their bytes. One SHA-256, base64url.
+ *
+ * Numbers count by their exact value when the guard has the bytes (no body parser ran before it, or the
+ * fetch adapter): `1.0` is `1` and `-0` is `0`, but `9007199254740993` is not `9007199254740992` and
+ * `1e400` is neither `1e401` nor `null`. A value a body parser already made holds doubles: precision was
+ * lost before the guard saw it, and such numbers count as the parser left them (`JSON.stringify`: both
+ * of those integers are `9007199254740992`, `1e400` is `null`). Both ways agree on every number a double
+ * holds exactly, so the two mount orders give one fingerprint for such bodies.
  *
  * @example
  * ```ts
@@ -187,7 +185,11 @@ export function fingerprint(method: string, path: string, query: string, body: R
       } catch {
         // Not JSON after all: counted by its bytes.
       }
-      if (json !== NOT_JSON) return sha256(`${head}j${canonicalJson(json)}`);
+      if (json !== NOT_JSON) {
+        // Numbers that a double cannot hold are read from the text; all others from the parsed value,
+        // which gives the same canonical JSON in one native pass.
+        return sha256(`${head}j${mayLoseNumbers(text) ? exactCanonicalJson(text) : canonicalJson(json)}`);
+      }
     }
   }
   return createHash('sha256').update(head).update('b').update(body.bytes).digest('base64url');

@@ -192,7 +192,7 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
   if (!Number.isInteger(maxResponseBytes) || maxResponseBytes < 0) {
     throw new TypeError(`${NAME}: options.maxResponseBytes must be a non-negative integer`);
   }
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBodyBytes = options.maxBodyBytes === undefined ? DEFAULT_MAX_BODY_BYTES : options.maxBodyBytes;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
     throw new TypeError(`${NAME}: options.maxBodyBytes must be a non-negative integer number of bytes`);
   }

@@ -184,6 +184,17 @@ describe('idempotency() and the body parser, in either order', () => {
           expect(JSON.parse(first.text).body).toEqual(big);
         });
 
+        it(`${order}: an empty chunked body gets the same answer with a key as without`, async () => {
+          const app = apps[order];
+          const unkeyed = await send(app.url, { body: '', splitMs: 5 });
+          // Repeated: whether the body's end comes in the same packet as the headers varies from one to the next.
+          for (let i = 0; i < 12; i++) {
+            const keyed = await send(app.url, { key: key('empty'), body: '', splitMs: i % 3 });
+            expect(keyed.status, keyed.text).toBe(unkeyed.status);
+            expect({ ...JSON.parse(keyed.text), n: 0 }).toEqual({ ...JSON.parse(unkeyed.text), n: 0 });
+          }
+        });
+
         it(`${order}: a keyed malformed body gets the parser's 4xx, and no 499 or other accident is stored`, async () => {
           const app = apps[order];
           const k = key('bad');
