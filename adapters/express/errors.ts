@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
-import { markThrown } from './thrown.js';
+import { markThrown } from '../node/thrown.js';
 
 /**
  * Express error middleware that answers every error with the documented JSON body

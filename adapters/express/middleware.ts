@@ -3,7 +3,7 @@ import type { Decision, Guard } from '../../src/guard/types.js';
 import { nodeView } from '../../src/guard/node-view.js';
 import { expressBody } from './body.js';
 import { writeNodeHeaders } from '../../src/guard/node-headers.js';
-import { captureResponse } from './capture.js';
+import { captureNodeResponse } from '../node/capture.js';
 import { isHeaderValue } from '../../src/errors/header-check.js';
 
 /**
@@ -69,7 +69,7 @@ function apply(decision: Decision, req: Request, res: Response, next: NextFuncti
       void decision.sink.abort(new Error('the client left before the application ran'));
       return;
     }
-    captureResponse(req, res, decision.sink);
+    captureNodeResponse(res, decision.sink);
   }
   next();
 }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
 import { concatBytes } from '../../src/guard/concat-bytes.js';
 import type { CapturedResponse, ResponseSink } from '../../src/guard/types.js';
-import { captureNodeResponse } from '../express/capture.js';
+import { captureNodeResponse } from '../node/capture.js';
 import { ApiError } from '../../src/errors/api-error.js';
 import { readNodeHeaders } from '../../src/guard/node-headers.js';
 import { unanswered } from './errors.js';

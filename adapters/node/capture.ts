@@ -1,5 +1,4 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
-import type { Request, Response } from 'express';
 import { concatBytes } from '../../src/guard/concat-bytes.js';
 import type { ResponseSink } from '../../src/guard/types.js';
 import { readNodeHeaders } from '../../src/guard/node-headers.js';
@@ -11,14 +10,6 @@ const UTF8 = /^utf-?8$/i;
 const EMPTY = new Uint8Array(0);
 /** Statuses whose responses carry no body, whatever their headers say. */
 const BODYLESS = new Set([204, 304]);
-
-/**
- * Captures the response an Express application writes (see {@link captureNodeResponse}).
- * @internal
- */
-export function captureResponse(_req: Request, res: Response, sink: ResponseSink): void {
-  captureNodeResponse(res, sink);
-}
 
 /** A Node.js response under capture, as {@link captureNodeResponse} gives it. @internal */
 export interface NodeCapture {
