@@ -93,7 +93,8 @@ export class ApiError<Code extends string = ErrorCode> extends Error {
   /**
    * Reads an error response into an `ApiError`. A documented JSON body gives its code, message and
    * details; a non-JSON, empty or truncated body gives a code derived from the status. Never throws
-   * for a bad body. The response body is consumed.
+   * for a bad body. The response body is consumed. A status below 400 is not an error: the promise
+   * rejects with a `TypeError` and the body is left unread (check `res.ok` first).
    *
    * @example
    * ```ts
@@ -105,6 +106,9 @@ export class ApiError<Code extends string = ErrorCode> extends Error {
    * ```
    */
   static async fromResponse(response: Response): Promise<ApiError<string>> {
+    if (!(response.status >= 400)) {
+      throw new TypeError(`ApiError.fromResponse: status ${response.status} is not an error status (400-599); check res.ok first`);
+    }
     let text = '';
     try {
       text = await response.text();

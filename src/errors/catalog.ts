@@ -128,6 +128,11 @@ export const ERROR_CODES = {
     message: 'The service is temporarily unavailable. Retry with backoff.',
     retryable: true,
   },
+  idempotency_key_used: {
+    status: 422,
+    message: 'This Idempotency-Key already completed, but its response was not kept for replay. It will not run again: use a new key for a new request.',
+    retryable: false,
+  },
 } as const satisfies ErrorCatalog;
 
 /** A code of the built-in catalog. */

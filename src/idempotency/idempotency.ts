@@ -302,7 +302,7 @@ function answer(result: Exclude<BeginResult, { type: 'run' }>, fp: string): Deci
   const response = result.response;
   if (response === null) {
     return errorDecision(
-      new ApiError('idempotency_conflict', {
+      new ApiError('idempotency_key_used', {
         message:
           'A request with this Idempotency-Key already completed, but its response was too large to keep for replay. It will not run again.',
         details: { replayable: false },

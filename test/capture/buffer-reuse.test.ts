@@ -74,8 +74,8 @@ describe('a buffer the application reuses', () => {
         };
         const seen = await firstAndReplay(start);
         if (maxResponseBytes > EXPECTED.length) expect(seen).toEqual(BOTH);
-        // Too large to keep: sent whole, then a 409 (not replayable).
-        else expect(seen.map(([status, , body]) => [status, status === 201 ? body : ''])).toEqual([[201, EXPECTED], [409, '']]);
+        // Too large to keep: sent whole, then a 422 idempotency_key_used (not replayable).
+        else expect(seen.map(([status, , body]) => [status, status === 201 ? body : ''])).toEqual([[201, EXPECTED], [422, '']]);
       });
     }
   }

@@ -152,8 +152,8 @@ describe('a response past maxResponseBytes', () => {
           expect(retry.responses.map((r) => [r.status, r.body.toString()])).toEqual([[201, WHOLE]]);
           expect(count).toBe(2);
           const again = await exchange(port, [keyedPost('/m', 'failed')]);
-          expect(again.responses.map((r) => r.status)).toEqual([409]);
-          expect(JSON.parse(again.responses[0]!.body.toString())).toMatchObject({ error: 'idempotency_conflict', replayable: false });
+          expect(again.responses.map((r) => r.status)).toEqual([422]);
+          expect(JSON.parse(again.responses[0]!.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
           expect(count).toBe(2);
         },
       );
@@ -167,10 +167,10 @@ describe('a response past maxResponseBytes', () => {
           // The retry goes out on the same connection the moment the first response is whole.
           const { responses, surplus, broken } = await exchange(port, [keyedPost('/m', 'whole'), keyedPost('/m', 'whole')]);
           expect([surplus.toString(), broken]).toEqual(['', false]);
-          expect(responses.map((r) => r.status)).toEqual([201, 409]);
+          expect(responses.map((r) => r.status)).toEqual([201, 422]);
           expect(responses[0]!.body.toString()).toBe(WHOLE);
           // The not-replayable kind, not "still in flight".
-          expect(JSON.parse(responses[1]!.body.toString())).toMatchObject({ error: 'idempotency_conflict', replayable: false });
+          expect(JSON.parse(responses[1]!.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
           expect(count).toBe(1);
         },
       );

@@ -163,8 +163,8 @@ for (const [name, Make] of [
             expect(replay.headers.some(([h]) => h === 'idempotent-replayed')).toBe(false);
             expect(shown(replay)).toEqual(shown(firstResponse));
           } else if (size(p.body) > MAX) {
-            expect(replay.status).toBe(409);
-            expect(JSON.parse(replay.body.toString())).toMatchObject({ error: 'idempotency_conflict', replayable: false });
+            expect(replay.status).toBe(422);
+            expect(JSON.parse(replay.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
           } else {
             expect(replay.headers).toContainEqual(['idempotent-replayed', 'true']);
             expect(shown(replay)).toEqual(shown(firstResponse));

@@ -24,6 +24,7 @@ const DOCUMENTED: Record<ErrorCode, { status: number; retryable: boolean }> = {
   payload_too_large: { status: 413, retryable: false },
   internal_error: { status: 500, retryable: true },
   service_unavailable: { status: 503, retryable: true },
+  idempotency_key_used: { status: 422, retryable: false },
 };
 
 describe('the catalog', () => {

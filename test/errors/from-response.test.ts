@@ -50,8 +50,9 @@ describe('ApiError.fromResponse', () => {
     expect(err.code).toBe('service_unavailable');
   });
 
-  it('treats a success status as a server error rather than throwing', async () => {
-    const err = await ApiError.fromResponse(new Response('ok', { status: 200 }));
-    expect(err.status).toBe(500);
+  it('refuses a status below 400 with a TypeError, leaving the body unread', async () => {
+    const res = new Response('ok', { status: 200 });
+    await expect(ApiError.fromResponse(res)).rejects.toThrow(new TypeError('ApiError.fromResponse: status 200 is not an error status (400-599); check res.ok first'));
+    expect(await res.text()).toBe('ok');
   });
 });

@@ -48,8 +48,8 @@ describe('Redis at maxmemory with noeviction', () => {
     await sleep(LEASE_MS * 1.5);
     for (let i = 0; i < 3; i++) {
       const retry = await post(worker.port, 'full-1', slow);
-      expect(retry.status).toBe(409);
-      expect(JSON.parse(retry.body)).toMatchObject({ error: 'idempotency_conflict', replayable: false });
+      expect(retry.status).toBe(422);
+      expect(JSON.parse(retry.body)).toMatchObject({ error: 'idempotency_key_used', replayable: false });
     }
     expect(runsOf('full-1', worker)).toBe(1);
 

@@ -60,8 +60,8 @@ describe('idempotency on each adapter', () => {
         expect(first.aborted).toBe(false);
         expect(first.body).toBe(`1:${CHUNK.repeat(20)}`);
         const retry = await send(app.url, req);
-        expect(retry.status).toBe(409);
-        expect(JSON.parse(retry.body)).toMatchObject({ error: 'idempotency_conflict', replayable: false });
+        expect(retry.status).toBe(422);
+        expect(JSON.parse(retry.body)).toMatchObject({ error: 'idempotency_key_used', replayable: false });
         expect(n).toBe(1);
       } finally {
         await app.close();

@@ -207,7 +207,7 @@ describe('idempotency engine', () => {
     expect(reports.map((r) => r.kind)).toEqual(['not_replayable']);
     expect(reports[0]!.id).toMatch(/^[\w-]{12}$/);
     const retry = await guard.check(view('oom'));
-    expect(errorCode(retry)).toBe('idempotency_conflict');
+    expect(errorCode(retry)).toBe('idempotency_key_used');
     const text = retry.type === 'respond' ? retry.body : undefined;
     expect(JSON.parse(typeof text === 'string' ? text : new TextDecoder().decode(text)).replayable).toBe(false);
   });

@@ -413,8 +413,8 @@ matrix(
   ([first, retry, fresh]) => {
     expect(first!.status).toBe(201);
     expect(first!.body).toBe(`1:${'x'.repeat(5000)}`);
-    expect(retry!.status).toBe(409);
-    expect(errorOf(retry)).toBe('idempotency_conflict');
+    expect(retry!.status).toBe(422);
+    expect(errorOf(retry)).toBe('idempotency_key_used');
     expect((JSON.parse(retry!.body) as { replayable?: boolean }).replayable).toBe(false);
     expect(retry!.headers['retry-after']).toBeUndefined();
     expect(fresh!.body.startsWith('2:')).toBe(true);

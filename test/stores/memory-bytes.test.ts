@@ -227,8 +227,8 @@ describe('idempotency over a real socket with a small MemoryStore budget (Expres
     expect(first.status).toBe(201);
     expect((await first.arrayBuffer()).byteLength).toBe(100 * KiB);
     const again = await post('/large', 'large-1');
-    expect(again.status).toBe(409);
-    expect(await again.json()).toMatchObject({ error: 'idempotency_conflict', replayable: false });
+    expect(again.status).toBe(422);
+    expect(await again.json()).toMatchObject({ error: 'idempotency_key_used', replayable: false });
     const small = await post('/small', 'small-1');
     expect(small.headers.get('idempotent-replayed')).toBe('true');
     expect(await small.text()).toBe('ok');
