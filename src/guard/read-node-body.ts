@@ -21,7 +21,21 @@ export interface NodeBodyStream {
 
 /** The message of the error when the stream was read by someone who left nothing behind. */
 const ALREADY_READ =
-  'the request body was read before idempotency() by middleware that left no parsed body: mount idempotency() before it, or after a body parser';
+  'idempotency: the request body was read before idempotency() by middleware that left no parsed body: mount idempotency() before it, or after a body parser';
+
+let warned = false;
+
+/**
+ * The request gets a 500 (its body cannot be fingerprinted, and fingerprinting nothing would replay one
+ * body for another); the process is told once, on stderr, how to mount the guard, as a misconfiguration.
+ */
+function alreadyRead(): TypeError {
+  if (!warned) {
+    warned = true;
+    process.emitWarning(ALREADY_READ, { code: 'BULWARK_BODY_ALREADY_READ' });
+  }
+  return new TypeError(ALREADY_READ);
+}
 
 /**
  * Reads a Node.js request body up to `limit` bytes **without consuming it**: the bytes are put back at
@@ -35,7 +49,7 @@ const ALREADY_READ =
  * @internal
  */
 export function readNodeBody(stream: NodeBodyStream, limit: number): Uint8Array | Promise<Uint8Array> {
-  if (stream.readableEnded || stream.destroyed) throw new TypeError(`idempotency: ${ALREADY_READ}`);
+  if (stream.readableEnded || stream.destroyed) throw alreadyRead();
   const declared = Number(stream.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit && stream.headers['transfer-encoding'] === undefined) {
     stream.resume();
@@ -92,7 +106,7 @@ export function readNodeBody(stream: NodeBodyStream, limit: number): Uint8Array 
     };
     const onEnd = () => {
       cleanup();
-      reject(new TypeError(`idempotency: ${ALREADY_READ}`));
+      reject(alreadyRead());
     };
     const onFail = () => {
       cleanup();
