@@ -100,6 +100,8 @@ interface Reply {
 
 interface Send {
   key?: string;
+  /** @default 'application/json' */
+  contentType?: string;
   body: string;
   gzip?: boolean;
   /** Send the body chunked, in two writes this many ms apart (the body is not there when the guard asks). */
@@ -109,7 +111,7 @@ interface Send {
 function send(url: string, options: Send): Promise<Reply> {
   const payload = options.gzip ? gzipSync(options.body) : Buffer.from(options.body);
   return new Promise((resolve, reject) => {
-    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json' };
+    const headers: http.OutgoingHttpHeaders = { 'content-type': options.contentType ?? 'application/json' };
     if (options.key !== undefined) headers['idempotency-key'] = options.key;
     if (options.gzip) headers['content-encoding'] = 'gzip';
     if (options.splitMs === undefined) headers['content-length'] = payload.byteLength;
@@ -193,6 +195,17 @@ describe('idempotency() and the body parser, in either order', () => {
             expect(keyed.status, keyed.text).toBe(unkeyed.status);
             expect({ ...JSON.parse(keyed.text), n: 0 }).toEqual({ ...JSON.parse(unkeyed.text), n: 0 });
           }
+        });
+
+        it(`${order}: a body of a type the parser skips counts by its bytes (another text is a 422, not a replay)`, async () => {
+          const app = apps[order];
+          const k = key('text');
+          const first = await send(app.url, { key: k, body: 'hello', contentType: 'text/plain' });
+          expect(first.status).toBe(201);
+          const retry = await send(app.url, { key: k, body: 'hello', contentType: 'text/plain' });
+          expect(retry.headers['idempotent-replayed']).toBe('true');
+          const other = await send(app.url, { key: k, body: 'goodbye', contentType: 'text/plain' });
+          expect(other.status).toBe(422);
         });
 
         it(`${order}: a keyed malformed body gets the parser's 4xx, and no 499 or other accident is stored`, async () => {
