@@ -18,14 +18,15 @@ export function fromGuard(guard: Guard<Request>): RequestHandler {
     try {
       decision = guard.check(nodeView(req, req.originalUrl ?? req.url, req, expressBody));
     } catch (err) {
-      next(err);
+      // Never `next(falsy)`: Express would take it as "continue" and run the application unguarded.
+      next(err || new Error('a bulwark guard failed'));
       return;
     }
     if (decision instanceof Promise) {
       decision
         .then(
           (settled) => apply(settled, req, res, next),
-          (err: unknown) => (res.headersSent ? undefined : next(err)),
+          (err: unknown) => (res.headersSent ? undefined : next(err || new Error('a bulwark guard failed'))),
         )
         .catch((err: unknown) => lost(res, err));
     } else {
@@ -43,6 +44,11 @@ function apply(decision: Decision, req: Request, res: Response, next: NextFuncti
     return;
   }
   if (decision.type === 'respond') {
+    // An error to report (a 5xx, dropped headers): the error handler answers it, and tells onError.
+    if (decision.error !== undefined) {
+      next(decision.error);
+      return;
+    }
     try {
       const status = decision.status;
       res.statusCode = status;

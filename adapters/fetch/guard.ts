@@ -127,7 +127,11 @@ export function guard<Rest extends unknown[] = unknown[]>(
       const view = fetchView(request, peer);
       for (const g of guards) {
         const decision: Decision = await g.check(view);
-        if (decision.type === 'respond') return respond(request, decision.status, added, decision);
+        if (decision.type === 'respond') {
+          // An error to report (a 5xx, dropped headers): answered and reported below, as a thrown error.
+          if (decision.error !== undefined) throw decision.error;
+          return respond(request, decision.status, added, decision);
+        }
         if (decision.headers) added.push(...decision.headers);
         if (decision.sink) sink = decision.sink;
       }

@@ -41,6 +41,8 @@ function apply(decision: Decision, ctx: Context, next: Next): Promise<void> {
     return Promise.resolve();
   }
   if (decision.type === 'respond') {
+    // An error to report (a 5xx, dropped headers): the error handler answers it, and tells onError.
+    if (decision.error !== undefined) return Promise.reject(decision.error);
     ctx.status = decision.status;
     // A reason phrase Node.js would refuse (read back from a damaged store) is left out.
     if (decision.statusText !== undefined && isHeaderValue(decision.statusText)) ctx.message = decision.statusText;

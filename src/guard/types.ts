@@ -91,6 +91,14 @@ export type Decision =
        * again. With it (an error decision), they are added, so two limiters give two `RateLimit` members.
        */
       appendHeaders?: boolean;
+      /**
+       * The thrown value behind an error decision that must be reported (a 5xx: a `key`, `cost` or
+       * `scope` callback that failed, a store that is down), or whose headers were dropped. An adapter
+       * hands it to the framework's error path (Express `next(err)`, a Koa rejection, `guard()`'s own
+       * error handling) instead of writing the body itself, so that `errorHandler` reports it to
+       * `onError` and formats it as it formats every other error (`format: 'problem'` included).
+       */
+      error?: unknown;
     };
 
 /** A compiled, validated policy that decides on requests. Build one per middleware, not per request. */
