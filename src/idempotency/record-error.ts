@@ -4,7 +4,7 @@
  *
  * - `'not_replayable'`: the response could not be stored within `storeTimeoutMs` (the store refused or
  *   did not answer, for example Redis at `maxmemory` with `noeviction`); the key was recorded as completed
- *   but not replayable instead, so a retry gets 409 `idempotency_conflict` (`replayable: false`) and
+ *   but not replayable instead, so a retry gets 422 `idempotency_key_used` (`replayable: false`) and
  *   never runs again.
  * - `'not_recorded'`: neither the response nor that smaller record could be written: after its lease a
  *   retry may run the handler again.

@@ -28,7 +28,7 @@ describe('Redis at maxmemory with noeviction', () => {
     worker = await startWorker(server.url, { PREFIX: 'full:', LEASE_MS: String(LEASE_MS), STORE_TIMEOUT_MS: '300' });
   }, 30_000);
 
-  it('the handler runs once: its caller gets the 201, duplicates get 409 while it runs past its lease, a retry after it gets 409 replayable:false, reported once', async () => {
+  it('the handler runs once: its caller gets the 201, duplicates get 409 while it runs past its lease, a retry after it gets 422 idempotency_key_used, reported once', async () => {
     expect((await post(worker.port, 'warm')).status).toBe(201);
     const slow = `ms=${LEASE_MS * 3}`;
     const first = post(worker.port, 'full-1', slow);

@@ -184,7 +184,7 @@ describe('idempotency engine', () => {
     expect(reports).toEqual(['not_recorded']);
   });
 
-  it('a store that refuses the response but takes the smaller record: a retry gets 409 replayable:false and never runs', async () => {
+  it('a store that refuses the response but takes the smaller record: a retry gets 422 idempotency_key_used and never runs', async () => {
     const inner = new MemoryStore().idempotency;
     let refused = 0;
     const store: IdempotencyStore = {

@@ -203,7 +203,7 @@ describe('idempotency over a real socket with a small MemoryStore budget (Expres
     close = undefined;
   });
 
-  it('a response too large for the budget is sent in full once; its retry gets 409 replayable: false, never a second run', async () => {
+  it('a response too large for the budget is sent in full once; its retry gets 422 idempotency_key_used, never a second run', async () => {
     let runs = 0;
     const app = express();
     app.use(idempotency({ store: new MemoryStore({ maxBytes: 64 * KiB }) }));

@@ -20,7 +20,7 @@ export interface MemoryStoreOptions {
    * again; so size it to hold what completes within the retry window you promise: keyed requests per
    * second × seconds a client may retry × average stored response. A record larger than the whole
    * budget is never kept for replay, nor does it empty the store: its key is kept as completed but not
-   * replayable, in a few hundred bytes (a retry gets 409 `idempotency_conflict` with
+   * replayable, in a few hundred bytes (a retry gets 422 `idempotency_key_used` with
    * `replayable: false`, and never runs twice).
    *
    * The default, 64 MiB, holds about 60 responses of the idempotency guard's largest (its
