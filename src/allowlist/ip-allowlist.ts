@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { ApiError } from '../errors/api-error.js';
+import { refuseUnknownOptions } from '../options/unknown-options.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard, RequestView } from '../guard/types.js';
 import { type ClientIpOptions, compileClientIp } from './client-ip.js';
@@ -96,6 +97,8 @@ const DENIED: Decision = Object.freeze(errorDecision(new ApiError('ip_not_allowe
 
 const NAME = 'ipAllowlist';
 
+const OPTION_NAMES: ReadonlySet<string> = new Set(['allow', 'trustProxy', 'forwarded', 'onDeny', 'cacheSize']);
+
 /**
  * Builds an IP allowlist guard: requests whose client address (see `createClientIpResolver`) is not in
  * `allow` get `403` `ip_not_allowed`. Options are validated here; a bad option or a refused entry throws a
@@ -117,6 +120,7 @@ export function createIpAllowlist<Req = unknown>(options: IpAllowlistOptions<Req
   if (typeof options === 'object' && options !== null && BUILT.has(options)) return options as IpAllowlist<Req>;
   if (typeof options !== 'object' || options === null) throw new TypeError(`${NAME}: options must be an object`);
   const opts = options as IpAllowlistOptions<Req>;
+  refuseUnknownOptions(NAME, opts, OPTION_NAMES);
   const resolve = compileClientIp(opts, NAME);
   const { allow, onDeny, cacheSize = 1000 } = opts;
   if (onDeny !== undefined && typeof onDeny !== 'function') throw new TypeError(`${NAME}: options.onDeny must be a function`);

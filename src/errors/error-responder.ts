@@ -1,3 +1,4 @@
+import { refuseUnknownOptions } from '../options/unknown-options.js';
 import type { ApiError } from './api-error.js';
 import { type FormatOptions, type FormattedError, formatError, validateFormatOptions } from './format.js';
 import { describe } from './safe-read.js';
@@ -44,6 +45,8 @@ export interface ErrorResponder {
   afterHeadersSent(err: unknown, method: string, path: string): void;
 }
 
+const OPTION_NAMES: ReadonlySet<string> = new Set(['onError', 'format', 'problemTypeBase']);
+
 /**
  * Builds the shared error policy of every adapter: formatting, the `onError` hook and its default
  * logger. Options are validated here.
@@ -56,6 +59,7 @@ export interface ErrorResponder {
  */
 export function createErrorResponder(options: ErrorHandlerOptions = {}, name = 'errorHandler'): ErrorResponder {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${name}: options must be an object`);
+  refuseUnknownOptions(name, options, OPTION_NAMES);
   validateFormatOptions(name, options);
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new TypeError(`${name}: options.onError must be a function`);

@@ -1,4 +1,5 @@
 import { ApiError } from '../errors/api-error.js';
+import { refuseUnknownOptions } from '../options/unknown-options.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../guard/read-limited.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard, RequestBody, RequestView } from '../guard/types.js';
@@ -157,6 +158,21 @@ export interface IdempotencyOptions<Req = unknown> {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const NAME = 'idempotency';
+const OPTION_NAMES: ReadonlySet<string> = new Set([
+  'store',
+  'scope',
+  'required',
+  'methods',
+  'ttlMs',
+  'leaseMs',
+  'wait',
+  'maxResponseBytes',
+  'maxBodyBytes',
+  'shouldStore',
+  'header',
+  'storeTimeoutMs',
+  'onRecordError',
+]);
 
 /**
  * Builds the idempotency guard shared by every adapter: the first request with a key runs, a
@@ -172,6 +188,7 @@ const NAME = 'idempotency';
  */
 export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req> = {}): Guard<Req> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${NAME}: options must be an object`);
+  refuseUnknownOptions(NAME, options, OPTION_NAMES);
   const store = resolveStore(options.store);
   const scope = options.scope;
   if (scope !== undefined && typeof scope !== 'function') {

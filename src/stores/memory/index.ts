@@ -1,3 +1,4 @@
+import { refuseUnknownOptions } from '../../options/unknown-options.js';
 import { MemoryIdempotencyStore } from './idempotency.js';
 import { MemoryThrottleStore } from './throttle.js';
 
@@ -65,11 +66,7 @@ export class MemoryStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('MemoryStore: options must be an object');
-    const unknown = Object.keys(options).filter((name) => !OPTION_NAMES.has(name));
-    if (unknown.length > 0) {
-      const names = unknown.map((name) => JSON.stringify(name)).join(', ');
-      throw new TypeError(`MemoryStore: unknown option${unknown.length > 1 ? 's' : ''} ${names}`);
-    }
+    refuseUnknownOptions('MemoryStore', options, OPTION_NAMES);
     const max = options.max ?? 100_000;
     if (!Number.isInteger(max) || max < 1) throw new TypeError('MemoryStore: options.max must be a positive integer');
     const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;

@@ -2,6 +2,7 @@
  * `bulwark/redis`: the shared store for APIs that run on many processes or hosts.
  * @module
  */
+import { refuseUnknownOptions } from '../../options/unknown-options.js';
 import { RedisIdempotencyStore } from './idempotency.js';
 import type { RedisClient } from './script.js';
 import { RedisThrottleStore } from './throttle.js';
@@ -32,6 +33,8 @@ export interface RedisStoreOptions {
   onWarning?: (message: string) => void;
 }
 
+const OPTION_NAMES: ReadonlySet<string> = new Set(['prefix', 'commandTimeoutMs', 'onWarning']);
+
 /**
  * A store on Redis or Redis Cluster through ioredis: one round trip (EVALSHA) per decision, time
  * from Redis `TIME`, every command under a deadline. One instance can serve every middleware at once.
@@ -57,6 +60,7 @@ export class RedisStore {
       throw new TypeError('RedisStore: redis must be an ioredis Redis or Cluster instance');
     }
     if (typeof options !== 'object' || options === null) throw new TypeError('RedisStore: options must be an object');
+    refuseUnknownOptions('RedisStore', options, OPTION_NAMES);
     const prefix = options.prefix ?? 'bulwark:';
     if (typeof prefix !== 'string') throw new TypeError('RedisStore: options.prefix must be a string');
     const commandTimeoutMs = options.commandTimeoutMs ?? 500;
