@@ -66,6 +66,33 @@ describe('Redis at maxmemory with noeviction', () => {
   }, 20_000);
 });
 
+describe('Redis at maxmemory with noeviction refuses fresh keys', () => {
+  it('claims of fresh keys are refused (a 503 upstream), and the memory Redis holds does not grow with them', async () => {
+    const server = await startPrivateRedis({ args: ['--maxmemory-policy', 'noeviction'] });
+    servers.push(server);
+    const store = new RedisStore(server.client(), { prefix: 'oom:', onWarning: () => {} });
+    // A lapsed claim to take over at maxmemory: its record is there already.
+    expect((await store.idempotency.claim('stale', 'fp', 't0', 1, 60_000)).type).toBe('claimed');
+    await sleep(5);
+    const used = async () => Number(/used_memory:(\d+)/.exec(String(await server.admin.info('memory')))?.[1]);
+    await server.admin.config('SET', 'maxmemory', String((await used()) + 1));
+    const before = await used();
+    let refused = 0;
+    for (let i = 0; i < 2_000; i++) {
+      try {
+        await store.idempotency.claim(`fresh-${i}-${'x'.repeat(40)}`, 'fp'.repeat(20), `t${i}`, 60_000, 60_000);
+      } catch {
+        refused++;
+      }
+    }
+    expect(refused).toBe(2_000);
+    expect(await used()).toBeLessThan(before + 64 * 1024);
+    // Taking over a lapsed claim replaces a record in place, and still works at maxmemory.
+    expect((await store.idempotency.claim('stale', 'fp', 't1', 60_000, 60_000)).type).toBe('claimed');
+    await server.admin.config('SET', 'maxmemory', '0');
+  }, 30_000);
+});
+
 describe('RedisStore warns once when maxmemory-policy may evict its keys', () => {
   async function warningsFrom(args: string[]): Promise<{ warnings: string[]; configCalls: number }> {
     const server = await startPrivateRedis({ args });

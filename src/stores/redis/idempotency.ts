@@ -30,7 +30,10 @@ if r[1] == '1' then
   if not r[3] then return {'c', r[2], '-'} end
   if tonumber(r[3]) > now then return {'i', r[2], tonumber(r[3]) - now} end
 end
-redis.call('DEL', KEYS[1])
+-- Only a record that is there (a lapsed claim) is deleted first. For a fresh key the HSET is the script's
+-- first write, so Redis at maxmemory (noeviction) refuses it: once a script has written, Redis lets even
+-- writes that grow memory through, and fresh keys could grow Redis past maxmemory without bound.
+if r[1] then redis.call('DEL', KEYS[1]) end
 redis.call('HSET', KEYS[1], 's', '1', 'f', ARGV[1], 't', ARGV[2], 'l', string.format('%.0f', now + tonumber(ARGV[3])))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {'k'}`,
