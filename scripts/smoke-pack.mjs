@@ -79,6 +79,10 @@ try {
     const heavy = Object.keys(require.cache).filter((p) => /node_modules[\\\\/](koa|ioredis|opossum|express)[\\\\/]/.test(p));
     if (heavy.length) { console.error('bulwark/express loaded: ' + heavy.join(', ')); process.exit(1); }
     console.log('bulwark/express loads no framework, Redis client or opossum');
+    require('bulwark/postgres');
+    const loaded = Object.keys(require.cache).filter((p) => /node_modules[\\\\/](koa|ioredis|express)[\\\\/]/.test(p));
+    if (loaded.length) { console.error('bulwark/postgres loaded: ' + loaded.join(', ')); process.exit(1); }
+    console.log('bulwark/postgres loads no framework or Redis client');
   `;
   writeFileSync(join(dir, 'isolation.cjs'), isolation);
   process.stdout.write(run('node', ['isolation.cjs'], dir));
@@ -90,6 +94,7 @@ import { errorHandler, notFound } from 'bulwark/express';
 import { errorHandler as koaErrorHandler } from 'bulwark/koa';
 import { guard } from 'bulwark/fetch';
 import { RedisStore } from 'bulwark/redis';
+import { PostgresStore } from 'bulwark/postgres';
 import { createFetch } from 'bulwark/client';
 ${kind === 'esm' ? "import { storeContract } from 'bulwark/testing';" : 'const storeContract = undefined;'}
 const err: ApiError = new ApiError('throttled', { details: { scope: '${kind}' } });
@@ -99,7 +104,7 @@ new AppError('custom_code');
 // @ts-expect-error: misspelt code
 new AppError('custom_cod');
 const formatted: { status: number; body: string } = formatError(err);
-export const used = [isApiError(err), status, formatted, errorHandler, notFound, koaErrorHandler, guard, RedisStore, createFetch, storeContract];
+export const used = [isApiError(err), status, formatted, errorHandler, notFound, koaErrorHandler, guard, RedisStore, PostgresStore, createFetch, storeContract];
 `;
   writeFileSync(join(dir, 'esm.mts'), source('esm'));
   writeFileSync(join(dir, 'cjs.cts'), source('cjs'));
