@@ -5,6 +5,7 @@ import { expressBody } from './body.js';
 import { writeNodeHeaders } from '../../src/guard/node-headers.js';
 import { captureNodeResponse } from '../node/capture.js';
 import { isHeaderValue } from '../../src/errors/header-check.js';
+import { NOT_RAN, watchOutcome } from '../node/outcome.js';
 
 /**
  * Turns a core guard into Express middleware: build the neutral view, ask, apply.
@@ -66,6 +67,15 @@ function apply(decision: Decision, req: Request, res: Response, next: NextFuncti
     return;
   }
   if (decision.headers) writeNodeHeaders(res, decision.headers);
+  const report = decision.onOutcome;
+  if (report !== undefined && res.destroyed) {
+    // The client left while the guard decided: the application does not run for no one, and what the
+    // guard reserved is given back.
+    if (decision.sink) void decision.sink.abort(new Error('the client left before the application ran'));
+    reportSafely(report);
+    return;
+  }
+  if (report !== undefined) watchOutcome(res, report, false);
   if (decision.sink) {
     if (res.destroyed) {
       // The client left while the key was being claimed (a store that answers over the network): the
@@ -78,6 +88,14 @@ function apply(decision: Decision, req: Request, res: Response, next: NextFuncti
     captureNodeResponse(res, decision.sink);
   }
   next();
+}
+
+function reportSafely(report: (outcome: typeof NOT_RAN) => void): void {
+  try {
+    report(NOT_RAN);
+  } catch {
+    // a guard's outcome callback never throws; if one did, the request is over anyway
+  }
 }
 
 /** Nothing can answer any more: the connection is ended, as for an error after headers were sent. */

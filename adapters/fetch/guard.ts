@@ -6,7 +6,7 @@ import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors
 import { formatError } from '../../src/errors/format.js';
 import { isHeaderValue } from '../../src/errors/header-check.js';
 import { createIdempotency, type IdempotencyOptions } from '../../src/idempotency/idempotency.js';
-import type { Decision, Guard, HeaderPairs, ResponseSink } from '../../src/guard/types.js';
+import type { Decision, Guard, HeaderPairs, Outcome, ResponseSink } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
 import { fetchView } from './view.js';
 
@@ -122,6 +122,8 @@ export function guard<Rest extends unknown[] = unknown[]>(
   return async function guarded(request: Request, ...rest: Rest): Promise<Response> {
     const added: HeaderPairs = [];
     let sink: ResponseSink | undefined;
+    // The guards that asked how the request ends (none: no list, nothing to call).
+    let reports: Array<(outcome: Outcome) => void> | undefined;
     try {
       const peer = clientIp ? await peerOf(clientIp, request, rest) : undefined;
       const view = fetchView(request, peer);
@@ -130,10 +132,12 @@ export function guard<Rest extends unknown[] = unknown[]>(
         if (decision.type === 'respond') {
           // An error to report (a 5xx, dropped headers): answered and reported below, as a thrown error.
           if (decision.error !== undefined) throw decision.error;
-          return respond(request, decision.status, added, decision);
+          const answered = respond(request, decision.status, added, decision);
+          return reports ? reported(answered, reports, false) : answered;
         }
         if (decision.headers) added.push(...decision.headers);
         if (decision.sink) sink = decision.sink;
+        if (decision.onOutcome) (reports ??= []).push(decision.onOutcome);
       }
       let response = await handler(request, ...rest);
       if (!(response instanceof Response)) {
@@ -144,9 +148,11 @@ export function guard<Rest extends unknown[] = unknown[]>(
         sink = undefined;
         response = await captureResponse(response, captured);
       }
-      return finish(response, added);
+      const finished = finish(response, added);
+      return reports ? reported(finished, reports, false) : finished;
     } catch (err) {
-      return failed(err, request, added, sink);
+      const answered = await failed(err, request, added, sink);
+      return reports ? reported(answered, reports, true) : answered;
     }
   };
 
@@ -179,6 +185,29 @@ export function guard<Rest extends unknown[] = unknown[]>(
       return new Response(LAST_RESORT, { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' } });
     }
   }
+}
+
+/**
+ * Tells the guards that asked how the request ended: the final response's status, whether it is a replay
+ * (`Idempotent-Replayed: true`, a later guard's), whether it answers a thrown error. Each is called once;
+ * one that throws changes nothing.
+ */
+function reported(response: Response, reports: Array<(outcome: Outcome) => void>, thrown: boolean): Response {
+  const outcome: Outcome = {
+    status: response.status,
+    replayed: response.headers.get('idempotent-replayed') === 'true',
+    thrown,
+    ran: true,
+    completed: true,
+  };
+  for (const report of reports) {
+    try {
+      report(outcome);
+    } catch {
+      // a guard's outcome callback never throws; if one did, the response is sent anyway
+    }
+  }
+  return response;
 }
 
 /** The answer when even formatting failed (it cannot): the documented 500 body. */

@@ -6,6 +6,7 @@ import type { Decision, Guard } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
 import { isHeaderValue } from '../../src/errors/header-check.js';
 import { asBuffer } from '../../src/guard/as-buffer.js';
+import { NOT_RAN, watchOutcome } from '../node/outcome.js';
 
 /**
  * Turns a core guard into Koa middleware (Koa 2 and 3): build the neutral view, ask, apply. A decision
@@ -55,5 +56,50 @@ function apply(decision: Decision, ctx: Context, next: Next): Promise<void> {
     return Promise.resolve();
   }
   if (decision.headers) writeNodeHeaders(ctx.res, decision.headers);
-  return decision.sink ? captureResponse(ctx, next, decision.sink) : next();
+  const report = decision.onOutcome;
+  if (report === undefined) return decision.sink ? captureResponse(ctx, next, decision.sink) : next();
+  if (ctx.res.destroyed && !decision.sink) {
+    // The client left while the guard decided: the application does not run for no one, and what the
+    // guard reserved is given back. (With a sink it runs, and its response is kept for the retry.)
+    try {
+      report(NOT_RAN);
+    } catch {
+      // a guard's outcome callback never throws
+    }
+    return Promise.resolve();
+  }
+  const run = decision.sink ? captureResponse(ctx, next, decision.sink) : next();
+  return run.then(
+    () => {
+      // The response is written after the chain returns: its end is the outcome. A stream body that
+      // fails on the way is a failed request.
+      const body = ctx.body as { once?: unknown; readable?: unknown } | null | undefined;
+      if (body !== null && typeof body === 'object' && typeof body.once === 'function' && body.readable !== undefined) {
+        watchStream(ctx, body as unknown as NodeJS.ReadableStream, report);
+      } else watchOutcome(ctx.res, report, false);
+    },
+    (err: unknown) => {
+      // The error handler (or Koa) answers it: the status it sends is the outcome's.
+      watchOutcome(ctx.res, report, true);
+      throw err;
+    },
+  );
+}
+
+/** The outcome of a response with a stream body: its end, or the stream's failure (reported at once). */
+function watchStream(ctx: Context, body: NodeJS.ReadableStream, report: NonNullable<Extract<Decision, { type: 'next' }>['onOutcome']>): void {
+  let done = false;
+  const once = (outcome: Parameters<typeof report>[0]): void => {
+    if (done) return;
+    done = true;
+    body.removeListener('error', onError);
+    try {
+      report(outcome);
+    } catch {
+      // a guard's outcome callback never throws
+    }
+  };
+  const onError = (): void => once({ status: ctx.res.statusCode, replayed: false, thrown: true, ran: true, completed: false });
+  body.once('error', onError);
+  watchOutcome(ctx.res, once, false);
 }

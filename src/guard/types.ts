@@ -66,6 +66,33 @@ export interface ResponseSink {
   abort(error: unknown): Promise<void>;
 }
 
+/**
+ * How a request that a guard let through ended, as the adapter saw its response go out (see the `next`
+ * Decision's `onOutcome`). The same on Express, Koa and fetch.
+ */
+export interface Outcome {
+  /**
+   * The status of the response sent: the application's, a later guard's (a 409 or a replay of the
+   * idempotency guard), or the error handler's for a thrown error. For a response that closed before it
+   * ended, the status it had then; 0 when the request was not handed on.
+   */
+  status: number;
+  /** The response is an idempotent replay (`Idempotent-Replayed: true`): nothing ran this time. */
+  replayed: boolean;
+  /**
+   * The application (or a guard after this one) threw or rejected, a body stream failed, or the
+   * response was destroyed with an error.
+   */
+  thrown: boolean;
+  /**
+   * Whether the request was handed on past this guard. False when the client left before it could be
+   * (the application never ran).
+   */
+  ran: boolean;
+  /** Whether the response was sent whole. False when it closed first (the client left, a stream failed). */
+  completed: boolean;
+}
+
 /** What a guard decided for one request. */
 export type Decision =
   | {
@@ -75,6 +102,13 @@ export type Decision =
       headers?: HeaderPairs;
       /** Capture the application's response and hand it to this sink before sending. */
       sink?: ResponseSink;
+      /**
+       * Tell this guard how the request ended: called exactly once by the adapter when the response
+       * finished, closed before it ended, or the application threw; never called for a decision without
+       * it (an adapter adds no listener, closure or promise for those). Never throws (an adapter ignores
+       * a throw).
+       */
+      onOutcome?: (outcome: Outcome) => void;
     }
   | {
       /** Answer now; the application does not run. */

@@ -123,3 +123,37 @@ function outcome(
     nextMs: nextUs / 1000,
   };
 }
+
+/**
+ * Gives an admitted request's units back to its bucket, in place: the arrival time moves back by the
+ * request's cost (`cost * windowMs / limit`, exactly), never before `now`, so the bucket never holds more
+ * than `burst` and units that refilled since the request are not given twice. Whether anything was given
+ * back (false when the bucket is already full again).
+ *
+ * @param tat the key's stored arrival time, updated in place (below `now` afterwards: the bucket is full)
+ * @param now the current time in whole microseconds
+ */
+export function gcraRefund(tat: Tat, now: number, request: RateRequest): boolean {
+  const limit = request.limit;
+  if (tat.us < now || (tat.us === now && tat.frac === 0)) return false;
+  // A cell written under another limit (two limiters sharing a name): round its fraction up.
+  if (tat.frac >= limit) {
+    tat.us += 1;
+    tat.frac = 0;
+  }
+  mulDivMod(request.cost, request.windowMs * 1000, limit);
+  let us = tat.us - quotient;
+  let frac = tat.frac - remainder;
+  if (frac < 0) {
+    frac += limit;
+    us -= 1;
+  }
+  if (us < now) {
+    tat.us = now - 1;
+    tat.frac = 0;
+  } else {
+    tat.us = us;
+    tat.frac = frac;
+  }
+  return request.cost > 0;
+}

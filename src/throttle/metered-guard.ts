@@ -3,7 +3,7 @@ import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard, RequestView } from '../guard/types.js';
 import { sha256 } from '../idempotency/hash.js';
 import { MemoryStore } from '../stores/memory/index.js';
-import { createClientKey } from './client-key.js';
+import { addressKey, createClientKey } from './client-key.js';
 import { chain, guarded, type MaybePromise } from './decide.js';
 import { type HasThrottleStore, isThrottleStoreHolder, type ThrottleStore } from './store.js';
 
@@ -37,7 +37,12 @@ export interface Metered<Req> {
    * Builds the guard: resolves the store key (the namespace and the request's key) and the cost
    * (synchronously when both are), honours `skip`, checks both.
    */
-  guard(decide: (storeKey: string, units: number) => MaybePromise<Decision>): Guard<Req>;
+  guard(decide: (storeKey: string, units: number, view: RequestView<Req>) => MaybePromise<Decision>): Guard<Req>;
+  /**
+   * The store key of a key as `key` returns it (or, with the default key, a client address), or a
+   * `TypeError` for anything but a string.
+   */
+  storeKeyOf(key: unknown): string;
 }
 
 /**
@@ -65,19 +70,25 @@ export function compileMetered<Req>(name: string, options: MeteredOptions<Req>, 
   const skip = options.skip;
   return {
     store: (options.store ?? new MemoryStore()).throttle,
+    storeKeyOf(key) {
+      if (typeof key !== 'string') throw new TypeError(`${name}: peek(key) takes the key as a string`);
+      if (userKey) return namespace + storedKey(key);
+      // The default key is the client address, grouped as the limiter groups it (IPv6 by subnet).
+      return namespace + addressKey(key, options.ipv6Subnet ?? 56);
+    },
     guard(decide) {
-      const checked = (key: string, units: number): MaybePromise<Decision> => {
+      const checked = (key: string, units: number, view: RequestView<Req>): MaybePromise<Decision> => {
         if (!Number.isSafeInteger(units) || units < 0) {
           return errorDecision(new TypeError(`${name}: options.cost returned ${String(units)}, not a non-negative integer`));
         }
         if (typeof key !== 'string') return errorDecision(new TypeError(`${name}: options.key did not return a string`));
-        return decide(prefix + storedKey(key), units);
+        return decide(prefix + storedKey(key), units, view);
       };
       const run = (view: RequestView<Req>): MaybePromise<Decision> => {
         const key = keyOf(view);
         const units = typeof cost === 'number' ? cost : cost(view.request);
-        if (key instanceof Promise || units instanceof Promise) return Promise.all([key, units]).then(([k, u]) => checked(k, u));
-        return checked(key, units);
+        if (key instanceof Promise || units instanceof Promise) return Promise.all([key, units]).then(([k, u]) => checked(k, u, view));
+        return checked(key, units, view);
       };
       const skipOrRun = (view: RequestView<Req>): MaybePromise<Decision> =>
         chain(skip!(view.request), (skipped) => (skipped === true ? NEXT : run(view)));

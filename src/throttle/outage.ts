@@ -22,6 +22,20 @@ export interface StoreSwitchEvent {
   error?: unknown;
 }
 
+/** What the `onRefundError` hook receives: a refund that could not reach the store (the charge stays). */
+export interface RefundErrorEvent {
+  /** The middleware's `name`. */
+  name: string;
+  /** Why the refund failed (the store is down, slower than its deadline). */
+  error: unknown;
+}
+
+/** Validates the `onRefundError` option. @internal */
+export function validateRefundHook(what: string, hook: unknown): ((event: RefundErrorEvent) => void) | undefined {
+  if (hook !== undefined && typeof hook !== 'function') throw new TypeError(`${what}: options.onRefundError must be a function`);
+  return hook as ((event: RefundErrorEvent) => void) | undefined;
+}
+
 /** Validates the outage options. @internal */
 export function validateOutage(
   what: string,
@@ -49,13 +63,40 @@ export class StoreHealth {
   #probing = false;
   #lastProbe = 0;
   #fallback: MemoryThrottleStore | undefined;
+  #lostRefunds = 0;
+  #lastRefundLog = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly name: string,
     readonly mode: OutageMode,
     readonly hook: ((event: StoreSwitchEvent) => void) | undefined,
     readonly probeIntervalMs = 1000,
+    readonly refundHook?: (event: RefundErrorEvent) => void,
   ) {}
+
+  /**
+   * A refund could not reach the store: reported to `refundHook` (each one), or by default in one
+   * `console.warn` line a minute at most (with the count lost since the last line). The store counts as
+   * failed, as after a failed decision. Never throws.
+   */
+  refundFailed(error: unknown): void {
+    this.failed(error);
+    try {
+      if (this.refundHook) {
+        this.refundHook({ name: this.name, error });
+        return;
+      }
+      this.#lostRefunds += 1;
+      const now = Date.now();
+      if (now - this.#lastRefundLog < 60_000) return;
+      this.#lastRefundLog = now;
+      const cause = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      console.warn(`bulwark: ${this.name}: ${this.#lostRefunds} refund(s) could not reach the store and were not given back (${cause.split('\n')[0]})`);
+      this.#lostRefunds = 0;
+    } catch {
+      // a failing hook changes nothing
+    }
+  }
 
   /** Whether the store is currently considered down. */
   get degraded(): boolean {

@@ -46,3 +46,17 @@ export function slidingStep(log: SlidingLog, now: number, request: RateRequest):
   }
   return { allowed: false, remaining: Math.max(0, limit - used), resetMs: resetMs(), retryAfterMs: retryUs / 1000, nextMs };
 }
+
+/**
+ * Removes one admitted entry (its time in whole microseconds and its cost) from a log, in place: the
+ * refund of a sliding-window request. Whether it was there (false once it expired or was removed).
+ */
+export function slidingRemove(log: SlidingLog, at: number, cost: number): boolean {
+  for (let i = 0; i < log.length; i += 2) {
+    if (log[i] === at && log[i + 1] === cost) {
+      log.splice(i, 2);
+      return true;
+    }
+  }
+  return false;
+}

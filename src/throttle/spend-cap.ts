@@ -1,12 +1,14 @@
 import type { TrustProxy } from '../allowlist/client-ip.js';
 import { ApiError } from '../errors/api-error.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
-import type { Decision, Guard } from '../guard/types.js';
+import type { Decision, Guard, Outcome, RequestView } from '../guard/types.js';
 import { compileMetered } from './metered-guard.js';
 import { Calendar, type SpendPeriod } from './calendar.js';
 import { askStore, type MaybePromise } from './decide.js';
-import { type OutageMode, StoreHealth, type StoreSwitchEvent, validateOutage } from './outage.js';
-import type { HasThrottleStore, SpendRequest, SpendResult } from './store.js';
+import { type OutageMode, type RefundErrorEvent, StoreHealth, type StoreSwitchEvent, validateOutage, validateRefundHook } from './outage.js';
+import { didNoWork, outcomeRefund, RECEIPT_TTL_MS, type RefundRule, runRefund } from './refund.js';
+import { sha256 } from '../idempotency/hash.js';
+import type { HasThrottleStore, RefundResult, SpendReceipt, SpendRequest, SpendResult, ThrottleStore } from './store.js';
 
 /** A calendar period of a spend cap; `period` in the 403 body. */
 export type { SpendPeriod } from './calendar.js';
@@ -86,6 +88,66 @@ export interface SpendCapOptions<Req = unknown> {
    * @example `message: (period) => \`This send would exceed your ${period} spend limit.\``
    */
   message?: (period: SpendPeriod) => string;
+  /**
+   * Which requests get their spend back once they ended. A request reserves its cost at admission (so
+   * concurrent requests never take a total past the cap) and the reservation is refunded, in the period
+   * it went into, when this returns true for the outcome: `{ status, replayed, thrown, ran, completed,
+   * request }`. `false`: never refund (the cost is spent at admission, whatever happens).
+   * @default refund when nothing was done: a status that is not 2xx (a 409 or 422 of `idempotency`
+   *   included), an idempotent replay (`Idempotent-Replayed: true`), a thrown error, a client that left
+   *   before the application ran
+   * @example `refund: (o) => o.replayed || o.thrown || o.status >= 500` (a 4xx of the handler's own stays spent)
+   */
+  refund?: false | RefundRule<Req>;
+  /**
+   * Called for each refund that could not reach the store (down, slower than its deadline): the charge
+   * stays. A refund never throws and never rejects.
+   * @default at most one `console.warn` line a minute, with the count lost
+   * @example `onRefundError: (e) => metrics.increment('spend.refund_lost')`
+   */
+  onRefundError?: (event: RefundErrorEvent) => void;
+  /**
+   * How the cap tells a retry from a new send, so that the order of `spendCap` and `idempotency` does not
+   * matter: a request whose key (this header, with its method and path) was charged before and not
+   * refunded is not charged again, nor refused for want of room, so that `idempotency` replays it (or
+   * answers 409 while the first runs). Should it do work again (no `idempotency` after the cap, or its
+   * record expired), it is charged once it ended, past the cap if need be. `ttlMs` is how long a charged
+   * key is remembered (at least as long as `idempotency`'s `ttlMs`). `false`: every request is charged
+   * at admission, so a retry may be refused with 403 when the cap has no room for it again.
+   * @default { header: 'Idempotency-Key', ttlMs: 86_400_000 } (as `idempotency`'s defaults)
+   * @example `idempotencyKey: { header: 'X-Request-Id', ttlMs: 7 * 86_400_000 }`
+   */
+  idempotencyKey?: false | { header?: string; ttlMs?: number };
+}
+
+/** One cap's state for a spender, as {@link SpendCapGuard.peek} reads it. */
+export interface SpendPeekPeriod {
+  /** The cap. */
+  limit: number;
+  /** Spent in the current period (refunds taken off). */
+  used: number;
+  /** Still available: `limit - used`, at least 0. */
+  remaining: number;
+  /** Milliseconds until the period ends (by this process's clock) and the counter starts again from 0. */
+  resetMs: number;
+}
+
+/** A spender's caps, as {@link SpendCapGuard.peek} reads them: one entry per configured period. */
+export type SpendPeek = Partial<Record<SpendPeriod, SpendPeekPeriod>>;
+
+/** The spend cap guard, with {@link SpendCapGuard.peek}. */
+export interface SpendCapGuard<Req = unknown> extends Guard<Req> {
+  /**
+   * Reads a spender's totals without spending: one store call, no write. `key` is what the `key` option
+   * returns for the spender (with the default key, the client address). Rejects with the store's error
+   * when the store cannot answer, and with a `TypeError` for a key that is not a string.
+   * @example
+   * ```ts
+   * const cap = spendCap({ daily: 10_000, key: (req) => req.account.id, store });
+   * const { daily } = await cap.peek('acct_42'); // { limit: 10000, used: 600, remaining: 9400, resetMs: 3600000 }
+   * ```
+   */
+  peek(key: string): Promise<SpendPeek>;
 }
 
 const NAME = 'spendCap';
@@ -109,7 +171,7 @@ const DAY_MS = 86_400_000;
  *   cost: (req) => req.body.to.length, store }), send);
  * ```
  */
-export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Guard<Req> {
+export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): SpendCapGuard<Req> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${NAME}: options must be an object`);
   for (const field of ['daily', 'monthly'] as const) {
     const value = options[field];
@@ -137,8 +199,20 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
     throw new TypeError(`${NAME}: options.timeZone must be an IANA time zone such as 'UTC' or 'Europe/Paris'`);
   }
   const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
+  const refundOption = options.refund;
+  if (refundOption !== undefined && refundOption !== false && typeof refundOption !== 'function') {
+    throw new TypeError(`${NAME}: options.refund must be false or a function (outcome) => boolean`);
+  }
+  const refundHook = validateRefundHook(NAME, options.onRefundError);
+  const keyed = idempotencyKeyOf(options.idempotencyKey);
   const store = metered.store;
-  const health = new StoreHealth(`${NAME} "${name}"`, mode, hook);
+  const health = new StoreHealth(`${NAME} "${name}"`, mode, hook, 1000, refundHook);
+  const rule: RefundRule<Req> | undefined = refundOption === false ? undefined : (refundOption ?? didNoWork);
+  if (rule !== undefined && typeof store.refundSpend !== 'function') {
+    process.emitWarning(`${NAME} "${name}": the store has no refundSpend(); spends are never refunded`, { code: 'BULWARK_NO_REFUND' });
+  }
+  const refunds = (from: ThrottleStore) => (from.refundSpend ? (receipt: SpendReceipt) => from.refundSpend!(receipt) : undefined);
+  const storeRefund = rule !== undefined ? refunds(store) : undefined;
   const caps: SpendCounter[] = [];
   for (const [period, calendar] of calendars) {
     // Counters outlive their period by a day or so, whichever clock ends it.
@@ -146,32 +220,106 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Gu
   }
   const message = options.message ?? ((period: SpendPeriod) => `This request would exceed your ${period} spend limit.`);
 
-  const decided = (_request: SpendRequest, result: SpendResult): Decision => {
-    if (result.allowed) return NEXT;
-    const period = caps[result.exceeded]?.period ?? 'daily';
-    let text: string;
-    try {
-      text = message(period);
-    } catch {
-      text = `This request would exceed your ${period} spend limit.`;
-    }
-    return errorDecision(new ApiError('spend_limit_exceeded', { message: String(text), details: { period } }));
+  const decidedWith =
+    (from: ThrottleStore, refund: ((receipt: SpendReceipt) => MaybePromise<RefundResult>) | undefined) =>
+    (asked: Asked<Req>, result: SpendResult): Decision => {
+      if (result.allowed) {
+        // A retry of a send already charged: charged only if it turns out to do work again.
+        if (result.retried === true && asked.view !== undefined) return { type: 'next', onOutcome: chargeIfWorked(from, asked) };
+        if (refund === undefined || result.receipt === undefined || asked.view === undefined) return NEXT;
+        return { type: 'next', onOutcome: outcomeRefund(rule!, asked.view.request, health, refund, result.receipt) };
+      }
+      const period = caps[result.exceeded]?.period ?? 'daily';
+      let text: string;
+      try {
+        text = message(period);
+      } catch {
+        text = `This request would exceed your ${period} spend limit.`;
+      }
+      return errorDecision(new ApiError('spend_limit_exceeded', { message: String(text), details: { period } }));
+    };
+
+  /** The outcome callback of a retried pass: a retry that did work again is charged now (forced). */
+  const chargeIfWorked = (from: ThrottleStore, asked: Asked<Req>) => {
+    let done = false;
+    return (outcome: Outcome): void => {
+      if (done) return;
+      done = true;
+      if (didNoWork(outcome)) return;
+      try {
+        if (rule !== undefined && rule({ ...outcome, request: asked.view!.request }) === true) return;
+      } catch {
+        // a rule that throws keeps the charge
+      }
+      runRefund(health, (request: SpendRequest) => from.spend(request), { ...asked.spend, force: true });
+    };
   };
 
-  const spend = (request: SpendRequest) => store.spend(request);
-  const fallback = (request: SpendRequest) => decided(request, health.fallback.spend(request));
-  return metered.guard((key, units) => {
+  const decided = decidedWith(store, storeRefund);
+  let fallbackDecided: ReturnType<typeof decidedWith> | undefined;
+  const spend = (asked: Asked<Req>) => store.spend(asked.spend);
+  const fallback = (asked: Asked<Req>) => {
+    fallbackDecided ??= decidedWith(health.fallback, rule !== undefined ? refunds(health.fallback) : undefined);
+    return fallbackDecided(asked, health.fallback.spend(asked.spend));
+  };
+  const receiptTtlMs = storeRefund !== undefined ? RECEIPT_TTL_MS : undefined;
+  const guard = metered.guard((key, units, view) => {
     const now = Date.now();
-    const request: SpendRequest = {
-      key,
-      cost: units,
-      counters: caps.map((cap) => cap.around(now)),
-    };
-    return askStore(health, request, spend, decided, fallback);
+    const counters = caps.map((cap) => cap.around(now));
+    if (units > 0 && keyed !== undefined) {
+      // A keyed request: its receipt is named after the key, so that a retry is told from a new send.
+      const value = view.header(keyed.header);
+      if (value !== undefined && value !== '') {
+        const receiptId = sha256(`${view.method} ${view.path}\n${value}`);
+        const asked: Asked<Req> = { spend: { key, cost: units, counters, receiptTtlMs: keyed.ttlMs, receiptId }, view };
+        return askStore(health, asked, spend, decided, fallback);
+      }
+    }
+    // A request asks for a receipt only when a refund can follow (a positive cost, refunds on).
+    const asked: Asked<Req> =
+      receiptTtlMs !== undefined && units > 0 ? { spend: { key, cost: units, counters, receiptTtlMs }, view } : { spend: { key, cost: units, counters } };
+    return askStore(health, asked, spend, decided, fallback);
   });
+  const peek = async (key: string): Promise<SpendPeek> => {
+    const storeKey = metered.storeKeyOf(key);
+    const now = Date.now();
+    const counters = caps.map((cap) => cap.around(now));
+    const result = await store.spend({ key: storeKey, cost: 0, counters });
+    const out: SpendPeek = {};
+    caps.forEach((cap, i) => {
+      const used = Number(result.used[i] ?? 0);
+      out[cap.period] = { limit: cap.limit, used, remaining: Math.max(0, cap.limit - used), resetMs: Math.max(0, counters[i]!.starts[1] - now) };
+    });
+    return out;
+  };
+  return Object.assign(guard, { peek });
 }
 
 type Counter = SpendRequest['counters'][number];
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Validates `idempotencyKey`: the header (lower-case) and how long a charged key is remembered, or undefined for `false`. */
+function idempotencyKeyOf(option: SpendCapOptions['idempotencyKey']): { header: string; ttlMs: number } | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && (typeof option !== 'object' || option === null)) {
+    throw new TypeError(`${NAME}: options.idempotencyKey must be false or { header?, ttlMs? }`);
+  }
+  const header = option?.header ?? 'Idempotency-Key';
+  if (typeof header !== 'string' || !HEADER_NAME.test(header)) throw new TypeError(`${NAME}: options.idempotencyKey.header must be a header name`);
+  const ttlMs = option?.ttlMs ?? 86_400_000;
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) throw new TypeError(`${NAME}: options.idempotencyKey.ttlMs must be a positive integer of milliseconds`);
+  for (const name of Object.keys(option ?? {})) {
+    if (name !== 'header' && name !== 'ttlMs') throw new TypeError(`${NAME}: options.idempotencyKey.${name} is not an option`);
+  }
+  return { header: header.toLowerCase(), ttlMs };
+}
+
+/** One decision asked of the store, with the request it is for when a refund may follow. */
+interface Asked<Req> {
+  spend: SpendRequest;
+  view?: RequestView<Req>;
+}
 
 /**
  * One cap of a spend cap: its period, limit and calendar, and the counter it hands the store, made again

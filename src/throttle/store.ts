@@ -41,7 +41,18 @@ export interface RateResult {
    * rate-limit headers fall back to `resetMs` (allowed) or `retryAfterMs` (refused) without it.
    */
   nextMs?: number;
+  /**
+   * What {@link ThrottleStore.refundRate} needs to give this request's units back: set by a store that can
+   * refund, on an admitted request of a positive cost. Opaque to the caller.
+   */
+  receipt?: RateReceipt;
 }
+
+/** A store's token for one admitted rate-limit request, to refund it; opaque outside the store. */
+export type RateReceipt = object;
+
+/** A store's token for one recorded spend, to refund it once; opaque outside the store. */
+export type SpendReceipt = object;
 
 /** One spend decision: add `cost` to every counter only if each stays within its limit. */
 export interface SpendRequest {
@@ -58,6 +69,21 @@ export interface SpendRequest {
   counters: ReadonlyArray<{ periods: readonly [string, string, string]; starts: readonly [number, number]; limit: number; ttlMs: number }>;
   /** Amount this request spends (a non-negative integer). */
   cost: number;
+  /**
+   * Ask for a {@link SpendResult.receipt}, kept for this many milliseconds (a refund after that refunds
+   * nothing). Without it (a peek, a cap that never refunds) the store writes nothing but the counters.
+   */
+  receiptTtlMs?: number;
+  /**
+   * Names the receipt (letters, digits, `-`, `_`; at most 64): the spend cap passes a hash of the
+   * request's `Idempotency-Key`. While a receipt of this name is held under `key` (a spend of the same
+   * name, not refunded, within its `receiptTtlMs`), the spend is a retry of one already charged: it is
+   * admitted without charging anything and without a receipt of its own (`retried: true`), whatever
+   * room is left, so that the idempotency guard can replay it or answer 409.
+   */
+  receiptId?: string;
+  /** Record the spend even past the limits (work already done); with `receiptId`, hold its receipt again. */
+  force?: boolean;
 }
 
 /**
@@ -76,6 +102,22 @@ export interface SpendResult {
   exceeded: number;
   /** Each counter's total after this decision. */
   used: number[];
+  /**
+   * When the spend was recorded with a positive cost and `receiptTtlMs` was asked: the token that
+   * {@link ThrottleStore.refundSpend} takes to give it back, in the period instances it went into.
+   */
+  receipt?: SpendReceipt;
+  /** The spend was a retry of one already charged under the same `receiptId`: nothing was added. */
+  retried?: boolean;
+}
+
+/** A store's answer to a refund. */
+export interface RefundResult {
+  /**
+   * Whether this call gave the amount back. False for a receipt already refunded (a refund applied twice
+   * refunds once), one that expired, or one whose counters or bucket already emptied on their own.
+   */
+  refunded: boolean;
 }
 
 /**
@@ -88,6 +130,19 @@ export interface ThrottleStore {
   consume(request: RateRequest): RateResult | Promise<RateResult>;
   /** Makes one spend decision atomically. */
   spend(request: SpendRequest): SpendResult | Promise<SpendResult>;
+  /**
+   * Gives a recorded spend back, atomically and once: every counter it went into (the same period
+   * instances, whatever the clock says now) goes down by its cost, never below zero. A receipt refunded
+   * before refunds nothing. Optional for stores of other authors (a spend cap on a store without it
+   * never refunds, and says so once); `throttleStoreContract` checks it when present.
+   */
+  refundSpend?(receipt: SpendReceipt): RefundResult | Promise<RefundResult>;
+  /**
+   * Gives an admitted request's units back: GCRA returns them to the bucket (exactly, never past the
+   * burst: the units that have refilled since are not given twice), the sliding window removes the
+   * request's entry. Optional, as `refundSpend`.
+   */
+  refundRate?(receipt: RateReceipt): RefundResult | Promise<RefundResult>;
 }
 
 /** Anything that has a throttle side: `MemoryStore`, `RedisStore`, or a store of your own. */

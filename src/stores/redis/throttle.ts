@@ -1,4 +1,14 @@
-import type { RateRequest, RateResult, SpendRequest, SpendResult, ThrottleStore } from '../../throttle/store.js';
+import { randomUUID } from 'node:crypto';
+import type {
+  RateReceipt,
+  RateRequest,
+  RateResult,
+  RefundResult,
+  SpendReceipt,
+  SpendRequest,
+  SpendResult,
+  ThrottleStore,
+} from '../../throttle/store.js';
 import { StoreUnavailableError } from '../store-error.js';
 import type { RedisStoreOptions } from './index.js';
 import { hashTag, type RedisClient, RedisScript } from './script.js';
@@ -137,7 +147,7 @@ return outcome(0, usedQ, usedR, waitQ)
 /**
  * The exact sliding window, the same rules as src/throttle/sliding-window.ts. KEYS[1] is a sorted set of
  * admitted requests (score: time in whole microseconds, member: `seq:cost`), KEYS[2] the sequence that
- * keeps members unique. Reply as for GCRA.
+ * keeps members unique. Reply as for GCRA, then the member admitted (empty when none), for a refund.
  */
 const SLIDING = new RedisScript(
   `${NOW}
@@ -145,8 +155,14 @@ if ARGV[5] then now = tonumber(ARGV[5]) end
 local limit = tonumber(ARGV[1])
 local w = tonumber(ARGV[2]) * 1000
 local cost = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - w))
-local log = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local log
+if cost > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - w))
+  log = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+else
+  -- A decision of cost 0 (a peek) writes nothing: the expired entries are only left out.
+  log = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now - w), '+inf', 'WITHSCORES')
+end
 local used = 0
 local first = nil
 local last = nil
@@ -165,16 +181,18 @@ if cost > limit then
   return {0, math.max(limit - used, 0), span(last), '-1', span(first)}
 end
 if used + cost <= limit then
+  local member = ''
   if cost > 0 then
     local seq = redis.call('INCR', KEYS[2])
-    redis.call('ZADD', KEYS[1], fmt(now), fmt(seq) .. ':' .. fmt(cost))
+    member = fmt(seq) .. ':' .. fmt(cost)
+    redis.call('ZADD', KEYS[1], fmt(now), member)
     local ttl = tonumber(ARGV[2]) + 1000
     redis.call('PEXPIRE', KEYS[1], ttl)
     redis.call('PEXPIRE', KEYS[2], ttl)
     last = now
     if first == nil then first = now end
   end
-  return {1, limit - used - cost, span(last), '0', span(first)}
+  return {1, limit - used - cost, span(last), '0', span(first), member}
 end
 local excess = used + cost - limit
 local freed = 0
@@ -192,26 +210,119 @@ return {0, math.max(limit - used, 0), span(last), fmt(retry), span(first)}
 );
 
 /**
+ * GCRA refund: the arrival time in KEYS[1] moves back by `cost * w / limit` microseconds exactly, never
+ * before now (a bucket that refilled is not given the units twice; one that is full is deleted). ARGV:
+ * limit, windowMs, cost (and a test clock). Reply: 1 when units were given back.
+ */
+const GCRA_REFUND = new RedisScript(
+  `${NOW}
+if ARGV[4] then now = tonumber(ARGV[4]) end
+local limit = tonumber(ARGV[1])
+local w = tonumber(ARGV[2]) * 1000
+local cost = tonumber(ARGV[3])
+local held = redis.call('GET', KEYS[1])
+if not held then return 0 end
+local hq, hr = string.match(held, '^(%d+):(%d+)$')
+local tq, tr = nil, 0
+if hq then
+  tq = tonumber(hq)
+  tr = tonumber(hr)
+elseif tonumber(held) then
+  tq = math.ceil(tonumber(held) * 1000)
+else
+  return 0
+end
+if tq < now or (tq == now and tr == 0) or cost <= 0 then return 0 end
+if tr >= limit then
+  tq = tq + 1
+  tr = 0
+end
+local kq, kr = mulDivMod(cost, w, limit)
+local q = tq - kq
+local r = tr - kr
+if r < 0 then
+  r = r + limit
+  q = q - 1
+end
+if q < now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], fmt(q) .. ':' .. fmt(r), 'PX', math.floor((q - now) / 1000) + 1001)
+end
+return 1
+`,
+  1,
+);
+
+/** Sliding-window refund: the admitted entry ARGV[1] leaves the log KEYS[1]. Reply: 1 when it was there. */
+const SLIDING_REFUND = new RedisScript(`return redis.call('ZREM', KEYS[1], ARGV[1])`, 1);
+
+/**
+ * Spend refund, once: KEYS are those of the spend (three per counter) and its receipt last. The receipt
+ * (`<cost>:<picks>`, the period each counter counted in) is deleted, and each counter it names goes down
+ * by the cost, never below zero; a counter that expired is not made again. Reply: 1 when something was
+ * given back, 0 for a receipt refunded before (or expired).
+ */
+const SPEND_REFUND_SOURCE = `local receipt = KEYS[#KEYS]
+local held = redis.call('GET', receipt)
+if not held then return 0 end
+redis.call('DEL', receipt)
+local cost, picks = string.match(held, '^(%d+):(%d+)$')
+if not cost then return 0 end
+cost = tonumber(cost)
+local refunded = 0
+for i = 1, #picks do
+  local key = KEYS[(i - 1) * 3 + tonumber(string.sub(picks, i, i))]
+  local used = tonumber(redis.call('GET', key) or '0')
+  if used and used > 0 then
+    redis.call('DECRBY', key, math.min(used, cost))
+    refunded = 1
+  end
+end
+return refunded
+`;
+const SPEND_REFUND = [new RedisScript(SPEND_REFUND_SOURCE, 4), new RedisScript(SPEND_REFUND_SOURCE, 7), new RedisScript(SPEND_REFUND_SOURCE, 10)];
+
+/**
  * Spend counters: all or nothing, each in the calendar period that Redis time falls in. KEYS: the
- * previous, current and next period's key of each counter. ARGV: cost, then per counter its limit, ttl,
- * and where its current and next period begin. Reply: allowed, exceeded index, totals.
+ * previous, current and next period's key of each counter, then the receipt's key. ARGV: cost, then per
+ * counter its limit, ttl, and where its current and next period begin, then the receipt's ttl (0: no
+ * receipt), whether the receipt is named (a receipt of that name held: a retry, admitted without
+ * charging) and whether to force the spend past the limits. An admitted spend of a positive cost with a
+ * receipt ttl records `<cost>:<picks>` under the receipt key: the period each counter counted in, for the
+ * refund. Reply: allowed, exceeded index, totals, retried (1 when a named receipt was held).
  */
 const SPEND_SOURCE = `${NOW}
 local cost = tonumber(ARGV[1])
 local keys = {}
 local used = {}
-for i = 1, #KEYS / 3 do
+local picks = ''
+local n = (#KEYS - 1) / 3
+local receiptTtl = tonumber(ARGV[n * 4 + 2])
+local named = ARGV[n * 4 + 3] == '1'
+local force = ARGV[n * 4 + 4] == '1'
+for i = 1, n do
   local a = (i - 1) * 4 + 1
   local pick = 3
   if nowMs < tonumber(ARGV[a + 3]) then pick = 1 elseif nowMs < tonumber(ARGV[a + 4]) then pick = 2 end
   keys[i] = KEYS[(i - 1) * 3 + pick]
+  picks = picks .. pick
   used[i] = tonumber(redis.call('GET', keys[i]) or '0')
 end
-for i = 1, #keys do
-  if used[i] + cost > tonumber(ARGV[(i - 1) * 4 + 2]) then
-    local reply = {0, i - 1}
-    for j = 1, #keys do reply[j + 2] = used[j] end
-    return reply
+if named and not force and redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+  local reply = {1, -1}
+  for j = 1, #keys do reply[j + 2] = used[j] end
+  reply[#keys + 3] = 1
+  return reply
+end
+if not force then
+  for i = 1, #keys do
+    if used[i] + cost > tonumber(ARGV[(i - 1) * 4 + 2]) then
+      local reply = {0, i - 1}
+      for j = 1, #keys do reply[j + 2] = used[j] end
+      reply[#keys + 3] = 0
+      return reply
+    end
   end
 end
 local reply = {1, -1}
@@ -223,11 +334,34 @@ for i = 1, #keys do
     reply[i + 2] = used[i]
   end
 end
+reply[#keys + 3] = 0
+if cost > 0 and receiptTtl > 0 then
+  redis.call('SET', KEYS[#KEYS], fmt(cost) .. ':' .. picks, 'PX', receiptTtl)
+end
 return reply
 `;
-const SPEND = [new RedisScript(SPEND_SOURCE, 3), new RedisScript(SPEND_SOURCE, 6), new RedisScript(SPEND_SOURCE, 9)];
+const SPEND = [new RedisScript(SPEND_SOURCE, 4), new RedisScript(SPEND_SOURCE, 7), new RedisScript(SPEND_SOURCE, 10)];
+
+/** A spend recorded with a receipt: the keys of the spend (the receipt's last). */
+class RedisSpendReceipt {
+  constructor(
+    readonly store: RedisThrottleStore,
+    readonly keys: string[],
+  ) {}
+}
+
+/** An admitted rate-limit request: its bucket key, its terms and (sliding window) its log entry. */
+class RedisRateReceipt {
+  constructor(
+    readonly store: RedisThrottleStore,
+    readonly key: string,
+    readonly request: RateRequest,
+    readonly member: string | undefined,
+  ) {}
+}
 
 const PERIOD = /^[A-Za-z0-9-]{1,40}$/;
+const RECEIPT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * The throttle side of {@link RedisStore}: one EVALSHA per decision (EVAL only after NOSCRIPT), time from
@@ -266,17 +400,39 @@ export class RedisThrottleStore implements ThrottleStore {
       this.options.commandTimeoutMs,
       'rate limit decision',
     );
-    if (!Array.isArray(reply) || reply.length !== 5) throw new StoreUnavailableError('rate limit decision: unexpected reply from Redis');
+    if (!Array.isArray(reply) || reply.length < 5) throw new StoreUnavailableError('rate limit decision: unexpected reply from Redis');
     // Whole microseconds from the script: milliseconds for the result (-1 stays -1: never).
-    const [allowed, remaining, resetUs, retryUs, nextUs] = reply as [number, number, string, string, string];
+    const [allowed, remaining, resetUs, retryUs, nextUs, member] = reply as [number, number, string, string, string, string?];
     const retry = Number(retryUs);
-    return {
+    const result: RateResult = {
       allowed: allowed === 1,
       remaining: Number(remaining),
       resetMs: Number(resetUs) / 1000,
       retryAfterMs: retry < 0 ? -1 : retry / 1000,
       nextMs: Number(nextUs) / 1000,
     };
+    if (result.allowed && request.cost > 0 && (!sliding || (typeof member === 'string' && member !== ''))) {
+      result.receipt = new RedisRateReceipt(this, base, request, sliding ? member : undefined);
+    }
+    return result;
+  }
+
+  async refundRate(receipt: RateReceipt): Promise<RefundResult> {
+    if (!(receipt instanceof RedisRateReceipt) || receipt.store !== this) return { refunded: false };
+    const { request } = receipt;
+    const reply =
+      receipt.member !== undefined
+        ? await SLIDING_REFUND.run(this.redis, [receipt.key], [receipt.member], this.options.commandTimeoutMs, 'rate limit refund')
+        : await GCRA_REFUND.run(
+            this.redis,
+            [receipt.key],
+            this.#now === undefined
+              ? [request.limit, request.windowMs, request.cost]
+              : [request.limit, request.windowMs, request.cost, Math.round(this.#now() * 1000)],
+            this.options.commandTimeoutMs,
+            'rate limit refund',
+          );
+    return { refunded: Number(reply) === 1 };
   }
 
   async spend(request: SpendRequest): Promise<SpendResult> {
@@ -292,9 +448,29 @@ export class RedisThrottleStore implements ThrottleStore {
       }
       args.push(counter.limit, Math.max(1, Math.ceil(counter.ttlMs)), Math.round(counter.starts[0]), Math.round(counter.starts[1]));
     }
+    const ttl = request.receiptTtlMs;
+    const withReceipt = ttl !== undefined && request.cost > 0;
+    const named = request.receiptId;
+    if (named !== undefined && !RECEIPT_ID.test(named)) throw new RangeError('spend: a receiptId is 1 to 64 letters, digits, - or _');
+    // The receipt key sits beside the counters (one hash tag: one Cluster slot).
+    keys.push(`${this.options.prefix}sc:${tag}:r:${named !== undefined ? `k${named}` : withReceipt ? randomUUID() : '-'}`);
+    args.push(withReceipt ? Math.max(1, Math.ceil(ttl)) : 0, named !== undefined ? 1 : 0, request.force === true ? 1 : 0);
     const reply = await script.run(this.redis, keys, args, this.options.commandTimeoutMs, 'spend decision');
-    if (!Array.isArray(reply) || reply.length !== request.counters.length + 2) throw new StoreUnavailableError('spend decision: unexpected reply from Redis');
-    const [allowed, exceeded, ...used] = reply as number[];
-    return { allowed: allowed === 1, exceeded: Number(exceeded), used: used.map(Number) };
+    if (!Array.isArray(reply) || reply.length !== request.counters.length + 3) throw new StoreUnavailableError('spend decision: unexpected reply from Redis');
+    const values = (reply as number[]).map(Number);
+    const retried = values.pop() === 1;
+    const [allowed, exceeded, ...used] = values as [number, number, ...number[]];
+    const result: SpendResult = { allowed: allowed === 1, exceeded, used };
+    if (retried) result.retried = true;
+    else if (result.allowed && withReceipt) result.receipt = new RedisSpendReceipt(this, keys);
+    return result;
+  }
+
+  async refundSpend(receipt: SpendReceipt): Promise<RefundResult> {
+    if (!(receipt instanceof RedisSpendReceipt) || receipt.store !== this) return { refunded: false };
+    const script = SPEND_REFUND[(receipt.keys.length - 1) / 3 - 1];
+    if (!script) return { refunded: false };
+    const reply = await script.run(this.redis, receipt.keys, [], this.options.commandTimeoutMs, 'spend refund');
+    return { refunded: Number(reply) === 1 };
   }
 }
