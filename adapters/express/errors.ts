@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
-import { markThrown } from '../node/thrown.js';
+import { clearForErrorBody } from '../../src/guard/node-headers.js';
+import { endedByApplication, markThrown } from '../node/thrown.js';
 
 /**
  * Express error middleware that answers every error with the documented JSON body
@@ -25,9 +26,16 @@ export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHan
       res.destroy();
       return;
     }
+    // The application ended the response and an idempotency capture is writing its record before sending
+    // it: the response is sent as far as the application goes, and goes out as it was ended.
+    if (endedByApplication(res)) {
+      responder.afterHeadersSent(err, req.method, path);
+      return;
+    }
     const { status, headers, body } = responder.respond(err, req.method, path);
     markThrown(res, err);
     try {
+      clearForErrorBody(res);
       res.statusCode = status;
       for (const name in headers) res.setHeader(name, headers[name]!);
       res.setHeader('content-length', Buffer.byteLength(body));

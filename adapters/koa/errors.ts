@@ -1,5 +1,6 @@
 import type { Context, Middleware, Next } from 'koa';
 import { ApiError } from '../../src/errors/api-error.js';
+import { clearForErrorBody } from '../../src/guard/node-headers.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
 import type { FormattedError } from '../../src/errors/format.js';
 
@@ -48,6 +49,7 @@ export function errorHandler(options: ErrorHandlerOptions = {}): Middleware {
         return;
       }
       const { status, headers, body } = responder.respond(err, method, path);
+      clearForErrorBody(ctx.res);
       ctx.status = status;
       ctx.body = body;
       // The formatted headers are all valid: nothing here throws.

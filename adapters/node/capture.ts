@@ -2,12 +2,17 @@ import { type ServerResponse, STATUS_CODES } from 'node:http';
 import { concatBytes } from '../../src/guard/concat-bytes.js';
 import type { ResponseSink } from '../../src/guard/types.js';
 import { readNodeHeaders } from '../../src/guard/node-headers.js';
-import { thrownErrorOf } from './thrown.js';
+import { ENDED_BY_APPLICATION, thrownErrorOf } from './thrown.js';
 
 type Callback = (err?: Error | null) => void;
 
 const UTF8 = /^utf-?8$/i;
 const EMPTY = new Uint8Array(0);
+/** What Node.js throws for a header set once the response is sent. */
+function headersSent(): never {
+  throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+}
+
 /** Statuses whose responses carry no body, whatever their headers say. */
 const BODYLESS = new Set([204, 304]);
 
@@ -52,6 +57,7 @@ export interface NodeCapture {
  */
 export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): NodeCapture {
   const original = { write: res.write, end: res.end, writeHead: res.writeHead, flushHeaders: res.flushHeaders };
+  const headerMethods = { setHeader: res.setHeader, appendHeader: res.appendHeader, removeHeader: res.removeHeader };
   const writeRaw = original.write as unknown as (this: ServerResponse, chunk: Uint8Array | string, encoding?: unknown, cb?: unknown) => boolean;
   const endRaw = original.end as unknown as (this: ServerResponse, chunk?: Uint8Array | string | Callback, cb?: Callback) => ServerResponse;
   let chunks: Buffer[] = [];
@@ -115,19 +121,42 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
     return Number(declared) !== size;
   };
 
+  /**
+   * From the application's end until the response goes out, the response is sent as far as anyone can
+   * tell: the head it had at `end` is the head that is sent. Headers cannot be changed (they throw
+   * `ERR_HTTP_HEADERS_SENT`, as Node.js does once a response is sent), a status set meanwhile is undone,
+   * and an error handler sees the response as sent (it reports a later error instead of writing over it).
+   */
+  const holdHead = (): (() => void) => {
+    const status = res.statusCode;
+    const phrase = res.statusMessage;
+    (res as { [ENDED_BY_APPLICATION]?: boolean })[ENDED_BY_APPLICATION] = true;
+    res.setHeader = res.appendHeader = res.removeHeader = headersSent as never;
+    return () => {
+      res.setHeader = headerMethods.setHeader;
+      res.appendHeader = headerMethods.appendHeader;
+      res.removeHeader = headerMethods.removeHeader;
+      res.statusCode = status;
+      res.statusMessage = phrase;
+    };
+  };
+
   const settle = async (): Promise<void> => {
     state = 'settling';
+    const releaseHead = thrownErrorOf(res) === undefined ? holdHead() : undefined;
     const truncated = size > sink.maxBytes;
     const body = truncated ? EMPTY : concatBytes(chunks, size);
     const thrown = thrownErrorOf(res);
     if (thrown === undefined && misframed()) {
       await sink.abort(new Error('the response body does not match its Content-Length'));
+      releaseHead?.();
       restore();
       res.destroy();
       return;
     }
     // A thrown error answered by errorHandler releases the key, as on Koa and fetch.
     const extra = thrown === undefined ? await sink.complete(captured(truncated, body)) : await sink.abort(thrown);
+    releaseHead?.();
     restore();
     state = 'off';
     if (extra && !res.headersSent) {
@@ -161,9 +190,11 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
   /** The application ended a streamed body: its completion is recorded, then the response ends. */
   const endStream = (chunk: unknown, encoding: unknown): void => {
     state = 'settling';
+    const releaseHead = holdHead();
     if (chunk !== undefined && chunk !== null) writeRaw.call(res, chunk as Uint8Array | string, encoding);
     const done = async (): Promise<void> => {
       await sink.complete(captured(true, EMPTY));
+      releaseHead();
       restore();
       state = 'off';
       endRaw.call(res, endCallback);

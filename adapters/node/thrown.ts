@@ -14,3 +14,14 @@ export function thrownErrorOf(res: object): unknown {
 export function markThrown(res: object, err: unknown): void {
   (res as { [THROWN_ERROR]?: unknown })[THROWN_ERROR] = err ?? new Error('thrown');
 }
+
+/**
+ * Marks a response whose application ended it while a capture holds it back (the record is being
+ * written): as far as the application and any error handler go, it is sent. @internal
+ */
+export const ENDED_BY_APPLICATION = Symbol.for('bulwark.node.endedByApplication');
+
+/** Whether the application already ended `res` (see {@link ENDED_BY_APPLICATION}). @internal */
+export function endedByApplication(res: object): boolean {
+  return (res as { [ENDED_BY_APPLICATION]?: boolean })[ENDED_BY_APPLICATION] === true;
+}

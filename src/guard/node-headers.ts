@@ -48,3 +48,32 @@ export function readNodeHeaders(res: NodeResponseLike): HeaderPairs {
   }
   return pairs;
 }
+
+/**
+ * Headers that describe a body the application meant to send, and would misdescribe the error body that
+ * replaces it: a client would try to gunzip the JSON (`Content-Encoding`), save it as a file
+ * (`Content-Disposition`), or follow it (`Location`). Other headers (CORS, `Vary`, security headers) stay,
+ * so a browser can still read the error.
+ */
+const REPRESENTATION_HEADERS = [
+  'content-encoding',
+  'content-language',
+  'content-range',
+  'content-disposition',
+  'content-location',
+  'content-md5',
+  'etag',
+  'last-modified',
+  'location',
+  'accept-ranges',
+  'transfer-encoding',
+];
+
+/**
+ * Clears what the application set for the body it meant to send before an error answer replaces it: the
+ * representation headers and a reason phrase of its own (shared by the Express and Koa error handlers).
+ */
+export function clearForErrorBody(res: NodeResponseLike & { statusMessage?: string; removeHeader(name: string): unknown }): void {
+  for (const name of REPRESENTATION_HEADERS) if (res.hasHeader(name)) res.removeHeader(name);
+  res.statusMessage = undefined as unknown as string;
+}
