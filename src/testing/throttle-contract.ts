@@ -199,6 +199,94 @@ export function throttleStoreContract(factory: StoreFactory): void {
     expect(Math.max(...results.flatMap((r) => r.used))).toBe(20);
   });
 
+  it('spend: a refund gives a spend back once, in the period it went into, never below zero', async () => {
+    const store = await open();
+    expect(typeof store.refundSpend).toBe('function');
+    const key = `contract:${randomUUID()}`;
+    const day = counter('d2025-01-01', 10);
+    const first = await store.spend({ key, counters: [day], cost: 6, receiptTtlMs: 60_000 });
+    expect(first).toMatchObject({ allowed: true, used: [6] });
+    expect(first.receipt).toBeDefined();
+    const second = await store.spend({ key, counters: [day], cost: 3, receiptTtlMs: 60_000 });
+    expect((await store.refundSpend!(first.receipt!)).refunded).toBe(true);
+    // Applied twice, it refunds once.
+    expect((await store.refundSpend!(first.receipt!)).refunded).toBe(false);
+    expect(await store.spend({ key, counters: [day], cost: 0 })).toMatchObject({ allowed: true, used: [3] });
+    // The refund goes to the period the spend counted in, even once the store's clock is in the next one.
+    const now = Date.now();
+    const nextDay = [{ periods: day.periods, starts: [now - 120_000, now - 60_000] as const, limit: 10, ttlMs: 60_000 }];
+    const tomorrow = await store.spend({ key, counters: nextDay, cost: 4, receiptTtlMs: 60_000 });
+    expect(tomorrow).toMatchObject({ allowed: true, used: [4] });
+    expect((await store.refundSpend!(second.receipt!)).refunded).toBe(true);
+    expect(await store.spend({ key, counters: [day], cost: 0 })).toMatchObject({ used: [0] });
+    expect(await store.spend({ key, counters: nextDay, cost: 0 })).toMatchObject({ used: [4] });
+    // Never below zero: a refund into a counter that went down already takes it to zero at most.
+    const a = await store.spend({ key, counters: [day], cost: 5, receiptTtlMs: 60_000 });
+    const b = await store.spend({ key, counters: [day], cost: 5, receiptTtlMs: 60_000 });
+    await Promise.all([store.refundSpend!(a.receipt!), store.refundSpend!(b.receipt!), store.refundSpend!(a.receipt!)]);
+    expect(await store.spend({ key, counters: [day], cost: 0 })).toMatchObject({ used: [0] });
+    // No receipt without receiptTtlMs, nor for a refused spend.
+    expect((await store.spend({ key, counters: [day], cost: 1 })).receipt).toBeUndefined();
+    expect((await store.spend({ key, counters: [day], cost: 50, receiptTtlMs: 60_000 })).receipt).toBeUndefined();
+  });
+
+  it('spend: 100 concurrent spends and refunds of half of them leave exactly the other half', async () => {
+    const store = await open();
+    const key = `contract:${randomUUID()}`;
+    const counters = [counter('d2025-01-01', 1_000_000), counter('m2025-01', 1_000_000)];
+    const costs = Array.from({ length: 100 }, (_, i) => 1 + ((i * 13) % 17));
+    const kept = await Promise.all(
+      costs.map(async (cost, i) => {
+        const result = await store.spend({ key, counters, cost, receiptTtlMs: 60_000 });
+        if (i % 2 === 0) return cost;
+        await Promise.all([store.refundSpend!(result.receipt!), store.refundSpend!(result.receipt!)]);
+        return 0;
+      }),
+    );
+    const total = kept.reduce((sum, cost) => sum + cost, 0);
+    expect(await store.spend({ key, counters, cost: 0 })).toMatchObject({ used: [total, total] });
+  });
+
+  it('spend: a named receipt tells a retry from a new spend: held, it is admitted without charging, whatever room is left', async () => {
+    const store = await open();
+    const key = `contract:${randomUUID()}`;
+    const counters = [counter('d2025-01-01', 10)];
+    const first = await store.spend({ key, counters, cost: 6, receiptTtlMs: 60_000, receiptId: 'k1' });
+    expect(first).toMatchObject({ allowed: true, used: [6] });
+    const retry = await store.spend({ key, counters, cost: 6, receiptTtlMs: 60_000, receiptId: 'k1' });
+    expect(retry).toMatchObject({ allowed: true, used: [6], retried: true });
+    expect(retry.receipt).toBeUndefined();
+    expect(await store.spend({ key, counters, cost: 6, receiptTtlMs: 60_000, receiptId: 'k2' })).toMatchObject({ allowed: false, used: [6] });
+    // Another spender's receipt of the same name is another receipt.
+    expect(await store.spend({ key: `${key}-other`, counters, cost: 6, receiptTtlMs: 60_000, receiptId: 'k1' })).toMatchObject({ allowed: true, used: [6] });
+    // Refunded, it is gone: the next spend of that name is charged again.
+    expect((await store.refundSpend!(first.receipt!)).refunded).toBe(true);
+    expect(await store.spend({ key, counters, cost: 6, receiptTtlMs: 60_000, receiptId: 'k1' })).toMatchObject({ allowed: true, used: [6] });
+    // Forced: recorded past the limit.
+    expect(await store.spend({ key, counters, cost: 6, receiptTtlMs: 60_000, receiptId: 'k1', force: true })).toMatchObject({ allowed: true, used: [12] });
+  });
+
+  for (const algorithm of ['gcra', 'sliding-window'] as const) {
+    it(`throttle (${algorithm}): a refund gives the units back once, never past the bucket`, async () => {
+      const store = await open();
+      expect(typeof store.refundRate).toBe('function');
+      const request = rate({ algorithm, limit: 10, burst: 10 });
+      const a = await store.consume({ ...request, cost: 4 });
+      const b = await store.consume({ ...request, cost: 6 });
+      expect(b).toMatchObject({ allowed: true, remaining: 0 });
+      expect((await store.consume({ ...request, cost: 1 })).allowed).toBe(false);
+      expect((await store.refundRate!(a.receipt!)).refunded).toBe(true);
+      expect((await store.consume({ ...request, cost: 0 })).remaining).toBe(4);
+      expect((await store.refundRate!(b.receipt!)).refunded).toBe(true);
+      expect((await store.consume({ ...request, cost: 0 })).remaining).toBe(10);
+      if (algorithm === 'sliding-window') expect((await store.refundRate!(b.receipt!)).refunded).toBe(false);
+      // Never past the bucket: a full bucket takes no more.
+      expect((await store.consume({ ...request, cost: 0 })).remaining).toBe(10);
+      expect((await store.consume({ ...request, cost: 10 })).allowed).toBe(true);
+      expect((await store.consume({ ...request, cost: 1 })).allowed).toBe(false);
+    });
+  }
+
   it('spend: a counter is forgotten after its ttl', async () => {
     const store = await open();
     const key = `contract:${randomUUID()}`;
