@@ -5,6 +5,8 @@ import { afterAll, beforeAll } from 'vitest';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { storeContract } from '../../src/testing/store-contract.js';
+import { closeNodeRedis, connectNodeRedis, connectNodeRedisCluster } from '../support/node-redis.js';
+import { testStore } from '../postgres/support.js';
 import { connectRedis, type OwnRedisCluster, startCluster, testPrefix } from '../support/redis.js';
 
 let cluster: OwnRedisCluster | undefined;
@@ -25,3 +27,17 @@ storeContract('RedisStore (Cluster)', () => {
   const client = cluster.connect();
   return { store: new RedisStore(client, { prefix: testPrefix('contract-cluster') }), cleanup: () => void client.disconnect() };
 });
+storeContract('RedisStore (node-redis 5)', async () => {
+  const client = await connectNodeRedis(5);
+  return { store: new RedisStore(client, { prefix: testPrefix('contract-nr5') }), cleanup: () => closeNodeRedis(client) };
+});
+storeContract('RedisStore (node-redis 4)', async () => {
+  const client = await connectNodeRedis(4);
+  return { store: new RedisStore(client, { prefix: testPrefix('contract-nr4') }), cleanup: () => closeNodeRedis(client) };
+});
+storeContract('RedisStore (node-redis 5 Cluster)', async () => {
+  if (!cluster) throw new Error('the Redis Cluster did not start');
+  const client = await connectNodeRedisCluster(5, cluster.nodes);
+  return { store: new RedisStore(client, { prefix: testPrefix('contract-nr5-cluster') }), cleanup: () => closeNodeRedis(client) };
+});
+storeContract('PostgresStore', async () => ({ store: (await testStore('contract_')).store }));

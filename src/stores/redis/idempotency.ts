@@ -3,6 +3,7 @@ import type { HeaderPairs } from '../../guard/types.js';
 import type { ClaimResult, CompletedResponse, IdempotencyStore, StoredResponse } from '../../idempotency/store.js';
 import { StoreUnavailableError } from '../store-error.js';
 import type { RedisStoreOptions } from './index.js';
+import { storeClient } from './client.js';
 import { checkEvictionPolicy } from './policy.js';
 import { hashTag, type RedisClient, RedisScript } from './script.js';
 
@@ -128,7 +129,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   /** Once, in the background (never on the request's path): warn when Redis may evict these keys. */
   #checkPolicy(): void {
     this.#policyCheckAt = Number.POSITIVE_INFINITY;
-    checkEvictionPolicy(this.redis, this.options.commandTimeoutMs).then((outcome) => {
+    checkEvictionPolicy(storeClient(this.redis), this.options.commandTimeoutMs).then((outcome) => {
       if (outcome.type === 'unreachable') this.#policyCheckAt = performance.now() + 60_000;
       if (outcome.type !== 'evicts') return;
       try {

@@ -3,8 +3,8 @@
  * @module
  */
 import { refuseUnknownOptions } from '../../options/unknown-options.js';
+import { type RedisClient, type StoreClient, storeClient } from './client.js';
 import { RedisIdempotencyStore } from './idempotency.js';
-import type { RedisClient } from './script.js';
 import { RedisThrottleStore } from './throttle.js';
 
 /** Options of {@link RedisStore}. */
@@ -36,29 +36,31 @@ export interface RedisStoreOptions {
 const OPTION_NAMES: ReadonlySet<string> = new Set(['prefix', 'commandTimeoutMs', 'onWarning']);
 
 /**
- * A store on Redis or Redis Cluster through ioredis: one round trip (EVALSHA) per decision, time
- * from Redis `TIME`, every command under a deadline. One instance can serve every middleware at once.
+ * A store on Redis, Valkey or a Redis Cluster through ioredis or node-redis (4 or 5): one round trip
+ * (EVALSHA) per decision, time from Redis `TIME`, every command under a deadline. One instance can serve
+ * every middleware at once. The client is recognised by its shape; bulwark loads neither library.
  *
  * @example
  * ```ts
  * import Redis from 'ioredis';
  * import { RedisStore } from 'bulwark/redis';
  * const store = new RedisStore(new Redis(process.env.REDIS_URL));
+ * // or: new RedisStore(await createClient({ url: process.env.REDIS_URL }).connect()) with node-redis
  * app.use(rateLimit({ limit: 100, windowMs: 60_000, store }));
  * ```
  */
 export class RedisStore {
-  /** The ioredis client (single node or Cluster). */
+  /** The client it was given: ioredis `Redis` or `Cluster`, or a node-redis client or cluster. */
   readonly redis: RedisClient;
+  /** The same client, through the commands the store needs. */
+  readonly #client: StoreClient;
   /** Resolved options. */
   readonly options: Readonly<Required<RedisStoreOptions>>;
   #throttle: RedisThrottleStore | undefined;
   #idempotency: RedisIdempotencyStore | undefined;
 
   constructor(redis: RedisClient, options: RedisStoreOptions = {}) {
-    if (typeof redis !== 'object' || redis === null || typeof (redis as { evalsha?: unknown }).evalsha !== 'function') {
-      throw new TypeError('RedisStore: redis must be an ioredis Redis or Cluster instance');
-    }
+    const client = storeClient(redis);
     if (typeof options !== 'object' || options === null) throw new TypeError('RedisStore: options must be an object');
     refuseUnknownOptions('RedisStore', options, OPTION_NAMES);
     const prefix = options.prefix ?? 'bulwark:';
@@ -70,18 +72,19 @@ export class RedisStore {
     const onWarning = options.onWarning ?? warn;
     if (typeof onWarning !== 'function') throw new TypeError('RedisStore: options.onWarning must be a function');
     this.redis = redis;
+    this.#client = client;
     this.options = Object.freeze({ prefix, commandTimeoutMs, onWarning });
   }
 
   /** The rate-limit and spend-cap side of the store. */
   get throttle(): RedisThrottleStore {
-    this.#throttle ??= new RedisThrottleStore(this.redis, this.options);
+    this.#throttle ??= new RedisThrottleStore(this.#client, this.options);
     return this.#throttle;
   }
 
   /** The idempotency side of the store. */
   get idempotency(): RedisIdempotencyStore {
-    this.#idempotency ??= new RedisIdempotencyStore(this.redis, this.options);
+    this.#idempotency ??= new RedisIdempotencyStore(this.#client, this.options);
     return this.#idempotency;
   }
 }
@@ -90,4 +93,4 @@ function warn(message: string): void {
   console.warn(message);
 }
 
-export type { RedisClient } from './script.js';
+export type { NodeRedisClient, RedisClient } from './client.js';

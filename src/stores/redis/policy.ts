@@ -1,5 +1,5 @@
 import { withTimeout } from '../store-error.js';
-import type { RedisClient } from './script.js';
+import type { StoreClient } from './client.js';
 
 /** What {@link checkEvictionPolicy} found. */
 export type PolicyOutcome =
@@ -21,23 +21,22 @@ export type PolicyOutcome =
  * const outcome = await checkEvictionPolicy(redis, 500); // { type: 'evicts', policy: 'allkeys-lru' }
  * ```
  */
-export async function checkEvictionPolicy(redis: RedisClient, timeoutMs: number): Promise<PolicyOutcome> {
+export async function checkEvictionPolicy(redis: StoreClient, timeoutMs: number): Promise<PolicyOutcome> {
   let replied = false;
   let policy: string | undefined;
   try {
-    const reply = await withTimeout(Promise.resolve(redis.config('GET', 'maxmemory-policy') as Promise<unknown>), timeoutMs, 'CONFIG GET');
-    if (Array.isArray(reply) && typeof reply[1] === 'string') policy = reply[1];
+    policy = await withTimeout(redis.configGet('maxmemory-policy'), timeoutMs, 'CONFIG GET');
     replied = true;
   } catch (err) {
-    replied ||= isReplyError(err);
+    replied ||= isReplyError(redis, err);
   }
   if (policy === undefined) {
     try {
-      const info = await withTimeout(Promise.resolve(redis.info('memory')), timeoutMs, 'INFO memory');
-      policy = /^maxmemory_policy:(\S+)/m.exec(String(info))?.[1];
+      const info = await withTimeout(redis.info('memory'), timeoutMs, 'INFO memory');
+      policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
       replied = true;
     } catch (err) {
-      replied ||= isReplyError(err);
+      replied ||= isReplyError(redis, err);
     }
   }
   if (policy === undefined) return replied ? { type: 'refused' } : { type: 'unreachable' };
@@ -45,7 +44,6 @@ export async function checkEvictionPolicy(redis: RedisClient, timeoutMs: number)
 }
 
 /** An error the server answered with (as opposed to no answer). */
-function isReplyError(err: unknown): boolean {
-  const cause = (err as { cause?: unknown } | null)?.cause ?? err;
-  return cause instanceof Error && cause.name === 'ReplyError';
+function isReplyError(redis: StoreClient, err: unknown): boolean {
+  return redis.isReplyError((err as { cause?: unknown } | null)?.cause ?? err);
 }

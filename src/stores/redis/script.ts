@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import { withTimeout } from '../store-error.js';
+import { type RedisClient as UserClient, type StoreClient, storeClient } from './client.js';
 
-/** An ioredis client: a single node or a Cluster. */
-export type RedisClient = Redis | Cluster;
+/**
+ * The client a script runs on: the store's {@link StoreClient}, or a user's ioredis or node-redis client
+ * (given its StoreClient, made once). The name the throttle and idempotency stores use.
+ */
+export type RedisClient = StoreClient | UserClient;
 
 /**
  * A Lua script run with EVALSHA, falling back to EVAL only when Redis answers NOSCRIPT (after
@@ -29,15 +32,25 @@ export class RedisScript {
    * ```
    */
   run(redis: RedisClient, keys: string[], args: Array<string | number>, timeoutMs: number, what: string): Promise<unknown> {
-    return withTimeout(this.call(redis, keys, args), timeoutMs, what);
+    // `numberOfKeys` says where the keys end, as EVALSHA's numkeys did.
+    const words = [...keys, ...args.map(String)];
+    const deadline = new AbortController();
+    const reply = withTimeout(
+      this.call(storeClient(redis), words.slice(0, this.numberOfKeys), words.slice(this.numberOfKeys), deadline.signal),
+      timeoutMs,
+      what,
+    );
+    // Past the deadline, a command the client still holds in its offline queue is dropped (node-redis 5).
+    reply.catch(() => deadline.abort());
+    return reply;
   }
 
-  private async call(redis: RedisClient, keys: string[], args: Array<string | number>): Promise<unknown> {
+  private async call(redis: StoreClient, keys: string[], args: string[], signal: AbortSignal): Promise<unknown> {
     try {
-      return await redis.evalsha(this.sha, this.numberOfKeys, ...keys, ...args);
+      return await redis.evalsha(this.sha, keys, args, signal);
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
-        return redis.eval(this.source, this.numberOfKeys, ...keys, ...args);
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT') && !signal.aborted) {
+        return redis.eval(this.source, keys, args, signal);
       }
       throw err;
     }
