@@ -35,6 +35,8 @@ try {
       `ioredis@${devVersion('ioredis')}`,
       `@types/express@${devVersion('@types/express')}`,
       `@types/koa@${devVersion('@types/koa')}`,
+      // bulwark/fastify's declarations name Fastify's types (a Fastify user has it installed).
+      `fastify@${devVersion('fastify')}`,
     ],
     dir,
   );
@@ -87,12 +89,36 @@ try {
   writeFileSync(join(dir, 'isolation.cjs'), isolation);
   process.stdout.write(run('node', ['isolation.cjs'], dir));
 
+  // bulwark/fastify, as required and as imported, loads no other framework, Redis client or Fastify itself.
+  const fastifyHeavy = '/node_modules[\\\\/](express|koa|hono|ioredis|fastify)[\\\\/]/';
+  writeFileSync(
+    join(dir, 'isolation-fastify.cjs'),
+    `const f = require('bulwark/fastify');
+    if (typeof f.rateLimit !== 'function' || typeof f.errorHandler !== 'function') throw new Error('bulwark/fastify lacks its plugins');
+    const heavy = Object.keys(require.cache).filter((p) => ${fastifyHeavy}.test(p));
+    if (heavy.length) { console.error('require(bulwark/fastify) loaded: ' + heavy.join(', ')); process.exit(1); }
+    console.log('require(bulwark/fastify) loads no framework or Redis client');`,
+  );
+  writeFileSync(
+    join(dir, 'isolation-fastify.mjs'),
+    `import { createRequire } from 'node:module';
+    const f = await import('bulwark/fastify');
+    if (typeof f.idempotency !== 'function') throw new Error('bulwark/fastify lacks its plugins');
+    // CommonJS packages imported from ESM (ioredis, Fastify) go through the CommonJS cache too; Express, Koa and Hono are not installed here.
+    const heavy = Object.keys(createRequire(import.meta.url).cache).filter((p) => ${fastifyHeavy}.test(p));
+    if (heavy.length) { console.error('import(bulwark/fastify) loaded: ' + heavy.join(', ')); process.exit(1); }
+    console.log('import(bulwark/fastify) loads no framework or Redis client');`,
+  );
+  process.stdout.write(run('node', ['isolation-fastify.cjs'], dir));
+  process.stdout.write(run('node', ['isolation-fastify.mjs'], dir));
+
   // Type-check against the installed declaration files, as an ESM and as a CJS consumer.
   const source = (kind) => `
 import { ApiError, isApiError, ERROR_CODES, defineErrorCodes, formatError } from 'bulwark';
 import { errorHandler, notFound } from 'bulwark/express';
 import { errorHandler as koaErrorHandler } from 'bulwark/koa';
 import { guard } from 'bulwark/fetch';
+import { errorHandler as fastifyErrorHandler, rateLimit as fastifyRateLimit } from 'bulwark/fastify';
 import { RedisStore } from 'bulwark/redis';
 import { PostgresStore } from 'bulwark/postgres';
 import { createFetch } from 'bulwark/client';
@@ -104,7 +130,7 @@ new AppError('custom_code');
 // @ts-expect-error: misspelt code
 new AppError('custom_cod');
 const formatted: { status: number; body: string } = formatError(err);
-export const used = [isApiError(err), status, formatted, errorHandler, notFound, koaErrorHandler, guard, RedisStore, PostgresStore, createFetch, storeContract];
+export const used = [isApiError(err), status, formatted, errorHandler, notFound, koaErrorHandler, guard, fastifyErrorHandler, fastifyRateLimit, RedisStore, PostgresStore, createFetch, storeContract];
 `;
   writeFileSync(join(dir, 'esm.mts'), source('esm'));
   writeFileSync(join(dir, 'cjs.cts'), source('cjs'));

@@ -1,0 +1,105 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../../src/errors/api-error.js';
+import { createErrorResponder, type ErrorHandlerOptions, type ErrorResponder } from '../../src/errors/error-responder.js';
+import { read } from '../../src/errors/safe-read.js';
+import { BODY_ERRORS } from '../../src/errors/to-api-error.js';
+import { clearForErrorBody } from '../../src/guard/node-headers.js';
+import { endedByApplication, markThrown } from '../node/thrown.js';
+import { replyHeaders } from './reply-headers.js';
+import { skipOverride } from './plugin.js';
+
+/** Fastify's own errors for request bodies, as the documented body-parser errors. */
+const FASTIFY_BODY_ERRORS: Readonly<Record<string, keyof typeof BODY_ERRORS>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'entity.too.large',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'request.size.invalid',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'entity.parse.failed',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'entity.parse.failed',
+};
+
+/**
+ * Fastify's own errors in bulwark's terms: a schema validation failure (`error.validation`) is a 422
+ * `invalid_request` carrying Fastify's message (it names the failing property, never a value); a body
+ * too large a 413 `payload_too_large`; a malformed, empty or misframed JSON body a 422 `invalid_request`.
+ * Anything else is left to `formatError` (an http-errors-style `statusCode` keeps its status). @internal
+ */
+export function fromFastifyError(err: unknown): unknown {
+  if (typeof err !== 'object' || err === null) return err;
+  const validation = read(err, 'validation');
+  if (Array.isArray(validation)) {
+    const message = read(err, 'message');
+    return new ApiError('invalid_request', {
+      ...(typeof message === 'string' && message.length > 0 ? { message } : {}),
+      cause: err,
+    });
+  }
+  const code = read(err, 'code');
+  if (typeof code === 'string' && Object.hasOwn(FASTIFY_BODY_ERRORS, code)) {
+    const mapped = BODY_ERRORS[FASTIFY_BODY_ERRORS[code]!];
+    return new ApiError(mapped.code, { message: mapped.message, cause: err });
+  }
+  return err;
+}
+
+/**
+ * A Fastify plugin that answers every error with the documented JSON body (`{"message","error",...details}`)
+ * and a stable code (`setErrorHandler`), and an unmatched route (or `reply.callNotFound()`) with a 404
+ * `not_found` in the same body (`setNotFoundHandler`). Fastify's schema validation failures become 422
+ * `invalid_request`. Register it at the top for the whole app, or inside one encapsulated context for that
+ * context (the plugin skips encapsulation). Options are those of `errorHandler` on every adapter. Works
+ * with Fastify 4 and 5.
+ *
+ * An error raised after headers were sent ends the connection (never a second write) and is reported once
+ * to `onError`.
+ *
+ * @example
+ * ```ts
+ * const app = Fastify();
+ * await app.register(errorHandler, { onError: ({ error, cause }) => app.log.error({ code: error.code, err: cause }) });
+ * ```
+ */
+export const errorHandler = skipOverride<ErrorHandlerOptions>('errorHandler', (instance: FastifyInstance, options) => {
+  const responder = createErrorResponder(options ?? {}, 'errorHandler');
+  instance.setErrorHandler(function bulwarkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+    answer(responder, error, request, reply);
+  });
+  instance.setNotFoundHandler(function bulwarkNotFound(request: FastifyRequest, reply: FastifyReply) {
+    answer(responder, new ApiError('not_found'), request, reply);
+  });
+});
+
+function answer(responder: ErrorResponder, err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const method = request.method;
+  const path = request.url.split('?')[0] ?? '/';
+  const res = reply.raw;
+  if (res.headersSent) {
+    responder.afterHeadersSent(err, method, path);
+    res.destroy();
+    return;
+  }
+  // The route ended the response and an idempotency capture is writing its record before sending it:
+  // the response is sent as far as the route goes, and goes out as it was ended.
+  if (endedByApplication(res)) {
+    responder.afterHeadersSent(err, method, path);
+    return;
+  }
+  const { status, headers, body } = responder.respond(fromFastifyError(err), method, path);
+  // An idempotency capture releases the key of a response that answers a thrown error.
+  markThrown(res, err);
+  try {
+    // The headers the route set for the body it meant to send (its encoding, disposition, location, a
+    // reason phrase) do not describe the JSON error: they go, on the reply and on the Node.js response.
+    clearForErrorBody({
+      ...replyHeaders(reply),
+      removeHeader: (name: string) => reply.removeHeader(name),
+      set statusMessage(value: string) {
+        res.statusMessage = value;
+      },
+    });
+    reply.code(status);
+    for (const name in headers) reply.header(name, headers[name]!);
+    reply.send(Buffer.from(body));
+  } catch {
+    // Only a response that can no longer be written gets here (the formatted headers are all valid).
+    res.destroy();
+  }
+}
