@@ -9,8 +9,11 @@ import { RedisStore } from '../../src/stores/redis/index.js';
 import { createSpendCap } from '../../src/throttle/spend-cap.js';
 import type { HasThrottleStore } from '../../src/throttle/store.js';
 import type { AppSpec, GuardSpec, NeutralRequest, RouteSpec, Variant } from '../support/matrix.js';
-import { nativeHeader } from '../support/matrix.js';
+import { nativeHeader, VARIANTS } from '../support/matrix.js';
 import { connectRedis } from '../support/redis.js';
+
+/** The adapters of the cooperation suite: every adapter of the matrix. */
+export const COOPERATING: readonly Variant[] = VARIANTS;
 
 export type Order = 'spendCap-first' | 'idempotency-first';
 export const ORDERS: Order[] = ['spendCap-first', 'idempotency-first'];
@@ -96,7 +99,7 @@ export function guardsFor(order: Order, store: HasThrottleStore & object, daily:
 }
 
 export function appOf(order: Order, store: HasThrottleStore & object, daily: number, gate?: { wait: () => Promise<void> }): AppSpec {
-  return { guards: guardsFor(order, store, daily), routes: [sendRoute(gate)] };
+  return { guards: guardsFor(order, store, daily), routes: [sendRoute(gate)], errors: { onError: () => {} } };
 }
 
 /** A gate that holds `x-slow: 1` requests until opened. */
