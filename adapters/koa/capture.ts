@@ -40,18 +40,6 @@ export async function captureResponse(ctx: Context, next: Next, sink: ResponseSi
   // The application writes (or wrote) to ctx.res itself: the capture on it stores and sends that.
   if (ctx.respond === false || raw.touched) return;
   raw.detach();
-  let read: Chunks;
-  try {
-    const pending = bodyChunks(ctx, sink.maxBytes);
-    read = pending instanceof Promise ? await pending : (pending as Chunks);
-  } catch (err) {
-    await sink.abort(err);
-    // The client left, and Koa destroyed the body stream it was to send (it does so when the response
-    // closes): nothing failed in the application, and no one is there to answer. Not an error to report.
-    if (ctx.res.destroyed && (err as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE') return;
-    throw err;
-  }
-  const { chunks, rest, fresh, text } = read;
   const status = ctx.status;
   const phrase = ctx.res.statusMessage;
   const statusText = phrase && phrase !== STATUS_CODES[status] ? phrase : undefined;
@@ -59,10 +47,28 @@ export async function captureResponse(ctx: Context, next: Next, sink: ResponseSi
     statusText === undefined
       ? { status, headers: readNodeHeaders(ctx.res), body, truncated }
       : { status, statusText, headers: readNodeHeaders(ctx.res), body, truncated };
+  let read: Chunks;
+  try {
+    const pending = bodyChunks(ctx, sink.maxBytes);
+    read = pending instanceof Promise ? await pending : (pending as Chunks);
+  } catch (err) {
+    // The client left, and Koa destroyed the body stream it was to send (it does so when the response
+    // closes): nothing failed in the application, which did its work; no one is there to answer, and the
+    // body will never be whole. The key is kept, completed but not replayable, so a retry never runs it
+    // again. Not an error to report.
+    if (ctx.res.destroyed && (err as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      await sink.complete(captured(EMPTY, true));
+      return;
+    }
+    await sink.abort(err);
+    throw err;
+  }
+  const { chunks, rest, fresh, text } = read;
   if (rest !== undefined) {
-    // Past the bound: sent as it comes. A response that closes before the body ended releases the key
-    // (after a completion, abort does nothing).
-    ctx.res.once('close', () => void sink.abort(new Error('the response closed before its body ended')));
+    // Past the bound: sent as it comes. A body that fails releases the key (see `resume`); a response that
+    // closes first (the client left: the handler did its work) keeps it, completed but not replayable.
+    // Either settles the sink once: whichever comes second does nothing.
+    ctx.res.once('close', () => void sink.complete(captured(EMPTY, true)));
     ctx.body = Readable.from(resume(chunks, rest, sink, () => captured(EMPTY, true)));
     if (ctx.status !== status) ctx.status = status;
     return;

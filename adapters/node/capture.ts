@@ -58,6 +58,14 @@ export interface NodeCapture {
 export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): NodeCapture {
   const original = { write: res.write, end: res.end, writeHead: res.writeHead, flushHeaders: res.flushHeaders };
   const headerMethods = { setHeader: res.setHeader, appendHeader: res.appendHeader, removeHeader: res.removeHeader };
+  // Node.js never calls `res.destroy` when a client leaves (the response just closes): a call is the
+  // application failing the response (an explicit `res.destroy()`, `pipeline` after its source failed).
+  const destroyOriginal = res.destroy;
+  let destroyedByApplication = false;
+  res.destroy = function destroy(this: ServerResponse, error?: Error) {
+    destroyedByApplication = true;
+    return destroyOriginal.call(this, error);
+  } as ServerResponse['destroy'];
   const writeRaw = original.write as unknown as (this: ServerResponse, chunk: Uint8Array | string, encoding?: unknown, cb?: unknown) => boolean;
   const endRaw = original.end as unknown as (this: ServerResponse, chunk?: Uint8Array | string | Callback, cb?: Callback) => ServerResponse;
   let chunks: Buffer[] = [];
@@ -96,6 +104,7 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
   // Node and Express make to it afterwards would pay for. Put back, they are the same methods as before
   // (another middleware's, such as compression's, or the prototype's).
   const restore = (): void => {
+    res.destroy = destroyOriginal;
     res.writeHead = original.writeHead;
     res.flushHeaders = original.flushHeaders;
     res.write = original.write;
@@ -202,6 +211,17 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
     done().catch((err: unknown) => res.destroy(err instanceof Error ? err : undefined));
   };
 
+  /**
+   * The client left while the body was streamed through, or while a stream was piped in (the pipe stops
+   * at the close): the response will never be whole, but the handler did its work. Its key is recorded as
+   * completed but not replayable, so that a retry never runs it again.
+   */
+  const keepUnreplayable = (): void => {
+    state = 'off';
+    restore();
+    void sink.complete(captured(true, EMPTY));
+  };
+
   /** Releases the key of a response the application will never end (nothing whole to store). */
   const release = (error: unknown): void => {
     state = 'off';
@@ -226,17 +246,17 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
   };
 
   // The response closed before the application ended it:
-  // - the body was being streamed through (past `maxBytes`): the client got a broken response, whatever
-  //   broke it (a failed body stream, `res.destroy()`, the client), and the key is released;
   // - the application destroyed it (a body stream that failed under `pipeline`, an explicit
-  //   `res.destroy()`): it failed the request, as a thrown error does, and the key is released;
-  // - the client went away (`errored` stays null: Node sets it only through `destroy`) while a stream was
-  //   piped into the response: the pipe stops at this close and the response will never be ended, so
-  //   there is nothing whole to store and the key is released rather than held for good;
-  // - the client went away otherwise: see `afterClientLeft`.
+  //   `res.destroy()`): it failed the request, as a thrown error does, and the key is released, whether
+  //   the body was buffered or already streaming past `maxBytes`;
+  // - the client went away (Node.js closes the response without destroying it) while the body was
+  //   streamed through or a stream was piped in: the response will never be whole, but the handler did
+  //   its work: the key is kept, completed but not replayable (see `keepUnreplayable`);
+  // - the client went away otherwise: the application may still end the response (see `afterClientLeft`).
   const onClose = (): void => {
     if (ended || (state !== 'buffer' && state !== 'stream')) return;
-    if (state === 'stream' || res.errored !== null || res.listenerCount('unpipe') > 0) release(res.errored);
+    if (destroyedByApplication || res.errored !== null) release(res.errored);
+    else if (state === 'stream' || res.listenerCount('unpipe') > 0) keepUnreplayable();
     else afterClientLeft();
   };
   res.once('close', onClose);
