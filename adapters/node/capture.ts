@@ -289,7 +289,14 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
   res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown) {
     if (typeof encoding === 'function') cb = encoding;
     touched = true;
-    if (ended || state !== 'buffer') return false;
+    if (ended || state !== 'buffer') {
+      // As Node.js answers a write after the end: its callback gets the error (nothing is written).
+      if (ended && typeof cb === 'function') {
+        const error = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+        process.nextTick(cb as Callback, error);
+      }
+      return false;
+    }
     add(chunk, encoding);
     if (typeof cb === 'function') process.nextTick(cb as Callback);
     return size > sink.maxBytes ? startStreaming() : true;

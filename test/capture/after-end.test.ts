@@ -117,3 +117,25 @@ for (const [name, make] of [
     });
   });
 }
+
+describe('a write after the end, under the capture', () => {
+  it('calls its callback with ERR_STREAM_WRITE_AFTER_END, as Node.js does, and sends nothing more', async () => {
+    const codes: string[] = [];
+    const app = express();
+    app.use(expressAdapter.idempotency({ store: new MemoryStore() }));
+    app.post('/m', (_req, res) => {
+      res.end('whole');
+      res.write('more', (err) => codes.push((err as { code?: string } | null | undefined)?.code ?? 'no error'));
+    });
+    await withServer(
+      () => listening(app.listen(0, '127.0.0.1')),
+      async (port) => {
+        const { responses, surplus } = await exchange(port, [keyedPost('/m', 'wae')]);
+        expect(responses.map((r) => r.body.toString())).toEqual(['whole']);
+        expect(surplus.toString()).toBe('');
+        await sleep(10);
+      },
+    );
+    expect(codes).toEqual(['ERR_STREAM_WRITE_AFTER_END']);
+  });
+});
