@@ -167,7 +167,7 @@ export class IdempotencyEngine {
           if (!kept) this.#lost(claim, 'before its response could be stored');
           else {
             const ms = this.settings.storeTimeoutMs;
-            const message = `the response could not be stored within storeTimeoutMs (${ms} ms); the key is recorded as completed but not replayable (a retry gets 409 and does not run)`;
+            const message = `the response could not be stored within storeTimeoutMs (${ms} ms); the key is recorded as completed but not replayable (a retry gets 422 idempotency_key_used and does not run)`;
             this.#report(claim, 'not_replayable', failure, message);
           }
           return;
