@@ -89,9 +89,9 @@ export interface IdempotencyOptions<Req = unknown> {
    */
   wait?: number | false;
   /**
-   * Largest response body kept for replay, in bytes. A larger response is still sent, and its key is
-   * recorded as completed but not replayable: a retry gets 409 `idempotency_conflict` (with
-   * `replayable: false`) and the handler never runs twice.
+   * Largest response body kept for replay, in bytes. A larger response is still sent (streamed), and
+   * once its body has ended its key is recorded as completed but not replayable: a retry gets 422
+   * `idempotency_key_used` (with `replayable: false`) and the handler never runs twice.
    * @default 1048576 (1 MiB)
    * @example
    * ```ts
@@ -143,7 +143,7 @@ export interface IdempotencyOptions<Req = unknown> {
   storeTimeoutMs?: number;
   /**
    * Told when the store could not keep the promise that a completed request never runs again: its
-   * response could not be stored (`'not_replayable'`: a retry gets 409), not even that (`'not_recorded'`),
+   * response could not be stored (`'not_replayable'`: a retry gets 422 `idempotency_key_used`), not even that (`'not_recorded'`),
    * or the claim was lost while the handler ran (`'claim_lost'`). Events carry a digest of the key, never
    * the key or the scope.
    * @default one `console.error` line: `bulwark: idempotency: <what happened> [key #<digest>]`
