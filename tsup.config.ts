@@ -7,7 +7,7 @@ const shared = {
   target: 'node20',
   platform: 'node',
   treeshake: true,
-  external: ['express', 'koa', 'fastify', 'ioredis', 'pg', 'opossum', 'lru-cache', 'vitest'],
+  external: ['express', 'koa', 'fastify', 'hono', 'ioredis', 'pg', 'opossum', 'lru-cache', 'vitest'],
 } satisfies Options;
 
 export default defineConfig([
@@ -19,6 +19,7 @@ export default defineConfig([
       koa: 'adapters/koa.ts',
       fetch: 'adapters/fetch.ts',
       fastify: 'adapters/fastify.ts',
+      hono: 'adapters/hono.ts',
       redis: 'src/stores/redis/index.ts',
       postgres: 'src/stores/postgres/index.ts',
       client: 'src/client/index.ts',

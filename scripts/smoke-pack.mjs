@@ -37,6 +37,8 @@ try {
       `@types/koa@${devVersion('@types/koa')}`,
       // bulwark/fastify's declarations name Fastify's types (a Fastify user has it installed).
       `fastify@${devVersion('fastify')}`,
+      // bulwark/hono's declarations name Hono's types (a Hono user has it installed).
+      `hono@${devVersion('hono')}`,
     ],
     dir,
   );
@@ -104,13 +106,36 @@ try {
     `import { createRequire } from 'node:module';
     const f = await import('bulwark/fastify');
     if (typeof f.idempotency !== 'function') throw new Error('bulwark/fastify lacks its plugins');
-    // CommonJS packages imported from ESM (ioredis, Fastify) go through the CommonJS cache too; Express, Koa and Hono are not installed here.
+    // CommonJS packages imported from ESM (ioredis, Fastify) go through the CommonJS cache too; Express and Koa are not installed here.
     const heavy = Object.keys(createRequire(import.meta.url).cache).filter((p) => ${fastifyHeavy}.test(p));
     if (heavy.length) { console.error('import(bulwark/fastify) loaded: ' + heavy.join(', ')); process.exit(1); }
     console.log('import(bulwark/fastify) loads no framework or Redis client');`,
   );
   process.stdout.write(run('node', ['isolation-fastify.cjs'], dir));
   process.stdout.write(run('node', ['isolation-fastify.mjs'], dir));
+
+  // bulwark/hono, as required and as imported, loads no other framework, no Redis client, nor Hono itself
+  // (it uses Hono's types only). Hono is installed here, so the check for it means something.
+  const honoHeavy = '/node_modules[\\\\/](express|koa|fastify|ioredis|hono)[\\\\/]/';
+  writeFileSync(
+    join(dir, 'isolation-hono.cjs'),
+    `const h = require('bulwark/hono');
+    for (const fn of ['errorHandler', 'notFound', 'ipAllowlist', 'rateLimit', 'spendCap', 'idempotency']) if (typeof h[fn] !== 'function') throw new Error('bulwark/hono lacks ' + fn);
+    const heavy = Object.keys(require.cache).filter((p) => ${honoHeavy}.test(p));
+    if (heavy.length) { console.error('require(bulwark/hono) loaded: ' + heavy.join(', ')); process.exit(1); }
+    console.log('require(bulwark/hono) loads no framework or Redis client');`,
+  );
+  writeFileSync(
+    join(dir, 'isolation-hono.mjs'),
+    `import { createRequire } from 'node:module';
+    const h = await import('bulwark/hono');
+    if (typeof h.errorHandler !== 'function' || typeof h.notFound !== 'function') throw new Error('bulwark/hono lacks errorHandler or notFound');
+    const heavy = Object.keys(createRequire(import.meta.url).cache).filter((p) => ${honoHeavy}.test(p));
+    if (heavy.length) { console.error('import(bulwark/hono) loaded: ' + heavy.join(', ')); process.exit(1); }
+    console.log('import(bulwark/hono) loads no framework or Redis client');`,
+  );
+  process.stdout.write(run('node', ['isolation-hono.cjs'], dir));
+  process.stdout.write(run('node', ['isolation-hono.mjs'], dir));
 
   // Type-check against the installed declaration files, as an ESM and as a CJS consumer.
   const source = (kind) => `
@@ -119,6 +144,7 @@ import { errorHandler, notFound } from 'bulwark/express';
 import { errorHandler as koaErrorHandler } from 'bulwark/koa';
 import { guard } from 'bulwark/fetch';
 import { errorHandler as fastifyErrorHandler, rateLimit as fastifyRateLimit } from 'bulwark/fastify';
+import { errorHandler as honoErrorHandler, notFound as honoNotFound, rateLimit as honoRateLimit } from 'bulwark/hono';
 import { RedisStore } from 'bulwark/redis';
 import { PostgresStore } from 'bulwark/postgres';
 import { createFetch } from 'bulwark/client';
@@ -130,7 +156,7 @@ new AppError('custom_code');
 // @ts-expect-error: misspelt code
 new AppError('custom_cod');
 const formatted: { status: number; body: string } = formatError(err);
-export const used = [isApiError(err), status, formatted, errorHandler, notFound, koaErrorHandler, guard, fastifyErrorHandler, fastifyRateLimit, RedisStore, PostgresStore, createFetch, storeContract];
+export const used = [isApiError(err), status, formatted, errorHandler, notFound, koaErrorHandler, guard, fastifyErrorHandler, fastifyRateLimit, honoErrorHandler, honoNotFound, honoRateLimit, RedisStore, PostgresStore, createFetch, storeContract];
 `;
   writeFileSync(join(dir, 'esm.mts'), source('esm'));
   writeFileSync(join(dir, 'cjs.cts'), source('cjs'));

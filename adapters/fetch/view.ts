@@ -58,8 +58,9 @@ const DECODERS: Readonly<Record<string, CompressionFormat>> = { gzip: 'gzip', 'x
 /**
  * A gzip or deflate body decoded (up to `limit` bytes, as `readJson` reads it), so that the fingerprint
  * counts what the body says; any other encoding, or bytes that do not decode, count as they came.
+ * @internal
  */
-async function decoded(bytes: Uint8Array, encoding: string | null, limit: number): Promise<Uint8Array> {
+export async function decoded(bytes: Uint8Array, encoding: string | null, limit: number): Promise<Uint8Array> {
   const format = encoding === null ? undefined : DECODERS[encoding.trim().toLowerCase()];
   if (format === undefined) return bytes;
   try {

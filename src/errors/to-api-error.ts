@@ -36,7 +36,8 @@ const FORWARDED_HEADERS = new Set(['retry-after', 'www-authenticate', 'allow', '
  * - body-parser / raw-body errors map by `type`: bad bodies to 422 `invalid_request`, too large to 413;
  * - zlib's errors for input it cannot decompress (a body whose `Content-Encoding` lies) to 422 `invalid_request`;
  * - `http-errors`-style objects keep their status and their `Retry-After`/`WWW-Authenticate` headers
- *   (`headers` a record, a `Map`, a `Headers` or an array of pairs), and their message only for 4xx that
+ *   (`headers` a record, a `Map`, a `Headers` or an array of pairs; or the headers of the response in
+ *   `res`, as Hono's `HTTPException` carries them), and their message only for 4xx that
  *   are not marked `expose: false`;
  * - anything else is a 500 `internal_error` with a generic message. Nothing of the thrown value is sent.
  *
@@ -76,7 +77,7 @@ export function toApiError(value: unknown): ApiError<string> {
   }
   if (!isErrorStatus(status)) return internal(value);
   const headers: Record<string, string> = {};
-  for (const [name, header] of entriesOf(read(value, 'headers'))) {
+  for (const [name, header] of entriesOf(headersOf(value))) {
     if (typeof name !== 'string') continue;
     const lower = name.toLowerCase();
     if (FORWARDED_HEADERS.has(lower) && (typeof header === 'string' || (typeof header === 'number' && Number.isFinite(header)))) {
@@ -126,6 +127,17 @@ function checkedApiError(value: ApiError<string>): ApiError<string> {
   } catch {
     return internal(value);
   }
+}
+
+/**
+ * A foreign error's headers: its own `headers`, or those of the response it carries in `res` (Hono's
+ * `HTTPException`, whose `WWW-Authenticate` or `Retry-After` lives there).
+ */
+function headersOf(value: object): unknown {
+  const own = read(value, 'headers');
+  if (own !== undefined) return own;
+  const res = read(value, 'res');
+  return typeof res === 'object' && res !== null ? read(res, 'headers') : undefined;
 }
 
 function isRecord(value: unknown): boolean {
