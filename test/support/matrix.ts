@@ -1,6 +1,6 @@
 /**
- * The adapter matrix: one app description, served by Express 5, Express 4, Koa 3, Koa 2 and a fetch
- * handler (on @hono/node-server), over real sockets. A scenario sends the same requests to each and the
+ * The adapter matrix: one app description, served by Express 5, Express 4, Koa 3, Koa 2, a fetch
+ * handler (on @hono/node-server) and Hono middleware (on @hono/node-server), over real sockets. A scenario sends the same requests to each and the
  * results must be identical: status, headers (less the transport's own) and body.
  *
  * Adding an adapter means adding one entry to `SERVERS`.
@@ -8,18 +8,21 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import koaBodyParser from '@koa/bodyparser';
 import express5 from 'express';
 import express4 from 'express4';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
+import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import * as expressAdapter from '../../adapters/express.js';
 import * as fetchAdapter from '../../adapters/fetch.js';
+import * as honoAdapter from '../../adapters/hono.js';
 import * as koaAdapter from '../../adapters/koa.js';
 import type { ErrorHandlerOptions } from '../../src/errors/error-responder.js';
 
-export const VARIANTS = ['express5', 'express4', 'koa3', 'koa2', 'fetch'] as const;
+export const VARIANTS = ['express5', 'express4', 'koa3', 'koa2', 'fetch', 'hono'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** The framework-neutral request a neutral handler sees. */
@@ -47,6 +50,8 @@ export interface NativeHandlers {
   express?: (req: any, res: any, next: (err?: unknown) => void) => unknown;
   koa?: (ctx: any) => unknown;
   fetch?: (request: Request, params: Record<string, string>) => Response | Promise<Response>;
+  /** Hono's Context; without it, Hono runs the `fetch` handler on `c.req.raw`. */
+  hono?: (c: any) => Response | Promise<Response>;
 }
 
 export interface RouteSpec {
@@ -360,6 +365,53 @@ async function startFetch(spec: AppSpec): Promise<RunningServer> {
   return { variant: 'fetch', port, url: `http://127.0.0.1:${port}`, close: closer(server) };
 }
 
+async function startHono(spec: AppSpec): Promise<RunningServer> {
+  // strict: false matches a trailing slash, as Express and Koa routes here do.
+  const app = new Hono({ strict: false });
+  const errors = honoAdapter.errorHandler(spec.errors);
+  app.use(errors); // first: thrown values that are not Errors, which Hono does not hand to onError
+  app.onError(errors);
+  app.notFound(honoAdapter.notFound(spec.errors));
+  for (const g of spec.guards ?? []) {
+    const factory = (honoAdapter as Record<string, unknown>)[g.kind];
+    if (typeof factory !== 'function') throw new Error(`bulwark/hono has no ${g.kind}`);
+    const options = optionsFor(g, 'hono') as { check?: unknown };
+    // An allowlist built with createIpAllowlist takes getConnInfo beside it.
+    app.use(typeof options.check === 'function' ? factory(options, { getConnInfo }) : factory({ ...options, getConnInfo }));
+  }
+  for (const route of spec.routes) {
+    app.on(route.method, route.path, async (c) => {
+      const params = c.req.param() as Record<string, string>;
+      if (route.native?.hono) return route.native.hono(c);
+      if (route.native?.fetch) return route.native.fetch(c.req.raw, params);
+      const neutral = route.handler;
+      if (!neutral) throw new Error(`route ${route.method} ${route.path} has no handler for hono`);
+      const request = c.req.raw;
+      const url = new URL(request.url);
+      const body =
+        spec.parseJson !== false && request.headers.get('content-type')?.includes('json')
+          ? await fetchAdapter.readJson(request, { limit: spec.bodyLimit ?? 1024 })
+          : undefined;
+      const out = encodeNeutral(
+        await neutral({
+          method: request.method,
+          path: url.pathname,
+          params,
+          query: Object.fromEntries(url.searchParams),
+          header: (name) => c.req.header(name),
+          body,
+        }),
+      );
+      return new Response(out.body === '' && out.status === 204 ? null : out.body, { status: out.status, headers: out.headers });
+    });
+  }
+  const server = await new Promise<http.Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as http.Server));
+  });
+  const port = (server.address() as AddressInfo).port;
+  return { variant: 'hono', port, url: `http://127.0.0.1:${port}`, close: closer(server) };
+}
+
 /** How each adapter is served. Adding an adapter means adding one line. */
 export const SERVERS: Record<Variant, (spec: AppSpec) => Promise<RunningServer>> = {
   express5: (spec) => startExpress('express5', spec),
@@ -367,6 +419,7 @@ export const SERVERS: Record<Variant, (spec: AppSpec) => Promise<RunningServer>>
   koa3: (spec) => startKoa('koa3', spec),
   koa2: (spec) => startKoa('koa2', spec),
   fetch: (spec) => startFetch(spec),
+  hono: (spec) => startHono(spec),
 };
 
 /** Starts the app on one adapter (for tests that need a single server). */
@@ -429,6 +482,7 @@ export function matrix(
 /** A per-variant reader of a request header from the native request a user callback receives. */
 export function nativeHeader(variant: Variant): (request: any, name: string) => string | undefined {
   if (variant === 'fetch') return (request: Request, name) => request.headers.get(name) ?? undefined;
+  if (variant === 'hono') return (c: any, name) => c.req.header(name);
   if (variant.startsWith('koa')) return (ctx: any, name) => ctx.get(name) || undefined;
   return (req: any, name) => req.get(name);
 }
