@@ -12,17 +12,20 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import koaBodyParser from '@koa/bodyparser';
 import express5 from 'express';
 import express4 from 'express4';
+import fastify5 from 'fastify';
+import fastify4 from 'fastify4';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import * as expressAdapter from '../../adapters/express.js';
+import * as fastifyAdapter from '../../adapters/fastify.js';
 import * as fetchAdapter from '../../adapters/fetch.js';
 import * as honoAdapter from '../../adapters/hono.js';
 import * as koaAdapter from '../../adapters/koa.js';
 import type { ErrorHandlerOptions } from '../../src/errors/error-responder.js';
 
-export const VARIANTS = ['express5', 'express4', 'koa3', 'koa2', 'fetch', 'hono'] as const;
+export const VARIANTS = ['express5', 'express4', 'koa3', 'koa2', 'fetch', 'hono', 'fastify5', 'fastify4'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** The framework-neutral request a neutral handler sees. */
@@ -49,6 +52,8 @@ export type NeutralHandler = (req: NeutralRequest) => NeutralResponse | Promise<
 export interface NativeHandlers {
   express?: (req: any, res: any, next: (err?: unknown) => void) => unknown;
   koa?: (ctx: any) => unknown;
+  /** A Fastify route handler `(request, reply)`. */
+  fastify?: (request: any, reply: any) => unknown;
   fetch?: (request: Request, params: Record<string, string>) => Response | Promise<Response>;
   /** Hono's Context; without it, Hono runs the `fetch` handler on `c.req.raw`. */
   hono?: (c: any) => Response | Promise<Response>;
@@ -412,6 +417,80 @@ async function startHono(spec: AppSpec): Promise<RunningServer> {
   return { variant: 'hono', port, url: `http://127.0.0.1:${port}`, close: closer(server) };
 }
 
+/** A request header as one value (several lines joined with `, `), as Express's `req.get` gives it. */
+function joinHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** A mark on a Fastify request whose neutral response has no Content-Type (Fastify would choose one). */
+const UNTYPED = Symbol('matrix.untyped');
+
+async function startFastify(variant: 'fastify5' | 'fastify4', spec: AppSpec): Promise<RunningServer> {
+  const Fastify = (variant === 'fastify5' ? fastify5 : fastify4) as unknown as typeof fastify5;
+  // A trailing slash matches, as on Express and Koa (Fastify 5 reads it from routerOptions).
+  const router = variant === 'fastify5' ? { routerOptions: { ignoreTrailingSlash: true } } : { ignoreTrailingSlash: true };
+  const app = Fastify({ bodyLimit: spec.bodyLimit ?? 1024, ...router } as Parameters<typeof fastify5>[0]);
+  await app.register(fastifyAdapter.errorHandler, spec.errors ?? {});
+  // Bodies of other types are left unread, as express.json() leaves them (a guard reads their bytes).
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+  if (spec.parseJson === false) {
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', (_request, _payload, done) => done(null, undefined));
+  }
+  for (const g of spec.guards ?? []) {
+    const factory = (fastifyAdapter as Record<string, unknown>)[g.kind];
+    if (typeof factory !== 'function') throw new Error(`bulwark/fastify has no ${g.kind}`);
+    await app.register(factory as any, optionsFor(g, variant));
+  }
+  // A neutral handler that sets no Content-Type sends none, as Express's res.end does.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if ((request as any)[UNTYPED] === true) reply.removeHeader('content-type');
+    done(null, payload);
+  });
+  const heads = new Set(spec.routes.filter((route) => route.method === 'HEAD').map((route) => route.path));
+  for (const route of spec.routes) {
+    const native = route.native?.fastify;
+    const handler = route.handler;
+    if (!native && !handler) throw new Error(`route ${route.method} ${route.path} has no handler for fastify`);
+    app.route({
+      method: route.method,
+      url: route.path,
+      // An explicit HEAD route takes the place of the one Fastify adds for GET.
+      exposeHeadRoute: route.method === 'GET' && heads.has(route.path) ? false : undefined,
+      handler:
+        native ??
+        (async (request: any, reply: any) => {
+          const url = new URL(request.url, 'http://x');
+          const out = encodeNeutral(
+            await handler!({
+              method: request.method,
+              path: url.pathname,
+              params: { ...request.params },
+              query: Object.fromEntries(url.searchParams),
+              header: (name) => joinHeader(request.headers[name.toLowerCase()]),
+              body: request.body,
+            }),
+          );
+          reply.code(out.status);
+          for (const [name, value] of Object.entries(out.headers)) reply.header(name, value);
+          if (out.headers['content-type'] === undefined) request[UNTYPED] = true;
+          return reply.send(Buffer.from(out.body));
+        }),
+    });
+  }
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.server.address() as AddressInfo).port;
+  return {
+    variant,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      (app.server as unknown as http.Server).closeAllConnections?.();
+      await app.close();
+    },
+  };
+}
+
 /** How each adapter is served. Adding an adapter means adding one line. */
 export const SERVERS: Record<Variant, (spec: AppSpec) => Promise<RunningServer>> = {
   express5: (spec) => startExpress('express5', spec),
@@ -419,6 +498,8 @@ export const SERVERS: Record<Variant, (spec: AppSpec) => Promise<RunningServer>>
   koa3: (spec) => startKoa('koa3', spec),
   koa2: (spec) => startKoa('koa2', spec),
   fetch: (spec) => startFetch(spec),
+  fastify5: (spec) => startFastify('fastify5', spec),
+  fastify4: (spec) => startFastify('fastify4', spec),
   hono: (spec) => startHono(spec),
 };
 
@@ -484,5 +565,6 @@ export function nativeHeader(variant: Variant): (request: any, name: string) => 
   if (variant === 'fetch') return (request: Request, name) => request.headers.get(name) ?? undefined;
   if (variant === 'hono') return (c: any, name) => c.req.header(name);
   if (variant.startsWith('koa')) return (ctx: any, name) => ctx.get(name) || undefined;
+  if (variant.startsWith('fastify')) return (request: any, name) => joinHeader(request.headers[name.toLowerCase()]);
   return (req: any, name) => req.get(name);
 }
