@@ -8,6 +8,7 @@ import type { Request } from 'express';
 import { createIdempotency, type IdempotencyOptions } from '../src/idempotency/idempotency.js';
 import { createSpendCap, type SpendCapOptions } from '../src/throttle/spend-cap.js';
 import { createRateLimiter, type RateLimitOptions } from '../src/throttle/rate-limiter.js';
+import { withPeek } from '../src/throttle/peek.js';
 import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions, withReplace } from '../src/allowlist/ip-allowlist.js';
 export { errorHandler, notFound } from './express/errors.js';
 export type { ErrorEvent, ErrorHandlerOptions } from '../src/errors/error-responder.js';
@@ -34,11 +35,15 @@ export type { AllowList, IpAllowlist, IpAllowlistOptions, IpDenyEvent, IpDenyRea
  *
  * @example
  * ```ts
- * app.use(rateLimit({ limit: 100, windowMs: 60_000, store: new RedisStore(redis) }));
+ * const limiter = rateLimit({ limit: 100, windowMs: 60_000, store: new RedisStore(redis) });
+ * app.use(limiter);
+ * const { remaining, resetMs } = await limiter.peek('203.0.113.7'); // reads, consumes nothing
  * ```
  */
-export const rateLimit = (options: RateLimitOptions<Request>) => fromGuard(createRateLimiter(options));
-export type { RateLimitOptions } from '../src/throttle/rate-limiter.js';
+export const rateLimit = (options: RateLimitOptions<Request>) => withPeek(createRateLimiter(options), fromGuard);
+export type { RateLimitOptions, RatePeek } from '../src/throttle/rate-limiter.js';
+export type { RefundOutcome } from '../src/throttle/refund.js';
+export type { RefundErrorEvent } from '../src/throttle/outage.js';
 
 /**
  * Express middleware for idempotency keys (`Idempotency-Key` on POST and PATCH by default): the first
@@ -64,8 +69,10 @@ export type { IdempotencyOptions } from '../src/idempotency/idempotency.js';
  *
  * @example
  * ```ts
- * app.use(spendCap({ daily: 10_000, monthly: 200_000, timeZone: 'Europe/Paris', key: accountOf, store }));
+ * const cap = spendCap({ daily: 10_000, monthly: 200_000, timeZone: 'Europe/Paris', key: accountOf, store });
+ * app.use(cap);
+ * const { daily, monthly } = await cap.peek('acct_42'); // { limit, used, remaining, resetMs } each
  * ```
  */
-export const spendCap = (options: SpendCapOptions<Request>) => fromGuard(createSpendCap(options));
-export type { SpendCapOptions, SpendPeriod } from '../src/throttle/spend-cap.js';
+export const spendCap = (options: SpendCapOptions<Request>) => withPeek(createSpendCap(options), fromGuard);
+export type { SpendCapOptions, SpendPeek, SpendPeekPeriod, SpendPeriod } from '../src/throttle/spend-cap.js';

@@ -2,6 +2,18 @@ import type { ServerResponse } from 'node:http';
 import type { Outcome } from '../../src/guard/types.js';
 import { thrownErrorOf } from './thrown.js';
 
+/** Marks a response that answers with an idempotent replay (see {@link markReplayed}). @internal */
+const REPLAYED = Symbol.for('bulwark.node.replayed');
+
+/**
+ * Records that `res` answers with an idempotent replay, for a framework that hands its headers to
+ * `writeHead` (Fastify) rather than setting them on the response, where {@link watchOutcome} reads
+ * `Idempotent-Replayed`. @internal
+ */
+export function markReplayed(res: ServerResponse): void {
+  (res as unknown as Record<symbol, boolean>)[REPLAYED] = true;
+}
+
 /** The outcome of a request whose client left before it was handed on. @internal */
 export const NOT_RAN: Outcome = Object.freeze({ status: 0, replayed: false, thrown: false, ran: false, completed: false });
 
@@ -35,7 +47,8 @@ export function watchOutcome(res: ServerResponse, report: (outcome: Outcome) => 
 function settle(res: ServerResponse, report: (outcome: Outcome) => void, thrown: boolean, completed: boolean): void {
   const failed = thrown || thrownErrorOf(res) !== undefined || (!completed && res.errored !== null && res.errored !== undefined);
   try {
-    report({ status: res.statusCode, replayed: res.getHeader('idempotent-replayed') === 'true', thrown: failed, ran: true, completed });
+    const replayed = res.getHeader('idempotent-replayed') === 'true' || (res as unknown as Record<symbol, boolean>)[REPLAYED] === true;
+    report({ status: res.statusCode, replayed, thrown: failed, ran: true, completed });
   } catch {
     // a guard's outcome callback never throws; if one did, the response is sent anyway
   }

@@ -1,14 +1,15 @@
 import type { TrustProxy } from '../allowlist/client-ip.js';
 import { ApiError } from '../errors/api-error.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
-import type { Decision, Guard, HeaderPairs } from '../guard/types.js';
+import type { Decision, Guard, HeaderPairs, RequestView } from '../guard/types.js';
 import { compileMetered } from './metered-guard.js';
 import { askStore, type MaybePromise } from './decide.js';
 import { MAX_MODULUS } from './exact.js';
 import { type HeadersMode, headerWriter, isSfStringSafe, MAX_HEADER_INTEGER } from './headers.js';
-import { type OutageMode, StoreHealth, type StoreSwitchEvent, validateOutage } from './outage.js';
+import { type OutageMode, type RefundErrorEvent, StoreHealth, type StoreSwitchEvent, validateOutage, validateRefundHook } from './outage.js';
+import { failed, outcomeRefund, type RefundOutcome, type RefundRule } from './refund.js';
 import { retryAfterSeconds } from './retry-after.js';
-import type { Algorithm, HasThrottleStore, RateRequest, RateResult } from './store.js';
+import type { Algorithm, HasThrottleStore, RateReceipt, RateRequest, RateResult, ThrottleStore } from './store.js';
 
 /** Options of `rateLimit` (the same object on Express, Koa and fetch) and of {@link createRateLimiter}. */
 export interface RateLimitOptions<Req = unknown> {
@@ -122,9 +123,90 @@ export interface RateLimitOptions<Req = unknown> {
    * @example `message: 'Slow down: 100 requests a minute.'`
    */
   message?: string;
+  /**
+   * Give a request's units back once it failed: a status of 400 or more, a thrown error, a response
+   * that closed before it ended, a client that left before the application ran (as express-rate-limit's
+   * option of the same name).
+   * @default false (a rate limit protects the server from requests, failed or not)
+   * @example `skipFailedRequests: true` (a 4xx or 5xx does not use up the client's quota)
+   */
+  skipFailedRequests?: boolean;
+  /**
+   * Give a request's units back once it succeeded (status below 400, sent whole): with it, only failures
+   * count, as express-rate-limit's option of the same name (a limiter of failed logins).
+   * @default false
+   * @example `skipSuccessfulRequests: true`
+   */
+  skipSuccessfulRequests?: boolean;
+  /**
+   * Whether an idempotent replay (`Idempotent-Replayed: true`) counts against the limit. A replay is
+   * a request the server answered, so it counts by default, as Stripe counts it.
+   * @default true
+   * @example `countReplays: false`
+   */
+  countReplays?: boolean;
+  /**
+   * Decides instead of `skipFailedRequests`, `skipSuccessfulRequests` and `countReplays` whether a
+   * request's units are given back, from `{ status, replayed, thrown, ran, completed, request }`. GCRA
+   * returns the units to the bucket (exactly, never past `burst`); the sliding window removes the entry.
+   * @default undefined (the three options above)
+   * @example `refund: (o) => o.status === 304` (a revalidation costs nothing)
+   */
+  refund?: RefundRule<Req>;
+  /**
+   * Called for each refund that could not reach the store (the units stay consumed). Never thrown.
+   * @default at most one `console.warn` line a minute, with the count lost
+   * @example `onRefundError: (e) => metrics.increment('ratelimit.refund_lost')`
+   */
+  onRefundError?: (event: RefundErrorEvent) => void;
+}
+
+/** A rate limiter's state for one key, as {@link RateLimiterGuard.peek} reads it. */
+export interface RatePeek {
+  /** Units admitted per window. */
+  limit: number;
+  /** Units available now. */
+  remaining: number;
+  /** Milliseconds until the bucket (or window) is full again. */
+  resetMs: number;
+}
+
+/** The rate limiter guard, with {@link RateLimiterGuard.peek}. */
+export interface RateLimiterGuard<Req = unknown> extends Guard<Req> {
+  /**
+   * Reads a key's quota without consuming any: one store call, no write. `key` is what the `key`
+   * option returns (with the default key, the client address). Rejects with the store's error when the
+   * store cannot answer, and with a `TypeError` for a key that is not a string.
+   * @example
+   * ```ts
+   * const limiter = rateLimit({ limit: 100, windowMs: 60_000, key: (req) => req.account.id });
+   * const { remaining, resetMs } = await limiter.peek('acct_42');
+   * ```
+   */
+  peek(key: string): Promise<RatePeek>;
 }
 
 const NAME = 'rateLimit';
+
+/** The rule of the rate limit's refund options, or undefined when nothing is ever given back. */
+function rateRefundRule<Req>(options: RateLimitOptions<Req>): RefundRule<Req> | undefined {
+  for (const field of ['skipFailedRequests', 'skipSuccessfulRequests', 'countReplays'] as const) {
+    if (options[field] !== undefined && typeof options[field] !== 'boolean') throw new TypeError(`${NAME}: options.${field} must be a boolean`);
+  }
+  if (options.refund !== undefined) {
+    if (typeof options.refund !== 'function') throw new TypeError(`${NAME}: options.refund must be a function (outcome) => boolean`);
+    if (options.skipFailedRequests !== undefined || options.skipSuccessfulRequests !== undefined || options.countReplays !== undefined) {
+      throw new TypeError(`${NAME}: options.refund replaces skipFailedRequests, skipSuccessfulRequests and countReplays: give one or the other`);
+    }
+    return options.refund;
+  }
+  const skipFailed = options.skipFailedRequests === true;
+  const skipSucceeded = options.skipSuccessfulRequests === true;
+  const skipReplays = options.countReplays === false;
+  if (!skipFailed && !skipSucceeded && !skipReplays) return undefined;
+  return (outcome: RefundOutcome<Req>) =>
+    (skipReplays && outcome.replayed) || (failed(outcome) ? skipFailed : skipSucceeded);
+}
 
 /**
  * Builds the rate limiter guard that `rateLimit` (Express, Koa) and `guard({ rateLimit })` (fetch) run.
@@ -138,7 +220,7 @@ const NAME = 'rateLimit';
  * const decision = await limiter.check(view);
  * ```
  */
-export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>): Guard<Req> {
+export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>): RateLimiterGuard<Req> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${NAME}: options must be an object`);
   const limit = options.limit;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_HEADER_INTEGER) {
@@ -173,14 +255,32 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
   const writeHeaders = headerWriter(options.headers, NAME, { name: policyName, limit, windowMs });
   const capacity = algorithm === 'gcra' ? burst : limit;
   const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
+  const rule = rateRefundRule(options);
+  const refundHook = validateRefundHook(NAME, options.onRefundError);
   const store = metered.store;
-  const health = new StoreHealth(`${NAME} "${policyName}"`, mode, hook);
+  const health = new StoreHealth(`${NAME} "${policyName}"`, mode, hook, 1000, refundHook);
   const message = options.message;
+  const refunds = (from: ThrottleStore) => (from.refundRate ? (receipt: RateReceipt) => from.refundRate!(receipt) : undefined);
+  if (rule !== undefined && typeof store.refundRate !== 'function') {
+    process.emitWarning(`${NAME} "${policyName}": the store has no refundRate(); units are never given back`, { code: 'BULWARK_NO_REFUND' });
+  }
 
-  const decided = (request: RateRequest, result: RateResult): Decision => {
-    const headers: HeaderPairs = [];
-    writeHeaders(result, headers);
-    if (result.allowed) return headers.length === 0 ? NEXT : { type: 'next', headers };
+  const decidedWith =
+    (refund: ((receipt: RateReceipt) => ReturnType<NonNullable<ThrottleStore['refundRate']>>) | undefined) =>
+    (asked: Asked<Req>, result: RateResult): Decision => {
+      const headers: HeaderPairs = [];
+      writeHeaders(result, headers);
+      if (result.allowed) {
+        if (refund !== undefined && result.receipt !== undefined && asked.view !== undefined) {
+          const onOutcome = outcomeRefund(rule!, asked.view.request, health, refund, result.receipt);
+          return headers.length === 0 ? { type: 'next', onOutcome } : { type: 'next', headers, onOutcome };
+        }
+        return headers.length === 0 ? NEXT : { type: 'next', headers };
+      }
+      return refused(asked.rate, result, headers);
+    };
+
+  const refused = (request: RateRequest, result: RateResult, headers: HeaderPairs): Decision => {
     if (result.retryAfterMs < 0) return tooCostly(request.cost, headers);
     const retryAfter = String(retryAfterSeconds(result.retryAfterMs));
     return errorDecision(new ApiError('throttled', { headers: { 'retry-after': retryAfter }, ...(message ? { message } : {}) }), headers);
@@ -194,11 +294,37 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
       headers,
     );
 
-  const consume = (request: RateRequest) => store.consume(request);
-  const fallback = (request: RateRequest) => decided(request, health.fallback.consume(request));
-  return metered.guard((key, units) => {
+  const decided = decidedWith(rule !== undefined ? refunds(store) : undefined);
+  let fallbackDecided: ReturnType<typeof decidedWith> | undefined;
+  const consume = (asked: Asked<Req>) => store.consume(asked.rate);
+  const fallback = (asked: Asked<Req>) => {
+    fallbackDecided ??= decidedWith(rule !== undefined ? refunds(health.fallback) : undefined);
+    return fallbackDecided(asked, health.fallback.consume(asked.rate));
+  };
+  // Without refunds, a decision is the store's answer alone: no wrapper, no outcome callback.
+  const plainDecided = (request: RateRequest, result: RateResult): Decision => {
+    const headers: HeaderPairs = [];
+    writeHeaders(result, headers);
+    if (result.allowed) return headers.length === 0 ? NEXT : { type: 'next', headers };
+    return refused(request, result, headers);
+  };
+  const plainConsume = (request: RateRequest) => store.consume(request);
+  const plainFallback = (request: RateRequest) => plainDecided(request, health.fallback.consume(request));
+  const guard = metered.guard((key, units, view) => {
     const request: RateRequest = { key, algorithm, limit, windowMs, burst: capacity, cost: units };
     if (units > capacity) return tooCostly(units, []);
-    return askStore(health, request, consume, decided, fallback);
+    if (rule === undefined) return askStore(health, request, plainConsume, plainDecided, plainFallback);
+    return askStore(health, { rate: request, view }, consume, decided, fallback);
   });
+  const peek = async (key: string): Promise<RatePeek> => {
+    const result = await store.consume({ key: metered.storeKeyOf(key), algorithm, limit, windowMs, burst: capacity, cost: 0 });
+    return { limit, remaining: result.remaining, resetMs: result.resetMs };
+  };
+  return Object.assign(guard, { peek });
+}
+
+/** One decision asked of the store, with the request it is for when a refund may follow. */
+interface Asked<Req> {
+  rate: RateRequest;
+  view?: RequestView<Req>;
 }
