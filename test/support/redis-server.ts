@@ -16,6 +16,8 @@ export interface PrivateRedisOptions {
   aof?: boolean;
   /** Further `redis-server` arguments, e.g. `['--maxmemory-policy', 'allkeys-lru']`. */
   args?: string[];
+  /** The server binary: `'valkey-server'` for Valkey, which takes the same arguments. @default 'redis-server' */
+  binary?: string;
 }
 
 /** A running private redis-server. */
@@ -53,14 +55,15 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
     ? ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '']
     : ['--appendonly', 'no', '--save', ''];
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...persistence, ...(options.args ?? [])];
+  const binary = options.binary ?? 'redis-server';
   const clients: Redis[] = [];
   let child: ChildProcess | undefined;
 
   const start = async () => {
-    const spawned = spawn('redis-server', args, { stdio: 'ignore' });
+    const spawned = spawn(binary, args, { stdio: 'ignore' });
     spawned.on('error', () => {});
     child = spawned;
-    await waitForPing(port, spawned);
+    await waitForPing(port, spawned, binary);
   };
   const kill = async () => {
     const running = child;
@@ -100,20 +103,22 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
   };
 }
 
-async function waitForPing(port: number, child: ChildProcess): Promise<void> {
+async function waitForPing(port: number, child: ChildProcess, binary: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
   probe.on('error', () => {});
   try {
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited at start (is redis-server installed?)`);
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`${binary} on port ${port} exited at start (is ${binary} installed?)`);
+      }
       try {
         if (probe.status !== 'ready') await probe.connect();
         if ((await probe.ping()) === 'PONG') return;
       } catch {
         // not up yet
       }
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within 10 s`);
+      if (Date.now() > deadline) throw new Error(`${binary} on port ${port} did not answer PING within 10 s`);
       await new Promise((resolve) => setTimeout(resolve, 30));
     }
   } finally {
