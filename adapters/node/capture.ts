@@ -286,6 +286,18 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
     flushAsked = true;
   } as ServerResponse['flushHeaders'];
 
+  // errorHandler answers a thrown error: what the application buffered before it threw never went out,
+  // and the error's body goes out alone, whether it is written in one `end` (Express, Fastify 5) or as a
+  // `write` and an `end` (Fastify 4).
+  let answeringError = false;
+  const dropBeforeError = (): void => {
+    if (answeringError || thrownErrorOf(res) === undefined) return;
+    answeringError = true;
+    chunks = [];
+    size = 0;
+    text = undefined;
+  };
+
   res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown) {
     if (typeof encoding === 'function') cb = encoding;
     touched = true;
@@ -297,6 +309,7 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
       }
       return false;
     }
+    dropBeforeError();
     add(chunk, encoding);
     if (typeof cb === 'function') process.nextTick(cb as Callback);
     return size > sink.maxBytes ? startStreaming() : true;
@@ -319,13 +332,7 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
       return res;
     }
     if (state !== 'buffer') return res;
-    // errorHandler answers a thrown error: what the application buffered before it threw never went out,
-    // and the error's body goes out alone.
-    if (thrownErrorOf(res) !== undefined) {
-      chunks = [];
-      size = 0;
-      text = undefined;
-    }
+    dropBeforeError();
     add(chunk, encoding);
     run();
     return res;
