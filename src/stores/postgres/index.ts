@@ -6,7 +6,7 @@ import { refuseUnknownOptions } from '../../options/unknown-options.js';
 import { withTimeout } from '../store-error.js';
 import { PostgresIdempotencyStore } from './idempotency.js';
 import { checkNames, migrationSql, namesOf, type PostgresNames } from './migration.js';
-import type { PgClient, PgPool } from './pool.js';
+import { hold, type PgClient, type PgPool } from './pool.js';
 import { Sweeper, type SweptTable } from './sweep.js';
 import { PostgresThrottleStore } from './throttle.js';
 import { inTransaction, type TransactionClaim, type TransactionOptions } from './transaction.js';
@@ -124,7 +124,7 @@ export class PostgresStore {
   #idempotency: PostgresIdempotencyStore | undefined;
 
   constructor(pool: PgPool, options: PostgresStoreOptions = {}) {
-    if (typeof pool !== 'object' || pool === null || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
+    if (typeof pool !== 'object' || pool === null || typeof pool.connect !== 'function') {
       throw new TypeError(`${OWNER}: pool must be a pg Pool`);
     }
     this.pool = pool;
@@ -160,6 +160,7 @@ export class PostgresStore {
    */
   async migrate(timeoutMs = 30_000): Promise<void> {
     const client = await withTimeout(this.pool.connect(), timeoutMs, 'migration connection');
+    const release = hold(client);
     let failed: Error | undefined;
     try {
       await withTimeout(client.query({ text: migrationSql(this.#names) }), timeoutMs, 'migration');
@@ -168,7 +169,7 @@ export class PostgresStore {
       throw err;
     } finally {
       // A failed migration leaves its connection mid-transaction: closed, not reused.
-      client.release(failed);
+      release(failed);
     }
   }
 

@@ -3,7 +3,7 @@ import type { HeaderPairs } from '../../guard/types.js';
 import { scopedKey } from '../../idempotency/key.js';
 import { StoreUnavailableError, withTimeout } from '../store-error.js';
 import type { PostgresIdempotencyStore } from './idempotency.js';
-import type { PgClient, PgPool } from './pool.js';
+import { hold, type PgClient, type PgPool } from './pool.js';
 
 /**
  * Which request's claim a {@link PostgresStore.transaction} belongs to: the request's idempotency key and
@@ -80,6 +80,7 @@ export async function inTransaction<T>(
     );
   }
   const client = await withTimeout(pool.connect(), timeoutMs, 'transaction connection');
+  const release = hold(client);
   let broken: Error | undefined;
   try {
     await client.query({ text: 'BEGIN' });
@@ -118,6 +119,6 @@ WHERE key = $1 AND token = $2 AND state = 1`,
       throw err;
     }
   } finally {
-    client.release(broken);
+    release(broken);
   }
 }
