@@ -35,8 +35,10 @@ export interface PostgresStoreOptions {
   /**
    * Deadline of every statement, in milliseconds, the wait for a free connection of the pool included.
    * A later answer (a database down, unreachable, or stalled) rejects with `StoreUnavailableError`: rate
-   * limits fall back to their outage behaviour, idempotency answers 503. The connection that ran a late
-   * statement is closed (`pg`'s `query_timeout`), never reused.
+   * limits fall back to their outage behaviour, idempotency answers 503. No statement is sent after its
+   * deadline, and the connection that ran a late one is closed, never reused. A statement sent in time
+   * but answered late may still be applied by the server (a rate-limit unit spent, a claim held for one
+   * lease) unless the pool cancels it there: give the `Pool` `statement_timeout` equal to this deadline.
    * @default 500
    * @example
    * ```ts
@@ -107,7 +109,8 @@ function resolve(options: PostgresStoreOptions): Resolved {
  * ```ts
  * import pg from 'pg';
  * import { PostgresStore } from 'bulwark/postgres';
- * const store = new PostgresStore(new pg.Pool({ connectionString: process.env.DATABASE_URL }));
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, statement_timeout: 500 });
+ * const store = new PostgresStore(pool, { commandTimeoutMs: 500 });
  * await store.migrate();
  * app.use(rateLimit({ limit: 100, windowMs: 60_000, store }));
  * app.use(idempotency({ store, scope: (req) => req.user.accountId }));
