@@ -44,29 +44,36 @@ const NAMES = new Set(['breaker', 'maxBreakers', 'retryBudget', 'onBreakerStateC
 /** Options of `createFetch` that belong to the registry when `breakers` is given. */
 export const REGISTRY_OPTION_NAMES: readonly string[] = [...NAMES];
 
-/** Breakers and budgets per origin, shared by the wrappers given it as `createFetch({ breakers })`. */
+/**
+ * The pool behind each registry. Kept apart from the class so that its public declaration names no
+ * opossum type: a user of `bulwark/client` needs no `@types/opossum`.
+ */
+const POOLS = new WeakMap<BreakerRegistry, OriginPool | undefined>();
+
+/**
+ * Breakers and budgets per origin, shared by the wrappers given it as `createFetch({ breakers })`. Made by
+ * {@link createBreakers} (one made with `new` is refused by `createFetch`).
+ */
 export class BreakerRegistry {
-  readonly #pool: OriginPool | undefined;
-
-  /** @internal Use {@link createBreakers}. */
-  constructor(pool: OriginPool | undefined) {
-    this.#pool = pool;
-  }
-
   /** Number of origins held (at most `maxBreakers`). */
   get size(): number {
-    return this.#pool?.size ?? 0;
+    return POOLS.get(this)?.size ?? 0;
   }
 
   /** Shuts down every breaker and forgets every origin (their state starts afresh). */
   clear(): void {
-    this.#pool?.clear();
+    POOLS.get(this)?.clear();
   }
+}
 
-  /** @internal The pool that a wrapper uses. */
-  static poolOf(registry: BreakerRegistry): OriginPool | undefined {
-    return registry.#pool;
-  }
+/** Whether `value` is a registry that {@link createBreakers} made. @internal */
+export function isBreakerRegistry(value: unknown): value is BreakerRegistry {
+  return value instanceof BreakerRegistry && POOLS.has(value);
+}
+
+/** The pool that a wrapper given `registry` uses. @internal */
+export function poolOf(registry: BreakerRegistry): OriginPool | undefined {
+  return POOLS.get(registry);
 }
 
 /**
@@ -96,5 +103,7 @@ export function createBreakers(options: CreateBreakersOptions = {}): BreakerRegi
   const onStateChange = options.onBreakerStateChange;
   need(onStateChange === undefined || typeof onStateChange === 'function', 'onBreakerStateChange', 'a function', LABEL);
   const pool = breaker === false && budget === false ? undefined : new OriginPool({ max, breaker, budget, onStateChange });
-  return new BreakerRegistry(pool);
+  const registry = new BreakerRegistry();
+  POOLS.set(registry, pool);
+  return registry;
 }

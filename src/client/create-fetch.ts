@@ -8,7 +8,7 @@ import { AttemptTimer } from './attempt-timer.js';
 import { type BodySnapshot, snapshotRequestBody } from './body.js';
 import { type Attempt, OriginPool, type OriginState } from './breakers.js';
 import { type BulwarkFetch, type BulwarkRequestInit, callSettings } from './call-options.js';
-import { BreakerRegistry, REGISTRY_OPTION_NAMES } from './create-breakers.js';
+import { isBreakerRegistry, poolOf, REGISTRY_OPTION_NAMES } from './create-breakers.js';
 import { BodyNotReplayableError, CircuitOpenError, FetchTimeoutError } from './errors.js';
 import {
   type CreateFetchOptions,
@@ -60,7 +60,7 @@ export function createFetch(options: CreateFetchOptions = {}): BulwarkFetch {
   const settings = validate(options);
   let pool: OriginPool | undefined;
   if (options.breakers !== undefined) {
-    need(options.breakers instanceof BreakerRegistry, 'breakers', 'a registry made by createBreakers()');
+    need(isBreakerRegistry(options.breakers), 'breakers', 'a registry made by createBreakers()');
     for (const name of REGISTRY_OPTION_NAMES) {
       if ((options as Record<string, unknown>)[name] !== undefined) {
         throw new TypeError(
@@ -68,7 +68,7 @@ export function createFetch(options: CreateFetchOptions = {}): BulwarkFetch {
         );
       }
     }
-    pool = BreakerRegistry.poolOf(options.breakers);
+    pool = poolOf(options.breakers);
   } else {
     const breaker = validateBreaker(options.breaker);
     const budget = validateBudget(options.retryBudget);
