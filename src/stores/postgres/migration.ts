@@ -127,6 +127,9 @@ DECLARE
   diff numeric;
   free numeric;
 BEGIN
+  -- Rate-limit state is not worth a WAL flush per decision: a crash may forget the last few
+  -- milliseconds of decisions (never a record or a spend; those commit as the server is configured).
+  PERFORM set_config('synchronous_commit', 'off', true);
   SELECT r.us, r.frac INTO held_us, held_frac FROM ${n.rate} r WHERE r.key = k FOR UPDATE;
   IF NOT FOUND THEN
     INSERT INTO ${n.rate} (key, expires_at) VALUES (k, clock_timestamp() + interval '1 minute') ON CONFLICT (key) DO NOTHING;
@@ -185,6 +188,7 @@ DECLARE
   len integer;
   i integer;
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
   SELECT r.log INTO held FROM ${n.rate} r WHERE r.key = k FOR UPDATE;
   IF NOT FOUND THEN
     INSERT INTO ${n.rate} (key, expires_at) VALUES (k, clock_timestamp() + interval '1 minute') ON CONFLICT (key) DO NOTHING;
