@@ -48,8 +48,8 @@ export function fromFastifyError(err: unknown): unknown {
  * context (the plugin skips encapsulation). Options are those of `errorHandler` on every adapter. Works
  * with Fastify 4 and 5.
  *
- * An error raised after headers were sent ends the connection (never a second write) and is reported once
- * to `onError`.
+ * An error raised after headers were sent (a stream body that fails midway) ends the connection (never a
+ * second write) and is reported once to `onError`.
  *
  * @example
  * ```ts
@@ -64,6 +64,16 @@ export const errorHandler = skipOverride<ErrorHandlerOptions>('errorHandler', (i
   });
   instance.setNotFoundHandler(function bulwarkNotFound(request: FastifyRequest, reply: FastifyReply) {
     answer(responder, new ApiError('not_found'), request, reply);
+  });
+  // A stream body that fails once its head went out never reaches the error handler (Fastify ends the
+  // connection and logs it): it is reported to onError here, once.
+  instance.addHook('onSend', function bulwarkStreamErrors(request: FastifyRequest, reply: FastifyReply, payload: unknown, done) {
+    if (payload !== null && typeof payload === 'object' && typeof (payload as { pipe?: unknown }).pipe === 'function') {
+      (payload as NodeJS.ReadableStream).once('error', (err: unknown) => {
+        if (reply.raw.headersSent) responder.afterHeadersSent(err, request.method, request.url.split('?')[0] ?? '/');
+      });
+    }
+    done(null, payload);
   });
 });
 

@@ -271,6 +271,20 @@ matrix(
               },
             });
           },
+          fastify: (_request, reply) => {
+            let sent = false;
+            const body = new Readable({
+              read() {
+                if (!sent) {
+                  sent = true;
+                  this.push('partial');
+                } else {
+                  setTimeout(() => this.destroy(new Error('disk read failed')), 20);
+                }
+              },
+            });
+            return reply.code(200).type('text/plain; charset=utf-8').send(body);
+          },
           fetch: () => {
             let sent = false;
             const body = new ReadableStream<Uint8Array>({

@@ -361,6 +361,10 @@ function streamedRoutes(count: () => number): RouteSpec[] {
           ctx.type = TEXT;
           ctx.body = n === 1 ? failingNode() : Readable.from(['s-1;', `s-${n}`]);
         },
+        fastify: (_request: any, reply: any) => {
+          const n = count();
+          return reply.code(201).type(TEXT).send(n === 1 ? failingNode() : Readable.from(['s-1;', `s-${n}`]));
+        },
         fetch: () => {
           const n = count();
           const chunks = n === 1 ? ['s-1;'] : ['s-1;', `s-${n}`];
@@ -609,6 +613,41 @@ function writePathRoutes(count: () => number): RouteSpec[] {
             ctx.set('vary', 'Accept');
             ctx.body = `See Other. Redirecting to /v1/messages/${n}`;
             return;
+        }
+      },
+      // Fastify's own write paths; 'end' and 'chunked' write to a hijacked reply's Node.js response.
+      fastify: (_request: any, reply: any) => {
+        const n = count();
+        reply.header('x-app', name);
+        switch (name) {
+          case 'json':
+            return reply.code(201).type(JSON_TYPE).send(json(n));
+          case 'object':
+            return reply.code(201).send({ ok: true, n });
+          case 'send':
+            return reply.code(201).type(TEXT).send(`hello ${n}`);
+          case 'buffer':
+            return reply.code(201).send(Buffer.from([0, 255, n, 10, 13]));
+          case 'end':
+          case 'chunked': {
+            reply.hijack();
+            const res = reply.raw;
+            res.statusCode = 201;
+            res.setHeader('x-app', name);
+            res.setHeader('content-type', TEXT);
+            if (name === 'end') return res.end(`ended ${n}`);
+            res.write('part-1;');
+            res.write(Buffer.from('part-2;'));
+            setTimeout(() => res.end(`part-${n}`), 5);
+            return;
+          }
+          case 'pipe':
+            return reply.code(201).type(TEXT).send(Readable.from(['piped-1;', 'piped-2;', `piped-${n}`]));
+          case 'status':
+            return reply.code(201).type(TEXT).send('Created');
+          case 'redirect':
+            // Express's res.redirect writes a body; Fastify's reply.redirect none (see test/fastify).
+            return reply.code(303).header('location', `/v1/messages/${n}`).header('vary', 'Accept').type(TEXT).send(`See Other. Redirecting to /v1/messages/${n}`);
         }
       },
       fetch: () => {

@@ -27,6 +27,7 @@ function nullBodyRoute(status: number): RouteSpec {
         ctx.status = status;
         ctx.set('x-made', String(status));
       },
+      fastify: (_request: any, reply: any) => reply.code(status).header('x-made', String(status)).send(),
       fetch: () => new Response(null, { status, headers: { 'x-made': String(status) } }),
     },
   };

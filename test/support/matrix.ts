@@ -6,6 +6,7 @@
  * Adding an adapter means adding one entry to `SERVERS`.
  */
 import http from 'node:http';
+import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -431,6 +432,22 @@ async function startFastify(variant: 'fastify5' | 'fastify4', spec: AppSpec): Pr
   const router = variant === 'fastify5' ? { routerOptions: { ignoreTrailingSlash: true } } : { ignoreTrailingSlash: true };
   const app = Fastify({ bodyLimit: spec.bodyLimit ?? 1024, ...router } as Parameters<typeof fastify5>[0]);
   await app.register(fastifyAdapter.errorHandler, spec.errors ?? {});
+  // Request bodies are decoded by their Content-Encoding as Express's and Koa's parsers decode them (the
+  // Fastify way: a preParsing hook, as @fastify/compress's requestDecompress does); an unknown encoding is
+  // refused as body-parser refuses it.
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    const encoding = String(request.headers['content-encoding'] ?? '').trim().toLowerCase();
+    if (encoding === '' || encoding === 'identity') return done(null, payload);
+    if (!['gzip', 'x-gzip', 'deflate', 'br'].includes(encoding)) {
+      return done(Object.assign(new Error(`Unsupported Content-Encoding: ${encoding}`), { statusCode: 415 }));
+    }
+    const decoded = payload.pipe(encoding === 'br' ? zlib.createBrotliDecompress() : zlib.createUnzip()) as unknown as typeof payload & { receivedEncodedLength: number };
+    decoded.receivedEncodedLength = 0;
+    payload.on('data', (chunk: Buffer) => {
+      decoded.receivedEncodedLength += chunk.byteLength;
+    });
+    done(null, decoded);
+  });
   // Bodies of other types are left unread, as express.json() leaves them (a guard reads their bytes).
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
   if (spec.parseJson === false) {
