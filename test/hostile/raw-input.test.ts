@@ -179,7 +179,13 @@ describe.each(VARIANTS)('hostile input on %s', (variant: Variant) => {
     process.on('uncaughtException', onFailure);
     const store = new MemoryStore();
     const header = (request: any, name: string): string | undefined =>
-      variant === 'fetch' ? (request.headers.get(name) ?? undefined) : variant.startsWith('koa') ? request.get(name) || undefined : request.get(name);
+      variant === 'fetch'
+        ? (request.headers.get(name) ?? undefined)
+        : variant === 'hono'
+          ? request.req.header(name)
+          : variant.startsWith('koa')
+            ? request.get(name) || undefined
+            : request.get(name);
     server = await startServer(variant, {
       errors: { onError: () => {} },
       guards: [

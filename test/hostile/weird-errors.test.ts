@@ -35,6 +35,7 @@ const SITES: Site[] = ['throw', 'next', 'scope', 'key'];
 
 function pathOf(variant: Variant, request: any): string {
   if (variant === 'fetch') return new URL((request as Request).url).pathname;
+  if (variant === 'hono') return request.req.path;
   if (variant.startsWith('koa')) return request.path;
   return request.path;
 }
@@ -119,6 +120,26 @@ function app(events: ErrorEvent[]): AppSpec {
   };
 }
 
+/**
+ * Hono tests `err instanceof Error` on what a handler throws: for a value whose prototype cannot be read
+ * (a Proxy whose getPrototypeOf trap throws) that test throws the trap's error, and the value thrown is lost
+ * inside Hono before any middleware sees it. What reaches bulwark is an unknown error: a 500.
+ */
+function expectedOn(variant: Variant, site: Site, c: WeirdCase): WeirdCase {
+  if (variant !== 'hono' || (site !== 'throw' && site !== 'next') || !prototypeThrows(c.make())) return c;
+  return { name: c.name, make: c.make, status: 500, error: 'internal_error', message: 'An internal error occurred. Retry with backoff.' };
+}
+
+function prototypeThrows(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    Object.getPrototypeOf(value);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** What must be identical across adapters for one case. */
 interface Seen {
   status: number;
@@ -170,7 +191,7 @@ for (const variant of VARIANTS) {
             site === 'scope'
               ? await send(server.url, { method: 'POST', path: `/scope/${i}`, headers: { 'idempotency-key': `k${i}` }, body: '{}' })
               : await send(server.url, { path: `/${site}/${i}` });
-          results.set(`${site} ${c.name}`, check(res, c, where));
+          results.set(`${site} ${c.name}`, check(res, expectedOn(variant, site, c), where));
           if ((site === 'throw' || site === 'next') && c.dropped) {
             const reported = events.flatMap((event) => event.droppedHeaders ?? []);
             expect(reported, `${where}: dropped headers reported`).toEqual(c.dropped);
@@ -188,6 +209,18 @@ describe('weird errors: every adapter', () => {
   it('answers each case alike', () => {
     const reference = seen.get('express5')!;
     expect(reference.size).toBe(WEIRD_CASES.length * SITES.length);
-    for (const variant of VARIANTS) expect(seen.get(variant), variant).toEqual(reference);
+    for (const variant of VARIANTS) {
+      const results = seen.get(variant)!;
+      const expected = new Map(reference);
+      // The cases Hono loses before any middleware (see expectedOn) are checked above, as 500s.
+      if (variant === 'hono') {
+        for (const c of WEIRD_CASES) {
+          for (const site of ['throw', 'next'] as const) {
+            if (expectedOn(variant, site, c) !== c) expected.set(`${site} ${c.name}`, results.get(`${site} ${c.name}`)!);
+          }
+        }
+      }
+      expect(results, variant).toEqual(expected);
+    }
   });
 });
