@@ -4,7 +4,10 @@
  * transactional mode's refusals.
  */
 import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { afterAll, describe, expect, it } from 'vitest';
+import { idempotency } from '../../adapters/express.js';
 import { PostgresStore } from '../../src/stores/postgres/index.js';
 import { connectPg, TEST_SCHEMA, testStore } from './support.js';
 
@@ -94,5 +97,36 @@ describe('PostgresStore on PostgreSQL', () => {
     expect((await store.idempotency.claim(key, 'fp', 'other', 5000, 60_000)).type).toBe('in_flight');
     expect(await store.idempotency.release(key, 'owner')).toBe(true);
     await pool.query(`DROP TABLE ${TEST_SCHEMA}.${PREFIX}side`);
+  });
+
+  it("transaction() behind the guard's default scope: the request's headers name its claim; a replay does not run the work again", async () => {
+    const { store, pool } = await testStore(PREFIX);
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${TEST_SCHEMA}.${PREFIX}notes (key text)`);
+    const app = express();
+    app.use(express.json());
+    app.use(idempotency({ store }));
+    app.post('/notes', async (req, res) => {
+      const note = await store.transaction({ key: req.get('idempotency-key'), headers: req.headers }, async (client) => {
+        await client.query({ text: `INSERT INTO ${TEST_SCHEMA}.${PREFIX}notes VALUES ($1)`, values: [req.get('idempotency-key')] });
+        return { saved: true, n: Math.random() };
+      });
+      res.status(201).json(note);
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/notes`;
+    const key = `note-${randomUUID()}`;
+    const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key, authorization: 'Bearer a', cookie: 'sid=1' }, body: '{}' };
+    try {
+      const first = await fetch(url, init);
+      expect(first.status).toBe(201);
+      const replay = await fetch(url, init);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(await replay.text()).toBe(await first.text());
+      expect((await pool.query(`SELECT count(*)::int AS n FROM ${TEST_SCHEMA}.${PREFIX}notes WHERE key = $1`, [key])).rows[0].n).toBe(1);
+    } finally {
+      server.close();
+      await pool.query(`DROP TABLE ${TEST_SCHEMA}.${PREFIX}notes`);
+    }
   });
 });

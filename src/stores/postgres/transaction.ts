@@ -1,6 +1,7 @@
 import { asBuffer } from '../../guard/as-buffer.js';
-import type { HeaderPairs } from '../../guard/types.js';
+import type { HeaderPairs, RequestView } from '../../guard/types.js';
 import { scopedKey } from '../../idempotency/key.js';
+import { defaultScope } from '../../idempotency/scope.js';
 import { StoreUnavailableError, withTimeout } from '../store-error.js';
 import type { PostgresIdempotencyStore } from './idempotency.js';
 import { hold, type PgClient, type PgPool } from './pool.js';
@@ -44,18 +45,14 @@ function claimedKey(claim: TransactionClaim): string | undefined {
   if (typeof key !== 'string') throw new TypeError('PostgresStore.transaction: claim.key must be the Idempotency-Key header (a string)');
   if ('scope' in claim) return scopedKey(`u:${claim.scope ?? ''}`, key);
   const headers = claim.headers ?? {};
-  const header = (name: string): string | undefined => {
-    const value = headers[name];
-    return Array.isArray(value) ? value.join(', ') : value;
+  // The guard's default scope, from the same headers (it reads nothing else of the request's view).
+  const view = {
+    header(name: string): string | undefined {
+      const value = headers[name];
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
   };
-  // The guard's default scope (src/idempotency/scope.ts), from the same headers.
-  const authorization = header('authorization') ?? '';
-  const cookie = header('cookie');
-  const apiKey = header('x-api-key');
-  if (cookie === undefined && apiKey === undefined) return scopedKey(`a:${authorization}`, key);
-  const c = cookie ?? '';
-  const k = apiKey ?? '';
-  return scopedKey(`c:${authorization.length}:${authorization}${c.length}:${c}${k.length}:${k}`, key);
+  return scopedKey(defaultScope(view as unknown as RequestView<unknown>), key);
 }
 
 /**
