@@ -251,7 +251,10 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Sp
       } catch {
         // a rule that throws keeps the charge
       }
-      runRefund(health, (request: SpendRequest) => from.spend(request), { ...asked.spend, force: true });
+      // Charged past the cap (the work is done), and the key's name held for no time: a route where no
+      // idempotency guard replays retries (the key was reused for new work) lets a key through uncharged
+      // once, never again; its next use is admitted, or refused, as a new spend.
+      runRefund(health, (request: SpendRequest) => from.spend(request), { ...asked.spend, force: true, receiptTtlMs: 1 });
     };
   };
 
