@@ -2,6 +2,7 @@ import type { Context, ErrorHandler, MiddlewareHandler, Next, NotFoundHandler } 
 import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions, type ErrorResponder } from '../../src/errors/error-responder.js';
 import { markThrown } from '../node/thrown.js';
+import { takeAdded } from './added.js';
 import { decisionResponse } from './respond.js';
 import { asError, thrownValueOf } from './thrown.js';
 
@@ -75,5 +76,7 @@ function answer(responder: ErrorResponder, err: unknown, c: Context): Response {
   const path = c.req.path;
   const { status, headers, body } = responder.respond(err, request.method, path);
   markThrown(c, err);
-  return decisionResponse(request, [], { type: 'respond', status, headers: Object.entries(headers), body, appendHeaders: true });
+  // After the headers of the guards that let the request through (as Express's errorHandler writes on the
+  // response they were set on): the error's own replace those of the same name.
+  return decisionResponse(request, takeAdded(c), { type: 'respond', status, headers: Object.entries(headers), body });
 }

@@ -1,29 +1,13 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import { toApiError } from '../../src/errors/to-api-error.js';
-import type { Decision, Guard, HeaderPairs, Outcome } from '../../src/guard/types.js';
+import type { Decision, Guard, Outcome } from '../../src/guard/types.js';
 import { captureResponse } from '../fetch/capture.js';
 import { thrownErrorOf } from '../node/thrown.js';
+import { keepAdded, takeAdded } from './added.js';
 import type { PeerOf } from './peer.js';
 import { addHeaders, decisionResponse, replaceResponse } from './respond.js';
 import { asError } from './thrown.js';
 import { honoView } from './view.js';
-
-/** The headers that bulwark's middleware let through with, still to add to the response (see {@link takeAdded}). */
-const ADDED = Symbol('bulwark.hono.added');
-
-type WithAdded = Context & { [ADDED]?: HeaderPairs };
-
-/**
- * The headers of every guard that let the request through, in mount order, taken once: by the innermost
- * bulwark middleware once the request is answered (or by a guard that answers it), so that two limiters'
- * `RateLimit` members come in the order they are mounted, as on Express.
- */
-function takeAdded(c: Context): HeaderPairs {
-  const added = (c as WithAdded)[ADDED];
-  if (added === undefined || added.length === 0) return [];
-  (c as WithAdded)[ADDED] = [];
-  return added;
-}
 
 /**
  * Turns a core guard into Hono middleware: build the neutral view of `c` (the Web `Request` in `c.req.raw`,
@@ -43,7 +27,7 @@ export function fromGuard(guard: Guard<Context>, peerOf: PeerOf | undefined): Mi
       c.res = response;
       return response;
     }
-    if (decision.headers) ((c as WithAdded)[ADDED] ??= []).push(...decision.headers);
+    if (decision.headers) keepAdded(c, decision.headers);
     const { sink, onOutcome } = decision;
     try {
       await next();
