@@ -6,6 +6,7 @@ import { BODY_ERRORS } from '../../src/errors/to-api-error.js';
 import { clearForErrorBody } from '../../src/guard/node-headers.js';
 import { endedByApplication, markThrown } from '../node/thrown.js';
 import { replyHeaders } from './reply-headers.js';
+import { thrownValue } from './opaque.js';
 import { skipOverride } from './plugin.js';
 
 /** Fastify's own errors for request bodies, as the documented body-parser errors. */
@@ -60,7 +61,7 @@ export function fromFastifyError(err: unknown): unknown {
 export const errorHandler = skipOverride<ErrorHandlerOptions>('errorHandler', (instance: FastifyInstance, options) => {
   const responder = createErrorResponder(options ?? {}, 'errorHandler');
   instance.setErrorHandler(function bulwarkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-    answer(responder, error, request, reply);
+    answer(responder, thrownValue(error), request, reply);
   });
   instance.setNotFoundHandler(function bulwarkNotFound(request: FastifyRequest, reply: FastifyReply) {
     answer(responder, new ApiError('not_found'), request, reply);

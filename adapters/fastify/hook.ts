@@ -7,6 +7,7 @@ import type { Decision, Guard } from '../../src/guard/types.js';
 import { captureNodeResponse } from '../node/capture.js';
 import { NOT_RAN, watchOutcome } from '../node/outcome.js';
 import { fastifyBody } from './body.js';
+import { forFastify } from './opaque.js';
 import { replyHeaders } from './reply-headers.js';
 
 /** A Fastify hook in its callback form (`onRequest`, `preHandler`). @internal */
@@ -133,7 +134,7 @@ function started(reply: FastifyReply): boolean {
 
 /** A thrown value as something `done` takes as an error (a falsy one would mean "continue"). */
 function failure(err: unknown): Error {
-  return (err || new Error('a bulwark guard failed')) as Error;
+  return forFastify(err);
 }
 
 /** Nothing can answer any more: the connection is ended, as for an error after headers were sent. */

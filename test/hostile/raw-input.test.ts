@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/stores/memory/index.js';
-import { type RunningServer, startServer, VARIANTS, type Variant } from '../support/matrix.js';
+import { nativeHeader, type RunningServer, startServer, VARIANTS, type Variant } from '../support/matrix.js';
 
 interface RawResponse {
   status: number;
@@ -185,7 +185,9 @@ describe.each(VARIANTS)('hostile input on %s', (variant: Variant) => {
           ? request.req.header(name)
           : variant.startsWith('koa')
             ? request.get(name) || undefined
-            : request.get(name);
+            : variant.startsWith('fastify')
+              ? nativeHeader(variant)(request, name)
+              : request.get(name);
     server = await startServer(variant, {
       errors: { onError: () => {} },
       guards: [
