@@ -109,11 +109,12 @@ interface NodeRedisCluster {
 type Send = (args: string[], firstKey: string | undefined, options: CommandOptions) => Promise<unknown>;
 
 /*
- * node-redis 4 takes an abort signal as `signal`, but aborting a command it has already written throws from
- * inside the signal's listener (an uncaught exception), so only node-redis 5's `abortSignal` is given: it drops
- * a command still waiting in the offline queue at the deadline, so it never runs late; once written, aborting
- * does nothing. node-redis 4 ignores the option: a command it queued while disconnected still rejects at the
- * deadline (RedisScript's timer), and runs when the client reconnects unless `disableOfflineQueue` is set.
+ * Only node-redis 5's `abortSignal` is given: it drops a command still waiting in the offline queue at the
+ * deadline, so it never runs late; once written, aborting does nothing. node-redis 4's `signal` is not: aborting
+ * a command it has already written unlinks it a second time from a list it left (its queue's length goes
+ * wrong) and rejects a command that will still run. node-redis 4 ignores `abortSignal`: a command it queued
+ * while disconnected still rejects at the deadline (RedisScript's timer), and runs when the client reconnects
+ * unless `disableOfflineQueue` is set.
  */
 function nodeRedis(send: Send): StoreClient {
   const script = async (command: string, body: string, keys: string[], args: string[], signal?: AbortSignal) =>
