@@ -26,6 +26,7 @@ export type {
   Decision,
   Guard,
   HeaderPairs,
+  Outcome,
   RequestBody,
   RequestView,
   ResponseSink,
@@ -46,20 +47,32 @@ export {
   type IpDenyReason,
 } from './allowlist/ip-allowlist.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/index.js';
-export { createRateLimiter, type RateLimitOptions } from './throttle/rate-limiter.js';
-export { createSpendCap, type SpendCapOptions, type SpendPeriod } from './throttle/spend-cap.js';
+export { createRateLimiter, type RateLimiterGuard, type RateLimitOptions, type RatePeek } from './throttle/rate-limiter.js';
+export {
+  createSpendCap,
+  type SpendCapGuard,
+  type SpendCapOptions,
+  type SpendPeek,
+  type SpendPeekPeriod,
+  type SpendPeriod,
+} from './throttle/spend-cap.js';
+export type { RefundOutcome, RefundRule } from './throttle/refund.js';
 export type { HeadersMode } from './throttle/headers.js';
-export type { OutageMode, StoreSwitchEvent } from './throttle/outage.js';
+export type { OutageMode, RefundErrorEvent, StoreSwitchEvent } from './throttle/outage.js';
 export type {
   Algorithm,
   HasThrottleStore,
+  RateReceipt,
   RateRequest,
   RateResult,
+  RefundResult,
+  SpendReceipt,
   SpendRequest,
   SpendResult,
   ThrottleStore,
 } from './throttle/store.js';
 export { createIdempotency, type IdempotencyOptions } from './idempotency/idempotency.js';
+export type { RecordErrorEvent } from './idempotency/record-error.js';
 export type {
   ClaimResult,
   CompletedResponse,

@@ -1,3 +1,4 @@
+import { refuseUnknownOptions } from '../../src/options/unknown-options.js';
 import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions } from '../../src/allowlist/ip-allowlist.js';
 import { createRateLimiter, type RateLimitOptions } from '../../src/throttle/rate-limiter.js';
 import { createSpendCap, type SpendCapOptions } from '../../src/throttle/spend-cap.js';
@@ -83,6 +84,8 @@ export interface GuardOptions<Rest extends unknown[] = unknown[]> {
   clientIp?: (request: Request, ...rest: Rest) => string | undefined | null | Promise<string | undefined | null>;
 }
 
+const GUARD_OPTION_NAMES: ReadonlySet<string> = new Set(['errors', 'ipAllowlist', 'rateLimit', 'spendCap', 'idempotency', 'clientIp']);
+
 /**
  * Wraps a Web `fetch` handler (Hono, Next.js route handlers, Bun, Deno, Workers, @hono/node-server)
  * with bulwark: errors become the documented JSON body, and the allowlist, rate limit, spend cap and
@@ -106,6 +109,7 @@ export function guard<Rest extends unknown[] = unknown[]>(
 ): (request: Request, ...rest: Rest) => Promise<Response> {
   if (typeof handler !== 'function') throw new TypeError('guard: handler must be a function (request) => Response');
   if (typeof options !== 'object' || options === null) throw new TypeError('guard: options must be an object');
+  refuseUnknownOptions('guard', options, GUARD_OPTION_NAMES);
   if (options.clientIp !== undefined && typeof options.clientIp !== 'function') {
     throw new TypeError('guard: options.clientIp must be a function (request, ...rest) => string | undefined');
   }

@@ -1,3 +1,4 @@
+import { refuseUnknownOptions } from '../options/unknown-options.js';
 import type { TrustProxy } from '../allowlist/client-ip.js';
 import { ApiError } from '../errors/api-error.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
@@ -208,6 +209,30 @@ function rateRefundRule<Req>(options: RateLimitOptions<Req>): RefundRule<Req> | 
     (skipReplays && outcome.replayed) || (failed(outcome) ? skipFailed : skipSucceeded);
 }
 
+const OPTION_NAMES: ReadonlySet<string> = new Set([
+  'limit',
+  'windowMs',
+  'burst',
+  'algorithm',
+  'cost',
+  'key',
+  'skip',
+  'store',
+  'headers',
+  'name',
+  'onStoreError',
+  'onStoreSwitch',
+  'trustProxy',
+  'forwarded',
+  'ipv6Subnet',
+  'message',
+  'skipFailedRequests',
+  'skipSuccessfulRequests',
+  'countReplays',
+  'refund',
+  'onRefundError',
+]);
+
 /**
  * Builds the rate limiter guard that `rateLimit` (Express, Koa) and `guard({ rateLimit })` (fetch) run.
  * A refused request gets 429 `throttled` with `Retry-After` in whole seconds (at least 1, rounded up:
@@ -222,6 +247,7 @@ function rateRefundRule<Req>(options: RateLimitOptions<Req>): RefundRule<Req> | 
  */
 export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>): RateLimiterGuard<Req> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${NAME}: options must be an object`);
+  refuseUnknownOptions(NAME, options, OPTION_NAMES);
   const limit = options.limit;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_HEADER_INTEGER) {
     throw new TypeError(`${NAME}: options.limit must be a positive integer of at most ${MAX_HEADER_INTEGER}`);

@@ -1,3 +1,4 @@
+import { refuseUnknownOptions } from '../options/unknown-options.js';
 import type { TrustProxy } from '../allowlist/client-ip.js';
 import { ApiError } from '../errors/api-error.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
@@ -153,6 +154,25 @@ export interface SpendCapGuard<Req = unknown> extends Guard<Req> {
 const NAME = 'spendCap';
 const DAY_MS = 86_400_000;
 
+const OPTION_NAMES: ReadonlySet<string> = new Set([
+  'daily',
+  'monthly',
+  'cost',
+  'key',
+  'skip',
+  'timeZone',
+  'store',
+  'name',
+  'onStoreError',
+  'onStoreSwitch',
+  'trustProxy',
+  'forwarded',
+  'message',
+  'refund',
+  'onRefundError',
+  'idempotencyKey',
+]);
+
 /**
  * Builds the spend cap guard that `spendCap` (Express, Koa) and `guard({ spendCap })` (fetch) run: a
  * per-spender total over calendar days and/or months in a time zone. A request that would take a total
@@ -173,6 +193,7 @@ const DAY_MS = 86_400_000;
  */
 export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): SpendCapGuard<Req> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${NAME}: options must be an object`);
+  refuseUnknownOptions(NAME, options, OPTION_NAMES);
   for (const field of ['daily', 'monthly'] as const) {
     const value = options[field];
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {

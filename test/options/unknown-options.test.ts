@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as express from '../../adapters/express.js';
+import { guard } from '../../adapters/fetch.js';
 import * as koa from '../../adapters/koa.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
@@ -19,6 +20,11 @@ describe('an unknown option is refused when the middleware or store is built, wi
     ['ipAllowlist (express-ipfilter)', () => koa.ipAllowlist({ allow: ['loopback'], detectIp: () => '' } as never), /"detectIp" \(use `trustProxy`/],
     ['errorHandler', () => express.errorHandler({ onerror: () => {} } as never), /^errorHandler: unknown option "onerror"$/],
     ['errorHandler (Koa)', () => koa.errorHandler({ formatter: 'json' } as never), /^errorHandler: unknown option "formatter"$/],
+    ['rateLimit (express-rate-limit names)', () => express.rateLimit({ limit: 100, windowMs: 60_000, keyGenerator: () => 'k' } as never), /^rateLimit: unknown option "keyGenerator" \(use `key: \(request\) => string`\)$/],
+    ['rateLimit (@fastify/rate-limit names)', () => koa.rateLimit({ max: 100, timeWindow: 60_000 } as never), /"max" \(use `limit`\), "timeWindow" \(use `windowMs`/],
+    ['spendCap', () => express.spendCap({ daily: 10, perDay: 10 } as never), /^spendCap: unknown option "perDay"$/],
+    ['guard()', () => guard(() => new Response('ok'), { rateLimits: {} } as never), /^guard: unknown option "rateLimits"$/],
+    ['guard() rateLimit', () => guard(() => new Response('ok'), { rateLimit: { limit: 1, windowMs: 1000, standardHeaders: true } } as never), /rateLimit: unknown option "standardHeaders"/],
   ];
   it.each(cases)('%s', (_name, build, message) => {
     expect(build).toThrow(TypeError);
