@@ -87,7 +87,11 @@ function apply(decision: Decision, request: FastifyRequest, reply: FastifyReply,
   }
   // The outcome is the Node.js response's end, as on Express: the route's status, a later guard's, or
   // the error handler's for a thrown error (marked by errorHandler, or by the plugin's onError hook).
-  if (report !== undefined) watchOutcome(reply.raw, report, false);
+  // Fastify keeps the headers of reply.header() on the reply and hands them to writeHead: a replay's
+  // `Idempotent-Replayed` is read there, not from the Node.js response.
+  if (report !== undefined) {
+    watchOutcome(reply.raw, (outcome) => report(outcome.replayed || reply.getHeader('idempotent-replayed') !== 'true' ? outcome : { ...outcome, replayed: true }), false);
+  }
   if (decision.sink) {
     if (reply.raw.destroyed) {
       // The client left while the key was being claimed: the route does not run for no one, and the key
