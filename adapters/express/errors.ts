@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Respon
 import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
 import { clearForErrorBody } from '../../src/guard/node-headers.js';
-import { endedByApplication, markThrown } from '../node/thrown.js';
+import { BULWARK_ERROR_HANDLER, endedByApplication, markThrown } from '../node/thrown.js';
 
 /**
  * Express error middleware that answers every error with the documented JSON body
@@ -19,7 +19,7 @@ import { endedByApplication, markThrown } from '../node/thrown.js';
  */
 export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHandler {
   const responder = createErrorResponder(options, 'errorHandler');
-  return function bulwarkErrorHandler(err: unknown, req: Request, res: Response, _next: NextFunction) {
+  const handler = function bulwarkErrorHandler(err: unknown, req: Request, res: Response, _next: NextFunction) {
     const path = (req.originalUrl ?? req.url).split('?')[0] ?? '/';
     if (res.headersSent) {
       responder.afterHeadersSent(err, req.method, path);
@@ -45,6 +45,8 @@ export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHan
       res.destroy();
     }
   };
+  Object.defineProperty(handler, BULWARK_ERROR_HANDLER, { value: true });
+  return handler;
 }
 
 /**

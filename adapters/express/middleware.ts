@@ -1,3 +1,4 @@
+import { BULWARK_ERROR_HANDLER } from '../node/thrown.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Decision, Guard } from '../../src/guard/types.js';
 import { nodeView } from '../../src/guard/node-view.js';
@@ -46,7 +47,7 @@ function apply(decision: Decision, req: Request, res: Response, next: NextFuncti
   }
   if (decision.type === 'respond') {
     // An error to report (a 5xx, dropped headers): the error handler answers it, and tells onError.
-    if (decision.error !== undefined) {
+    if (decision.error !== undefined && hasErrorHandler(req)) {
       next(decision.error);
       return;
     }
@@ -101,4 +102,25 @@ function reportSafely(report: (outcome: typeof NOT_RAN) => void): void {
 /** Nothing can answer any more: the connection is ended, as for an error after headers were sent. */
 function lost(res: Response, _err: unknown): void {
   if (!res.destroyed) res.destroy();
+}
+
+interface AppLike {
+  _router?: { stack?: Array<{ handle?: unknown }> };
+  router?: { stack?: Array<{ handle?: unknown }> };
+  parent?: AppLike;
+}
+
+/**
+ * Whether bulwark's `errorHandler` is mounted on the app of this request or an app it is mounted in (where
+ * an error handed to `next` would reach it). Only asked on the way to a 5xx, never on the hot path.
+ */
+function hasErrorHandler(req: Request): boolean {
+  let app = req.app as unknown as AppLike | undefined;
+  for (let depth = 0; app !== undefined && depth < 16; depth++) {
+    // Express 4 keeps its router in `_router`; Express 5 in `router`.
+    const stack = (app._router ?? app.router)?.stack;
+    if (stack?.some((layer) => typeof layer.handle === 'function' && BULWARK_ERROR_HANDLER in layer.handle)) return true;
+    app = app.parent;
+  }
+  return false;
 }

@@ -1,3 +1,4 @@
+import { BULWARK_ERROR_HANDLER } from '../node/thrown.js';
 import type { Context, Middleware, Next } from 'koa';
 import { ApiError } from '../../src/errors/api-error.js';
 import { clearForErrorBody } from '../../src/guard/node-headers.js';
@@ -24,6 +25,7 @@ import type { FormattedError } from '../../src/errors/format.js';
 export function errorHandler(options: ErrorHandlerOptions = {}): Middleware {
   const responder = createErrorResponder(options, 'errorHandler');
   return async function bulwarkErrorHandler(ctx: Context, next: Next) {
+    (ctx as { [BULWARK_ERROR_HANDLER]?: boolean })[BULWARK_ERROR_HANDLER] = true;
     const path = ctx.path;
     const method = ctx.method;
     let reported = false;

@@ -1,3 +1,4 @@
+import { BULWARK_ERROR_HANDLER } from '../node/thrown.js';
 import type { Context, Middleware, Next } from 'koa';
 import { nodeView } from '../../src/guard/node-view.js';
 import { koaBody } from './body.js';
@@ -43,7 +44,9 @@ function apply(decision: Decision, ctx: Context, next: Next): Promise<void> {
   }
   if (decision.type === 'respond') {
     // An error to report (a 5xx, dropped headers): the error handler answers it, and tells onError.
-    if (decision.error !== undefined) return Promise.reject(decision.error);
+    if (decision.error !== undefined && (ctx as { [BULWARK_ERROR_HANDLER]?: boolean })[BULWARK_ERROR_HANDLER] === true) {
+      return Promise.reject(decision.error);
+    }
     ctx.status = decision.status;
     // A reason phrase Node.js would refuse (read back from a damaged store) is left out.
     if (decision.statusText !== undefined && isHeaderValue(decision.statusText)) ctx.message = decision.statusText;

@@ -25,3 +25,11 @@ export const ENDED_BY_APPLICATION = Symbol.for('bulwark.node.endedByApplication'
 export function endedByApplication(res: object): boolean {
   return (res as { [ENDED_BY_APPLICATION]?: boolean })[ENDED_BY_APPLICATION] === true;
 }
+
+/**
+ * Marks bulwark's error handler (an Express error middleware function, or a Koa context it runs for), so
+ * that a guard hands its 5xx to it only when it is there to answer and report: without it, the guard
+ * answers with the documented body itself rather than leave the error to a framework default that shows
+ * a stack. @internal
+ */
+export const BULWARK_ERROR_HANDLER = Symbol.for('bulwark.errorHandler');
