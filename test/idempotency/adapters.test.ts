@@ -28,6 +28,7 @@ function bigStreamApp(count: () => number): AppSpec {
             ctx.type = 'text';
             ctx.body = Readable.from(parts(count()));
           },
+          fastify: (_request: any, reply: any) => reply.code(201).type('text/plain; charset=utf-8').send(Readable.from(parts(count()))),
           fetch: () => {
             const chunks = parts(count());
             return new Response(

@@ -36,6 +36,7 @@ function rawApp(options: object, count: () => number): AppSpec {
             ctx.status = 201;
             ctx.body = answer(await streamText(ctx.req));
           },
+          fastify: async (request: any, reply: any) => reply.code(201).send(answer(await streamText(request.raw))),
           fetch: async (request: Request) => Response.json(answer(await request.text()), { status: 201 }),
         },
       },
