@@ -86,7 +86,13 @@ export async function captureResponse(ctx: Context, next: Next, sink: ResponseSi
   // (Node writes headers and text in one piece), a stream is replaced by the bytes read from it.
   if (text !== undefined) {
     if (ctx.body !== text) ctx.body = text;
-  } else ctx.body = asBuffer(body);
+  } else {
+    // Koa gives bytes a Content-Type of its own when none is set: a response without one keeps none, as
+    // it was captured (and as its replay will be).
+    const typed = ctx.res.hasHeader('content-type');
+    ctx.body = asBuffer(body);
+    if (!typed) ctx.remove('content-type');
+  }
   if (ctx.status !== status) ctx.status = status;
 }
 

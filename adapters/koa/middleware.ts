@@ -56,6 +56,8 @@ function apply(decision: Decision, ctx: Context, next: Next): Promise<void> {
     // Koa sends no body for HEAD itself, and keeps the Content-Length. Bytes are handed over, not copied.
     const body = decision.body;
     ctx.body = typeof body === 'string' ? body : asBuffer(body);
+    // A replay of a response that had no Content-Type gets none: Koa would add one for the bytes.
+    if (!decision.headers.some(([name]) => name === 'content-type')) ctx.remove('content-type');
     return Promise.resolve();
   }
   if (decision.headers) writeNodeHeaders(ctx.res, decision.headers);
