@@ -4,7 +4,7 @@ import { createErrorResponder, type ErrorHandlerOptions, type ErrorResponder } f
 import { read } from '../../src/errors/safe-read.js';
 import { BODY_ERRORS } from '../../src/errors/to-api-error.js';
 import { clearForErrorBody } from '../../src/guard/node-headers.js';
-import { endedByApplication, markThrown } from '../node/thrown.js';
+import { BULWARK_ERROR_HANDLER, endedByApplication, markThrown } from '../node/thrown.js';
 import { replyHeaders } from './reply-headers.js';
 import { thrownValue } from './opaque.js';
 import { skipOverride } from './plugin.js';
@@ -60,6 +60,11 @@ export function fromFastifyError(err: unknown): unknown {
  */
 export const errorHandler = skipOverride<ErrorHandlerOptions>('errorHandler', (instance: FastifyInstance, options) => {
   const responder = createErrorResponder(options ?? {}, 'errorHandler');
+  // Requests of this context carry the mark (on their prototype: nothing per request), so that a guard
+  // hands its 5xx to this handler rather than to Fastify's default, which would send the thrown message.
+  if (!instance.hasRequestDecorator(BULWARK_ERROR_HANDLER as unknown as string)) {
+    instance.decorateRequest(BULWARK_ERROR_HANDLER as unknown as string, true as never);
+  }
   instance.setErrorHandler(function bulwarkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
     answer(responder, thrownValue(error), request, reply);
   });

@@ -1,3 +1,4 @@
+import { BULWARK_ERROR_HANDLER } from '../node/thrown.js';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { nodeView } from '../../src/guard/node-view.js';
 import { writeNodeHeaders } from '../../src/guard/node-headers.js';
@@ -60,7 +61,8 @@ function apply(decision: Decision, request: FastifyRequest, reply: FastifyReply,
   }
   if (decision.type === 'respond') {
     // An error to report (a 5xx, dropped headers): the error handler answers it, and tells onError.
-    if (decision.error !== undefined) {
+    // Without it (Fastify's default handler would send the thrown message), the guard answers the body itself.
+    if (decision.error !== undefined && (request as { [BULWARK_ERROR_HANDLER]?: boolean })[BULWARK_ERROR_HANDLER] === true) {
       done(failure(decision.error));
       return;
     }

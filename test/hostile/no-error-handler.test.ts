@@ -7,10 +7,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import express4 from 'express4';
+import Fastify from 'fastify';
+import Fastify4 from 'fastify4';
 import Koa from 'koa';
 import Koa2 from 'koa2';
 import { describe, expect, it } from 'vitest';
 import * as expressAdapter from '../../adapters/express.js';
+import * as fastifyAdapter from '../../adapters/fastify.js';
 import * as koaAdapter from '../../adapters/koa.js';
 import type { IdempotencyStore } from '../../src/idempotency/store.js';
 
@@ -77,6 +80,24 @@ describe('guard 5xx without bulwark errorHandler', () => {
       expect(res.status).toBe(503);
       expect(res.type).toBe('application/json; charset=utf-8');
       expect(JSON.parse(res.body).error).toBe('service_unavailable');
+    });
+  }
+
+  for (const [name, make] of [
+    ['Fastify 5', Fastify],
+    ['Fastify 4', Fastify4 as unknown as typeof Fastify],
+  ] as const) {
+    it(`${name}: the documented JSON body, not Fastify's default (which sends the thrown message)`, async () => {
+      const app = make();
+      await app.register(fastifyAdapter.rateLimit, { limit: 10, windowMs: 1000, key: throwingKey });
+      app.post('/v1/messages', async () => ({ ok: true }));
+      await app.ready();
+      const res = await answer((req, res) => app.routing(req, res), keyed);
+      expect(res.status).toBe(500);
+      expect(res.type).toBe('application/json; charset=utf-8');
+      expect(JSON.parse(res.body).error).toBe('internal_error');
+      expect(res.body).not.toMatch(/accounts\.js|account lookup/);
+      await app.close();
     });
   }
 });
