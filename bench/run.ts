@@ -20,7 +20,7 @@ interface BenchModule {
   run(): Promise<Row[]>;
 }
 
-const SCRIPTS = ['allowlist', 'throttle', 'idempotency', 'client', 'instructions'] as const;
+const SCRIPTS = ['allowlist', 'throttle', 'idempotency', 'client', 'stores', 'instructions'] as const;
 type Script = (typeof SCRIPTS)[number];
 
 /** One line of the combined table. */
@@ -185,6 +185,18 @@ function headlines(script: Script, rows: Row[]): Headline[] {
           target: '',
         },
       ];
+    }
+    case 'stores': {
+      const lines: Headline[] = [];
+      for (const row of rows) {
+        if (row.table === 'rate-limit decision' && row.store !== 'memory') {
+          lines.push({ area: 'stores', measurement: `rate-limit decision on ${String(row.store)}, 16 in flight, share of memory`, result: text(row['share of memory']), target: '' });
+        }
+        if (row.table === 'spend cap refund path' && String(row.requests).includes('refunded') && row['scripts per request'] !== '') {
+          lines.push({ area: 'stores', measurement: `spend-cap refund on ${String(row.store)}: scripts per refunded request (spend + refund)`, result: text(row['scripts per request']), target: '2 (one round trip each)' });
+        }
+      }
+      return lines;
     }
     case 'client': {
       const lines: Headline[] = [];
