@@ -141,10 +141,26 @@ export async function runTour(target: TourTarget): Promise<TourRow[]> {
   ];
   for (const [request, description] of surfaced) rows.push(surfacedRow(await client.call(first.url, request), description));
 
-  // 4. The daily spend cap: sends of 50 cents until one would pass the cap.
+  // 4. The daily spend cap: sends of 50 cents until one would pass the cap. The cap charges only for work
+  // done: the first send's retry (same key) is replayed and spends nothing, and so does a send the API
+  // rejects, so the cap still admits two charged sends.
   const spend: TourRequest = { method: 'POST', path: '/v1/messages', token: 'demo_spender', json: { ...SMS, to: TEN_NUMBERS } };
+  const keyedSpend: TourRequest = { ...spend, key: `tour-${run}-capped` };
+  const charged = await client.call(first.url, keyedSpend);
+  const retried = await client.call(first.url, keyedSpend);
+  rows.push({
+    status: retried.response?.status,
+    code: codeOf(retried),
+    request: `a capped send (${10 * PRICE_CENTS}¢) sent again with its key`,
+    reaction: reactionOf(retried),
+    client: `replayed its ${retried.response?.status}: spent nothing again`,
+    finalStatus: retried.response?.status,
+    evidence: { charged: charged.response?.status ?? 0, replayed: retried.response?.headers.get('idempotent-replayed') === 'true' },
+  });
+  const rejected = await client.call(first.url, { ...spend, json: { ...SMS, to: '555-0123' } });
+  rows.push(surfacedRow(rejected, 'a capped send the API rejects (422): spent nothing'));
   let capped: CallOutcome | undefined;
-  let sends = 0;
+  let sends = charged.response?.status === 202 ? 1 : 0;
   for (let i = 0; i < 5 && !capped; i++) {
     const outcome = await client.call(first.url, spend);
     if (outcome.response?.status === 202) sends += 1;
@@ -152,8 +168,9 @@ export async function runTour(target: TourTarget): Promise<TourRow[]> {
   }
   if (capped) {
     rows.push(
-      surfacedRow(capped, `POST /v1/messages to 10 numbers after ${sends} such sends (${10 * PRICE_CENTS}¢ each, cap ${DAILY_SPEND_CAP_CENTS}¢ a day)`, {
+      surfacedRow(capped, `POST /v1/messages to 10 numbers after ${sends} charged sends (${10 * PRICE_CENTS}¢ each, cap ${DAILY_SPEND_CAP_CENTS}¢ a day)`, {
         period: String(capped.body?.period),
+        sends,
       }),
     );
   }

@@ -96,6 +96,16 @@ describe('the demo tour on one server with memory stores', () => {
     expect(service.sends).toBe(4);
   });
 
+  it('charges the spend cap only for work done: a retried capped send replays, a rejected one spends nothing', () => {
+    const replay = row(rows, (r) => r.request.startsWith('a capped send') && r.request.includes('again'), 'the capped replay row');
+    expect(replay.reaction).toBe('replayed');
+    expect(replay.evidence).toMatchObject({ charged: 202, replayed: true });
+    const rejected = row(rows, (r) => r.request.startsWith('a capped send the API rejects'), 'the rejected capped send row');
+    expect(rejected.code).toBe('invalid_recipient');
+    const spend = row(rows, (r) => r.code === 'spend_limit_exceeded', 'the spend cap row');
+    expect(spend.evidence.sends).toBe(2);
+  });
+
   it('admits one burst of 20 before throttling', () => {
     const throttled = row(rows, (r) => r.code === 'throttled', 'the throttled row');
     expect(throttled.evidence.admitted).toBeGreaterThanOrEqual(20);
