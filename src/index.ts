@@ -10,6 +10,8 @@ export {
   type ErrorCatalog,
   type ErrorCode,
   type ErrorCodeSpec,
+  GENERIC_CODES,
+  type GenericCode,
   isRetryableStatus,
 } from './errors/catalog.js';
 export { type ApiErrorClass, type DefinedErrorCodes, defineErrorCodes } from './errors/define.js';

@@ -3,6 +3,8 @@ import {
   ERROR_CODES,
   type ErrorCatalog,
   type ErrorCode,
+  GENERIC_CODES,
+  type GenericCode,
   isRetryableStatus,
   messageForStatus,
 } from './catalog.js';
@@ -54,7 +56,7 @@ export interface ApiErrorOptions {
  * });
  * ```
  */
-export class ApiError<Code extends string = ErrorCode> extends Error {
+export class ApiError<Code extends string = ErrorCode | GenericCode> extends Error {
   /** The catalog that codes are looked up in; subclasses made by `defineErrorCodes` extend it. */
   static catalog: ErrorCatalog = ERROR_CODES;
 
@@ -71,7 +73,11 @@ export class ApiError<Code extends string = ErrorCode> extends Error {
 
   constructor(code: NoInfer<Code>, options: ApiErrorOptions = {}) {
     const catalog: ErrorCatalog = (new.target as typeof ApiError | undefined)?.catalog ?? ERROR_CODES;
-    const spec = Object.hasOwn(catalog, code) ? catalog[code] : undefined;
+    const spec = Object.hasOwn(catalog, code)
+      ? catalog[code]
+      : Object.hasOwn(GENERIC_CODES, code)
+        ? (GENERIC_CODES as ErrorCatalog)[code]
+        : undefined;
     let status: number;
     if (spec) status = spec.status;
     else if (isErrorStatus(options.status)) status = options.status;

@@ -139,6 +139,39 @@ export const ERROR_CODES = {
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 /**
+ * Generic HTTP codes for an API that is not a messaging API: `new ApiError('conflict')` answers 409 with
+ * `{"message":"…","error":"conflict"}`. Kept apart from {@link ERROR_CODES} (the documented page's codes,
+ * which stay exactly as they are); a code of the page wins where both have one (422 is `invalid_request`
+ * there, `unprocessable` here).
+ *
+ * @example
+ * ```ts
+ * throw new ApiError('gone', { message: 'This message was deleted.' }); // 410
+ * ```
+ */
+export const GENERIC_CODES = {
+  bad_request: { status: 400, message: 'The request could not be understood.', retryable: false },
+  payment_required: { status: 402, message: 'Payment is required for this request.', retryable: false },
+  method_not_allowed: { status: 405, message: 'This method is not allowed on this resource.', retryable: false },
+  not_acceptable: { status: 406, message: 'No representation of this resource is acceptable to the client.', retryable: false },
+  request_timeout: { status: 408, message: 'The request took too long to arrive. Retry it.', retryable: true },
+  conflict: { status: 409, message: 'The request conflicts with the current state of the resource.', retryable: false },
+  gone: { status: 410, message: 'The resource is gone.', retryable: false },
+  length_required: { status: 411, message: 'The request needs a Content-Length.', retryable: false },
+  precondition_failed: { status: 412, message: 'A precondition of the request failed.', retryable: false },
+  unsupported_media_type: { status: 415, message: 'The request body is of a type this endpoint does not take.', retryable: false },
+  unprocessable: { status: 422, message: 'The request could not be processed.', retryable: false },
+  precondition_required: { status: 428, message: 'This request must be conditional.', retryable: false },
+  too_many_requests: { status: 429, message: 'Too many requests. Wait for Retry-After seconds.', retryable: true },
+  not_implemented: { status: 501, message: 'This endpoint is not implemented.', retryable: true },
+  bad_gateway: { status: 502, message: 'An upstream service answered badly. Retry with backoff.', retryable: true },
+  gateway_timeout: { status: 504, message: 'An upstream service did not answer in time. Retry with backoff.', retryable: true },
+} as const satisfies ErrorCatalog;
+
+/** A generic HTTP code ({@link GENERIC_CODES}). */
+export type GenericCode = keyof typeof GENERIC_CODES;
+
+/**
  * Codes used for statuses that reach bulwark without a code of their own (an `http-errors` object,
  * a non-JSON response seen by a client). Statuses without an entry get `client_error` or `server_error`.
  */
