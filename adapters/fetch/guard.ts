@@ -1,3 +1,4 @@
+import { appendPairs, decisionResponse } from '../../src/guard/web-response.js';
 import { refuseUnknownOptions } from '../../src/options/unknown-options.js';
 import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions } from '../../src/allowlist/ip-allowlist.js';
 import { createRateLimiter, type RateLimitOptions } from '../../src/throttle/rate-limiter.js';
@@ -5,7 +6,6 @@ import { createSpendCap, type SpendCapOptions } from '../../src/throttle/spend-c
 import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
 import { formatError } from '../../src/errors/format.js';
-import { isHeaderValue } from '../../src/errors/header-check.js';
 import { createIdempotency, type IdempotencyOptions } from '../../src/idempotency/idempotency.js';
 import type { Decision, Guard, HeaderPairs, Outcome, ResponseSink } from '../../src/guard/types.js';
 import { captureResponse } from './capture.js';
@@ -136,7 +136,7 @@ export function guard<Rest extends unknown[] = unknown[]>(
         if (decision.type === 'respond') {
           // An error to report (a 5xx, dropped headers): answered and reported below, as a thrown error.
           if (decision.error !== undefined) throw decision.error;
-          const answered = respond(request, decision.status, added, decision);
+          const answered = decisionResponse(request, added, decision);
           return reports ? reported(answered, reports, false) : answered;
         }
         if (decision.headers) added.push(...decision.headers);
@@ -184,7 +184,7 @@ export function guard<Rest extends unknown[] = unknown[]>(
         body: formatted.body,
         appendHeaders: true,
       };
-      return respond(request, formatted.status, added, decision);
+      return decisionResponse(request, added, decision);
     } catch {
       return new Response(LAST_RESORT, { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' } });
     }
@@ -236,54 +236,6 @@ async function peerOf<Rest extends unknown[]>(
   }
 }
 
-const UTF8 = new TextEncoder();
-
-/** Statuses whose responses have no body (a Web `Response` refuses one). */
-const NULL_BODY = new Set([204, 205, 304]);
-
-/**
- * The Response of a `respond` decision (a replay, with its own reason phrase if it had one; an error),
- * after the guards' headers `added` so far. A
- * null-body status (204, 205, 304) and a HEAD request get no body (HEAD keeps the `Content-Length` of
- * the body, as on Node servers). Headers a Web `Headers` refuses are left out.
- */
-function respond(request: Request, status: number, added: HeaderPairs, decision: Extract<Decision, { type: 'respond' }>): Response {
-  const headers = new Headers();
-  appendAll(headers, added, false);
-  appendAll(headers, decision.headers, decision.appendHeaders !== true);
-  const statusText = decision.statusText !== undefined && isHeaderValue(decision.statusText) ? decision.statusText : undefined;
-  const init: ResponseInit = statusText === undefined ? { status, headers } : { status, statusText, headers };
-  if (NULL_BODY.has(status)) {
-    // No length either, as the application's own null-body Response has none (204 and 304 must not carry one).
-    headers.delete('content-length');
-    return new Response(null, init);
-  }
-  if (request.method === 'HEAD') {
-    // The length of the body a GET would get, as Node servers send it.
-    const body = decision.body;
-    if (!headers.has('content-length')) headers.set('content-length', String(typeof body === 'string' ? UTF8.encode(body).byteLength : body.byteLength));
-    return new Response(null, init);
-  }
-  return new Response(decision.body as BodyInit, init);
-}
-
-/**
- * Adds pairs to `headers`: `Content-Type` and `Content-Length` replace; with `replace`, so does the first
- * pair of each name (see the `respond` Decision); others append. A pair `Headers` refuses is left out.
- */
-function appendAll(headers: Headers, pairs: HeaderPairs, replace: boolean): void {
-  const seen = replace ? new Set<string>() : undefined;
-  for (const [name, value] of pairs) {
-    try {
-      if (name === 'content-type' || name === 'content-length' || (seen !== undefined && !seen.has(name))) headers.set(name, value);
-      else headers.append(name, value);
-    } catch {
-      // a name or value fetch refuses (read back from a store): left out
-    }
-    seen?.add(name);
-  }
-}
-
 /**
  * Adds the guards' headers to the application's response. The response is kept as it is (its body and
  * length untouched) unless its headers are immutable (`Response.redirect()`, a proxied `fetch()`), when a
@@ -297,7 +249,7 @@ function finish(response: Response, added: HeaderPairs): Response {
     return response;
   } catch {
     const headers = new Headers(response.headers);
-    appendAll(headers, added, false);
+    appendPairs(headers, added, false);
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
   }
 }
