@@ -9,7 +9,7 @@ import { createIdempotency } from '../../src/idempotency/idempotency.js';
 import type { IdempotencyStore } from '../../src/idempotency/store.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import { type PrivateRedis, startPrivateRedis } from '../support/redis-server.js';
-import { killWorkers, post, type Reply, runsOf, sleep, startWorker, type Worker } from './fixtures/workers.js';
+import { killWorkers, post, type Reply, runsOf, sleep, startWorker, until, type Worker } from './fixtures/workers.js';
 
 function stall(ms: number): void {
   const until = performance.now() + ms;
@@ -147,7 +147,8 @@ describe('stalls, Redis, two worker processes', () => {
       done = true;
     });
     const duplicates: Reply[] = [];
-    await sleep(20);
+    // Duplicates start once the stalling worker holds the key (its handler runs), however long its claim took.
+    await until(() => runsOf(key, stalling) > 0);
     while (!done) {
       duplicates.push(await post(other.port, key, query));
       await sleep(25);
