@@ -6,7 +6,8 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from 'hono';
-import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions, withReplace } from '../src/allowlist/ip-allowlist.js';
+import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions } from '../src/allowlist/ip-allowlist.js';
+import { withControls } from '../src/guard/controls.js';
 import { createIdempotency, type IdempotencyOptions } from '../src/idempotency/idempotency.js';
 import { createRateLimiter, type RateLimitOptions } from '../src/throttle/rate-limiter.js';
 import { createSpendCap, type SpendCapOptions } from '../src/throttle/spend-cap.js';
@@ -39,7 +40,7 @@ export function ipAllowlist(
   const split = splitPeer('ipAllowlist', options);
   const peerOf = split.peerOf ?? splitPeer('ipAllowlist', peer ?? {}).peerOf;
   requirePeer('ipAllowlist', peerOf);
-  return withReplace(createIpAllowlist(split.options), (guard) => fromGuard(guard, peerOf));
+  return withControls(createIpAllowlist(split.options), (guard) => fromGuard(guard, peerOf));
 }
 export type { AllowList, IpAllowlist, IpAllowlistOptions, IpDenyEvent, IpDenyReason } from '../src/allowlist/ip-allowlist.js';
 

@@ -8,8 +8,8 @@ import type { Context } from 'koa';
 import { createIdempotency, type IdempotencyOptions } from '../src/idempotency/idempotency.js';
 import { createSpendCap, type SpendCapOptions } from '../src/throttle/spend-cap.js';
 import { createRateLimiter, type RateLimitOptions } from '../src/throttle/rate-limiter.js';
-import { withPeek } from '../src/throttle/peek.js';
-import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions, withReplace } from '../src/allowlist/ip-allowlist.js';
+import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions } from '../src/allowlist/ip-allowlist.js';
+import { withControls } from '../src/guard/controls.js';
 export { errorHandler } from './koa/errors.js';
 export type { ErrorEvent, ErrorHandlerOptions } from '../src/errors/error-responder.js';
 
@@ -25,7 +25,7 @@ export type { ErrorEvent, ErrorHandlerOptions } from '../src/errors/error-respon
  * allowlist.replace(['203.0.113.0/24']); // later: a bad entry throws, the old list stays
  * ```
  */
-export const ipAllowlist = (options: IpAllowlistOptions<Context> | IpAllowlist<Context>) => withReplace(createIpAllowlist(options), fromGuard);
+export const ipAllowlist = (options: IpAllowlistOptions<Context> | IpAllowlist<Context>) => withControls(createIpAllowlist(options), fromGuard);
 export type { AllowList, IpAllowlist, IpAllowlistOptions, IpDenyEvent, IpDenyReason } from '../src/allowlist/ip-allowlist.js';
 
 /**
@@ -40,7 +40,7 @@ export type { AllowList, IpAllowlist, IpAllowlistOptions, IpDenyEvent, IpDenyRea
  * const { remaining, resetMs } = await limiter.peek('203.0.113.7'); // reads, consumes nothing
  * ```
  */
-export const rateLimit = (options: RateLimitOptions<Context>) => withPeek(createRateLimiter(options), fromGuard);
+export const rateLimit = (options: RateLimitOptions<Context>) => withControls(createRateLimiter(options), fromGuard);
 export type { RateLimitOptions, RatePeek } from '../src/throttle/rate-limiter.js';
 export type { RefundOutcome } from '../src/throttle/refund.js';
 export type { RefundErrorEvent } from '../src/throttle/outage.js';
@@ -73,5 +73,5 @@ export type { IdempotencyOptions } from '../src/idempotency/idempotency.js';
  * const { daily, monthly } = await cap.peek('acct_42'); // { limit, used, remaining, resetMs } each
  * ```
  */
-export const spendCap = (options: SpendCapOptions<Context>) => withPeek(createSpendCap(options), fromGuard);
+export const spendCap = (options: SpendCapOptions<Context>) => withControls(createSpendCap(options), fromGuard);
 export type { SpendCapOptions, SpendPeek, SpendPeekPeriod, SpendPeriod } from '../src/throttle/spend-cap.js';

@@ -223,14 +223,3 @@ function toStaticSet(allow: unknown, name: string): IpSet {
   }
   return new IpSet(allow, { name });
 }
-
-/**
- * Gives adapter middleware the allowlist's `replace` (one line per adapter, no policy there).
- * @internal
- */
-export function withReplace<Req, M extends object>(
-  allowlist: IpAllowlist<Req>,
-  wrap: (guard: Guard<Req>) => M,
-): M & Pick<IpAllowlist<Req>, 'replace'> {
-  return Object.assign(wrap(allowlist), { replace: allowlist.replace });
-}
