@@ -7,7 +7,7 @@ const shared = {
   target: 'node20',
   platform: 'node',
   treeshake: true,
-  external: ['express', 'koa', 'fastify', 'hono', 'ioredis', 'pg', 'opossum', 'lru-cache', 'vitest'],
+  external: ['express', 'koa', 'fastify', 'hono', 'ioredis', 'pg', 'opossum', 'lru-cache', 'vitest', '@opentelemetry/api'],
 } satisfies Options;
 
 export default defineConfig([
@@ -23,6 +23,7 @@ export default defineConfig([
       redis: 'src/stores/redis/index.ts',
       postgres: 'src/stores/postgres/index.ts',
       client: 'src/client/index.ts',
+      otel: 'src/otel/index.ts',
     },
     format: ['esm', 'cjs'],
     clean: false,

@@ -39,6 +39,8 @@ try {
       `fastify@${devVersion('fastify')}`,
       // bulwark/hono's declarations name Hono's types (a Hono user has it installed).
       `hono@${devVersion('hono')}`,
+      // bulwark/otel needs its optional peer dependency (an OpenTelemetry user has it installed).
+      `@opentelemetry/api@${devVersion('@opentelemetry/api')}`,
     ],
     dir,
   );
@@ -137,6 +139,32 @@ try {
   process.stdout.write(run('node', ['isolation-hono.cjs'], dir));
   process.stdout.write(run('node', ['isolation-hono.mjs'], dir));
 
+  // bulwark/otel, as required and as imported, loads @opentelemetry/api and no framework or Redis client.
+  const otelHeavy = '/node_modules[\\\\/](express|koa|fastify|hono|ioredis|redis|@redis|pg|opossum)[\\\\/]/';
+  writeFileSync(
+    join(dir, 'isolation-otel.cjs'),
+    `const o = require('bulwark/otel');
+    if (typeof o.recordMetrics !== 'function') throw new Error('bulwark/otel lacks recordMetrics');
+    const stop = o.recordMetrics();
+    stop();
+    const heavy = Object.keys(require.cache).filter((p) => ${otelHeavy}.test(p));
+    if (heavy.length) { console.error('require(bulwark/otel) loaded: ' + heavy.join(', ')); process.exit(1); }
+    if (!Object.keys(require.cache).some((p) => /node_modules[\\\\/]@opentelemetry[\\\\/]api[\\\\/]/.test(p))) throw new Error('require(bulwark/otel) did not load @opentelemetry/api');
+    console.log('require(bulwark/otel) loads no framework or Redis client');`,
+  );
+  writeFileSync(
+    join(dir, 'isolation-otel.mjs'),
+    `import { createRequire } from 'node:module';
+    const o = await import('bulwark/otel');
+    if (typeof o.recordMetrics !== 'function') throw new Error('bulwark/otel lacks recordMetrics');
+    o.recordMetrics()();
+    const heavy = Object.keys(createRequire(import.meta.url).cache).filter((p) => ${otelHeavy}.test(p));
+    if (heavy.length) { console.error('import(bulwark/otel) loaded: ' + heavy.join(', ')); process.exit(1); }
+    console.log('import(bulwark/otel) loads no framework or Redis client');`,
+  );
+  process.stdout.write(run('node', ['isolation-otel.cjs'], dir));
+  process.stdout.write(run('node', ['isolation-otel.mjs'], dir));
+
   // Type-check against the installed declaration files, as an ESM and as a CJS consumer.
   const source = (kind) => `
 import { ApiError, isApiError, ERROR_CODES, defineErrorCodes, formatError } from 'bulwark';
@@ -148,6 +176,7 @@ import { errorHandler as honoErrorHandler, notFound as honoNotFound, rateLimit a
 import { RedisStore } from 'bulwark/redis';
 import { PostgresStore } from 'bulwark/postgres';
 import { createFetch } from 'bulwark/client';
+import { recordMetrics, type RecordMetricsOptions } from 'bulwark/otel';
 ${kind === 'esm' ? "import { storeContract } from 'bulwark/testing';" : 'const storeContract = undefined;'}
 const err: ApiError = new ApiError('throttled', { details: { scope: '${kind}' } });
 const status: number = ERROR_CODES.spend_limit_exceeded.status;
@@ -156,7 +185,11 @@ new AppError('custom_code');
 // @ts-expect-error: misspelt code
 new AppError('custom_cod');
 const formatted: { status: number; body: string } = formatError(err);
-export const used = [isApiError(err), status, formatted, errorHandler, notFound, koaErrorHandler, guard, fastifyErrorHandler, fastifyRateLimit, honoErrorHandler, honoNotFound, honoRateLimit, RedisStore, PostgresStore, createFetch, storeContract];
+const otelOptions: RecordMetricsOptions = { origins: ['https://api.example.com'] };
+const stopRecording: () => void = recordMetrics(otelOptions);
+// @ts-expect-error: not an option of recordMetrics
+recordMetrics({ provider: undefined });
+export const used = [isApiError(err), status, formatted, errorHandler, notFound, koaErrorHandler, guard, fastifyErrorHandler, fastifyRateLimit, honoErrorHandler, honoNotFound, honoRateLimit, RedisStore, PostgresStore, createFetch, storeContract, stopRecording];
 `;
   writeFileSync(join(dir, 'esm.mts'), source('esm'));
   writeFileSync(join(dir, 'cjs.cts'), source('cjs'));
