@@ -73,6 +73,11 @@ export interface SpendCapEvent {
   cost: number;
   /** For `'deny'`: the period whose cap would be passed. */
   period?: 'daily' | 'monthly';
+  /**
+   * For `'allow'`: true when the request is a retry of a send already charged under its idempotency key,
+   * so nothing was charged now.
+   */
+  retried?: boolean;
   source: 'store' | 'fallback' | 'open' | 'closed';
   mode: GuardMode;
   wouldDeny: boolean;
@@ -90,8 +95,13 @@ export interface IdempotencyEvent {
   decision: 'claim' | 'conflict' | 'replay' | 'mismatch' | 'complete' | 'release' | 'store-failure';
   /** {@link hashKey} of the scope and the key together (never either in clear). */
   key: string;
-  /** For `'replay'`, `'complete'`: the stored status. */
+  /** For `'replay'`, `'complete'`: the stored status; for `'release'` after a response, the status that was not stored. */
   status?: number;
+  /**
+   * `false` for a `'complete'` whose response was too large to keep (or could not be stored), and for the
+   * `'replay'` of such a key (answered 422 `idempotency_key_used`, no `status`). Absent otherwise.
+   */
+  replayable?: false;
 }
 
 /** Published on `bulwark:store` when a guard's store stops or starts answering. */
@@ -135,6 +145,15 @@ export interface ClientEvent {
   durationMs?: number;
   /** For `'retry'` and `'paced'`: the wait before the next send. */
   delayMs?: number;
+  /**
+   * For `'attempt-end'`: why the attempt is, or is not, retried (`'answered'`, `'retryable'`,
+   * `'retries-spent'`, `'budget-refused'`, `'deadline'`, ...; the `RetryReason` of `bulwark/client`).
+   */
+  reason?: string;
+  /** For `'call-end'`: whether the call resolved with a response or rejected. */
+  outcome?: 'response' | 'error';
+  /** For `'call-end'`: attempts sent (0 when the call never reached the network). */
+  attempts?: number;
 }
 
 /** Every event bulwark publishes. */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CapturedResponse, HeaderPairs, ResponseSink } from '../guard/types.js';
 import { withTimeout } from '../stores/store-error.js';
+import { publishIdempotency } from './events.js';
 import { type RecordErrorEvent, reportRecordError } from './record-error.js';
 import { storedHeaders } from './replay.js';
 import type { ClaimResult, CompletedResponse, IdempotencyStore, StoreAnswer } from './store.js';
@@ -117,6 +118,7 @@ export class IdempotencyEngine {
     const { store, ttlMs } = this.settings;
     if (response === undefined) {
       this.#live.delete(claim);
+      publishIdempotency('release', claim.key, claim.status);
       let answer: StoreAnswer<boolean>;
       try {
         answer = store.release(claim.key, claim.token);
@@ -143,6 +145,7 @@ export class IdempotencyEngine {
     if (isThenable(first)) return this.#record(claim, response, first, undefined);
     this.#live.delete(claim);
     if (!first) this.#lost(claim, 'before its response could be stored');
+    else this.#completed(claim, response !== null);
     return undefined;
   }
 
@@ -157,6 +160,7 @@ export class IdempotencyEngine {
       try {
         const kept = await this.#attempts(claim, response, first, thrown);
         if (!kept) this.#lost(claim, 'before its response could be stored');
+        else this.#completed(claim, response !== null);
         return;
       } catch (err) {
         failure = err;
@@ -166,6 +170,7 @@ export class IdempotencyEngine {
           const kept = await this.#attempts(claim, null, undefined, undefined);
           if (!kept) this.#lost(claim, 'before its response could be stored');
           else {
+            this.#completed(claim, false);
             const ms = this.settings.storeTimeoutMs;
             const message = `the response could not be stored within storeTimeoutMs (${ms} ms); the key is recorded as completed but not replayable (a retry gets 422 idempotency_key_used and does not run)`;
             this.#report(claim, 'not_replayable', failure, message);
@@ -208,6 +213,11 @@ export class IdempotencyEngine {
       await sleep(pause);
       pause = Math.min(pause * 2, 100);
     }
+  }
+
+  /** The record of a completed claim is in the store (replayable, or only "completed"). */
+  #completed(claim: Claim, replayable: boolean): void {
+    publishIdempotency('complete', claim.key, claim.status, replayable);
   }
 
   /** The claim turned out to be another request's (reported once per claim). */
@@ -295,6 +305,8 @@ class Claim implements ResponseSink {
   settling = false;
   /** The claim was found to be another request's (reported). */
   lost = false;
+  /** The status of the response the application produced (unset when it threw or the client left). */
+  status: number | undefined;
 
   constructor(
     readonly engine: IdempotencyEngine,
@@ -308,6 +320,7 @@ class Claim implements ResponseSink {
   complete(response: CapturedResponse): undefined | Promise<HeaderPairs | undefined> {
     if (this.#settled) return undefined;
     this.#settled = true;
+    this.status = response.status;
     const { maxResponseBytes, shouldStore } = this.engine.settings;
     let stored: CompletedResponse | undefined;
     try {

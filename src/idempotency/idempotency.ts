@@ -5,6 +5,7 @@ import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard, RequestBody, RequestView } from '../guard/types.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { StoreUnavailableError } from '../stores/store-error.js';
+import { publishIdempotency } from './events.js';
 import { type BeginResult, IdempotencyEngine } from './engine.js';
 import { fingerprint } from './fingerprint.js';
 import { readKey, scopedKey } from './key.js';
@@ -267,13 +268,19 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
     } catch (err) {
       return errorDecision(err);
     }
+    const stored = scopedKey(who, key);
     try {
-      begun = engine.begin(scopedKey(who, key), fp);
+      begun = engine.begin(stored, fp);
     } catch (err) {
-      return unavailable(err);
+      return unavailable(err, stored);
     }
-    if (isThenable(begun)) return begun.then((result) => outcome(result, fp), unavailable);
-    return outcome(begun, fp);
+    if (isThenable(begun)) {
+      return begun.then(
+        (result) => outcome(result, fp, stored),
+        (err: unknown) => unavailable(err, stored),
+      );
+    }
+    return outcome(begun, fp, stored);
   }
 
   return {
@@ -296,12 +303,17 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
 }
 
 /** What a claim came to: run the application (and capture its response), or answer for it. */
-function outcome(result: BeginResult, fp: string): Decision {
-  return result.type === 'run' ? { type: 'next', sink: result.sink } : answer(result, fp);
+function outcome(result: BeginResult, fp: string, stored: string): Decision {
+  if (result.type === 'run') {
+    publishIdempotency('claim', stored);
+    return { type: 'next', sink: result.sink };
+  }
+  return answer(result, fp, stored);
 }
 
 /** The store failed or did not answer in time: 503, never the application unprotected. */
-function unavailable(err: unknown): Decision {
+function unavailable(err: unknown, stored: string): Decision {
+  publishIdempotency('store-failure', stored);
   const cause = err instanceof StoreUnavailableError ? err : new StoreUnavailableError('idempotency store failed', { cause: err });
   return errorDecision(new ApiError('service_unavailable', { cause }));
 }
@@ -311,13 +323,18 @@ function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
 }
 
 /** The answer to a key that another request holds or completed. */
-function answer(result: Exclude<BeginResult, { type: 'run' }>, fp: string): Decision {
-  if (result.fingerprint !== fp) return errorDecision(new ApiError('idempotency_key_mismatch'));
+function answer(result: Exclude<BeginResult, { type: 'run' }>, fp: string, stored: string): Decision {
+  if (result.fingerprint !== fp) {
+    publishIdempotency('mismatch', stored);
+    return errorDecision(new ApiError('idempotency_key_mismatch'));
+  }
   if (result.type === 'in_flight') {
+    publishIdempotency('conflict', stored);
     return errorDecision(new ApiError('idempotency_conflict', { headers: { 'retry-after': '1' } }));
   }
   const response = result.response;
   if (response === null) {
+    publishIdempotency('replay', stored, undefined, false);
     return errorDecision(
       new ApiError('idempotency_key_used', {
         message:
@@ -326,6 +343,7 @@ function answer(result: Exclude<BeginResult, { type: 'run' }>, fp: string): Deci
       }),
     );
   }
+  publishIdempotency('replay', stored, response.status);
   return replayDecision(response);
 }
 
