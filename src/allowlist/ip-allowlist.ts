@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { ApiError } from '../errors/api-error.js';
 import { refuseUnknownOptions } from '../options/unknown-options.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
+import { type AllowlistEvent, channels, type GuardMode } from '../events/channels.js';
 import type { Decision, Guard, RequestView } from '../guard/types.js';
 import { type ClientIpOptions, compileClientIp } from './client-ip.js';
 import { formatIp, type IpValue, newIpValue } from './ip-parse.js';
@@ -45,6 +46,20 @@ export interface IpAllowlistOptions<Req = unknown> extends ClientIpOptions {
    * ```
    */
   cacheSize?: number;
+  /**
+   * `'enforce'` answers 403 `ip_not_allowed`; `'shadow'` decides the same way and reports each denial (on
+   * the `bulwark:allowlist` channel with `decision: 'deny'` and `wouldDeny: true`, and to `onDeny` with
+   * `shadow: true`) but lets the request through: to try a new list on live traffic before enforcing it.
+   * Switch at run time with `setMode(mode)`.
+   * @default 'enforce'
+   * @example
+   * ```ts
+   * const allowlist = ipAllowlist({ allow: nextList, mode: 'shadow' });
+   * // once the channel shows no unexpected wouldDeny:
+   * allowlist.setMode('enforce');
+   * ```
+   */
+  mode?: GuardMode;
 }
 
 /** Why a request was denied. */
@@ -69,6 +84,8 @@ export interface IpDenyEvent<Req = unknown> {
   cause?: unknown;
   /** The framework's request object (Express `req`, Koa `ctx`, Web `Request`). */
   request: Req;
+  /** Present (true) only in shadow mode: the request was let through, nothing was refused. */
+  shadow?: true;
 }
 
 /**
@@ -87,6 +104,17 @@ export interface IpAllowlist<Req = unknown> extends Guard<Req> {
    * ```
    */
   replace(allow: AllowList): void;
+  /**
+   * Switches between `'enforce'` and `'shadow'` (see the `mode` option) for the requests checked from now
+   * on. Any other value throws a `TypeError` and the mode stays as it was.
+   * @example
+   * ```ts
+   * allowlist.setMode('shadow'); // report, but let everyone through, while a list is being checked
+   * ```
+   */
+  setMode(mode: GuardMode): void;
+  /** The mode in force: `'enforce'` or `'shadow'`. */
+  readonly mode: GuardMode;
 }
 
 /** The allowlists made by {@link createIpAllowlist} (so that one can be passed where options are expected). */
@@ -97,7 +125,22 @@ const DENIED: Decision = Object.freeze(errorDecision(new ApiError('ip_not_allowe
 
 const NAME = 'ipAllowlist';
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(['allow', 'trustProxy', 'forwarded', 'onDeny', 'cacheSize']);
+const OPTION_NAMES: ReadonlySet<string> = new Set(['allow', 'trustProxy', 'forwarded', 'onDeny', 'cacheSize', 'mode']);
+
+/** The reason a channel event gives for each denial (see {@link AllowlistEvent}). */
+const EVENT_REASON: Readonly<Record<IpDenyReason, NonNullable<AllowlistEvent['reason']>>> = {
+  not_allowed: 'not-listed',
+  empty_list: 'not-listed',
+  no_client_address: 'no-address',
+  list_unavailable: 'refused',
+};
+
+/** Validates a mode (the `mode` option, `setMode`), naming `what` in the `TypeError`. */
+function checkMode(mode: unknown, what: string): GuardMode {
+  if (mode === 'enforce' || mode === 'shadow') return mode;
+  const foreign = mode === 'allow' || mode === 'deny' ? " (express-ipfilter's allow/deny modes are not offered: only allowlists, ipAllowlist({ allow }))" : '';
+  throw new TypeError(`${NAME}: ${what} must be 'enforce' or 'shadow'${foreign}`);
+}
 
 /**
  * Builds an IP allowlist guard: requests whose client address (see `createClientIpResolver`) is not in
@@ -125,24 +168,47 @@ export function createIpAllowlist<Req = unknown>(options: IpAllowlistOptions<Req
   const { allow, onDeny, cacheSize = 1000 } = opts;
   if (onDeny !== undefined && typeof onDeny !== 'function') throw new TypeError(`${NAME}: options.onDeny must be a function`);
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 1) throw new TypeError(`${NAME}: options.cacheSize must be a positive integer`);
+  let mode: GuardMode = opts.mode === undefined ? 'enforce' : checkMode(opts.mode, 'options.mode');
+  const setMode = (next: GuardMode): void => {
+    mode = checkMode(next, 'setMode(mode)');
+  };
 
-  const deny = (view: RequestView<Req>, reason: IpDenyReason, message: string, value?: IpValue, cause?: unknown): Decision => {
+  /**
+   * Refuses (or, in shadow mode, reports and lets through) one request. `failed`: the `allow` function
+   * threw or rejected (the channel says `'error'`, not `'refused'`).
+   */
+  const deny = (view: RequestView<Req>, reason: IpDenyReason, message: string, value?: IpValue, cause?: unknown, failed = false): Decision => {
+    const shadow = mode === 'shadow';
+    if (channels.allowlist.hasSubscribers) {
+      const event: AllowlistEvent = { guard: NAME, decision: 'deny', reason: failed ? 'error' : EVENT_REASON[reason], mode, wouldDeny: shadow };
+      if (value) event.address = formatIp(value);
+      channels.allowlist.publish(event);
+    }
     if (onDeny) {
       const event: IpDenyEvent<Req> = { reason, message, request: view.request };
       if (value) event.address = formatIp(value);
       if (cause !== undefined) event.cause = cause;
+      if (shadow) event.shadow = true;
       try {
         onDeny(event);
       } catch {
         // A logging hook never changes the answer.
       }
     }
-    return DENIED;
+    return shadow ? NEXT : DENIED;
+  };
+
+  const allowed = (value: IpValue): Decision => {
+    if (channels.allowlist.hasSubscribers) {
+      const event: AllowlistEvent = { guard: NAME, decision: 'allow', address: formatIp(value), mode, wouldDeny: false };
+      channels.allowlist.publish(event);
+    }
+    return NEXT;
   };
 
   const decide = (view: RequestView<Req>, set: IpSet, value: IpValue): Decision => {
     if (set.empty) return deny(view, 'empty_list', 'the allowlist is empty', value);
-    return set.hasValue(value) ? NEXT : deny(view, 'not_allowed', 'the client address is not on the allowlist', value);
+    return set.hasValue(value) ? allowed(value) : deny(view, 'not_allowed', 'the client address is not on the allowlist', value);
   };
 
   const scratch = newIpValue();
@@ -183,18 +249,22 @@ export function createIpAllowlist<Req = unknown>(options: IpAllowlistOptions<Req
           result = allow(view.request);
           pending = typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function';
         } catch (err) {
-          return deny(view, 'list_unavailable', 'options.allow threw', scratch, err);
+          return deny(view, 'list_unavailable', 'options.allow threw', scratch, err, true);
         }
         if (!pending) return settle(view, result, scratch);
         // The request waits for its list: keep its address apart from the shared scratch value.
         const value = { ...scratch };
         return Promise.resolve(result).then(
           (list) => settle(view, list, value),
-          (err: unknown) => deny(view, 'list_unavailable', 'options.allow rejected', value, err),
+          (err: unknown) => deny(view, 'list_unavailable', 'options.allow rejected', value, err, true),
         );
       },
       replace() {
         throw new TypeError(`${NAME}: replace() needs a static allow list; options.allow is a function, which returns its own lists`);
+      },
+      setMode,
+      get mode() {
+        return mode;
       },
     };
   } else {
@@ -209,6 +279,10 @@ export function createIpAllowlist<Req = unknown>(options: IpAllowlistOptions<Req
       replace(next: AllowList) {
         // Compile first; only a complete set is ever assigned.
         current = toStaticSet(next, `${NAME}: replace(list)`);
+      },
+      setMode,
+      get mode() {
+        return mode;
       },
     };
   }
