@@ -5,8 +5,16 @@
  *
  * Stores are in memory; with `REDIS_URL` set, two API processes share one Redis instead, and the tour
  * shows a rate limit and an idempotency key shared across them.
+ *
+ * `GET /metrics` answers bulwark's OpenTelemetry metrics (bulwark/otel's recordMetrics) in the Prometheus
+ * text format, through the OpenTelemetry Prometheus exporter: every decision of the tour is counted there.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import express, { type Express } from 'express';
 import { Redis } from 'ioredis';
+import { recordMetrics } from '../src/otel/index.js';
 import { createExpressApp } from './messaging/express-app.js';
 import { memoryStore } from './messaging/guards.js';
 import { CONDITIONS } from './messaging/rules.js';
@@ -19,10 +27,16 @@ const OUTSIDER_ALLOW = '192.0.2.0/24';
 const redisUrl = process.env.REDIS_URL;
 const port = requestedPort();
 
+// Metrics first, so that they count the whole tour: the exporter renders what recordMetrics records when
+// /metrics is asked for (it starts no server of its own).
+const exporter = new PrometheusExporter({ preventServerStart: true });
+recordMetrics({ meterProvider: new MeterProvider({ readers: [exporter] }) });
+
 // The same API with an allowlist that leaves out this machine, for the tour's ip_not_allowed.
 const outsider = await listen(createExpressApp({ allow: [OUTSIDER_ALLOW], onError: logUnexpected }), 0);
 
 let servers: [string] | [string, string];
+let metricsUrl: string;
 if (redisUrl) {
   await pingRedis(redisUrl);
   // A fresh key prefix per run: the tour starts from a clean state and never meets an earlier run's.
@@ -37,11 +51,15 @@ if (redisUrl) {
     });
   }
   servers = api.urls;
+  // The API runs in the two child processes; this one serves the metrics of its own part of the tour (the
+  // client's attempts and the outsider's allowlist).
+  metricsUrl = `${(await listen(withMetrics(express()), 0)).url}/metrics`;
   console.log(`stores: Redis at ${redisUrl} (key prefix ${prefix}), shared by two API processes`);
   console.log(`bulwark demo API listening on ${servers[0]} (process A) and ${servers[1]} (process B)\n`);
 } else {
-  const api = await listen(createExpressApp({ store: memoryStore(), faults: true, onError: logUnexpected }), port);
+  const api = await listen(withMetrics(createExpressApp({ store: memoryStore(), faults: true, onError: logUnexpected })), port);
   servers = [api.url];
+  metricsUrl = `${api.url}/metrics`;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
   console.log('stores: in memory (set REDIS_URL to share them between two processes through Redis)');
   console.log(`bulwark demo API listening on ${servers[0]}\n`);
@@ -67,6 +85,7 @@ console.log(
 console.log(`  curl -i ${url}/v1/messages/msg_unknown ${alice}`);
 console.log(`  curl -i -X POST ${url}/v1/lookups ${alice} ${json} -d '{"numbers":["12"]}'`);
 console.log(`  curl -i '${url}/v1/faults/flaky?id=mine&fail=1'    # 503 once, then 200`);
+console.log(`  curl -s ${metricsUrl} | grep ^bulwark_    # the tour's decisions, counted (Prometheus text format)`);
 if (servers.length > 1) {
   const key = `-H 'Idempotency-Key: try-${Date.now().toString(36)}'`;
   const body = `-d '{"from":"BULWARK","to":"+15550123","text":"hi"}'`;
@@ -75,6 +94,15 @@ if (servers.length > 1) {
   console.log(`  curl -i -X POST ${servers[1]}/v1/messages ${alice} ${json} ${key} ${body}`);
 }
 console.log('\nPress Ctrl+C to stop.');
+
+/** `app` behind `GET /metrics`, which answers the recorded metrics in the Prometheus text format. */
+function withMetrics(app: Express): Express {
+  const front = express();
+  front.disable('x-powered-by');
+  front.get('/metrics', (req: IncomingMessage, res: ServerResponse) => exporter.getMetricsRequestHandler(req, res));
+  front.use(app);
+  return front;
+}
 
 /** One line: whether every documented code was answered with its documented status. */
 function summary(tourRows: readonly TourRow[]): string {

@@ -1,5 +1,8 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExpressApp } from '../../examples/messaging/express-app.js';
@@ -190,5 +193,106 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
     const res = await call('POST', '/v1/messages', 'demo_alice', { ...sms, type: 'voice', text: 'x'.repeat(501) });
     expect(res.status).toBe(422);
     expect((await res.json()).error).toBe('audio_error');
+  });
+});
+
+/** One sample of a Prometheus text exposition: `name{label="value",...} value`. */
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+function parsePrometheus(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    const found = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!found) continue;
+    const labels: Record<string, string> = {};
+    for (const [, name, value] of (found[2] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[name!] = value!;
+    samples.push({ name: found[1]!, labels, value: Number(found[3]) });
+  }
+  return samples;
+}
+
+describe('npm run demo: GET /metrics', () => {
+  let demo: ChildProcess;
+  let output = '';
+  let metrics: Sample[];
+  let contentType: string | null;
+
+  beforeAll(async () => {
+    const script = fileURLToPath(new URL('../../examples/demo.ts', import.meta.url));
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0' };
+    delete env.REDIS_URL;
+    delete env.DEMO_ALLOW;
+    demo = spawn(process.execPath, ['--import', tsx, script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const done = new Promise<void>((resolve, reject) => {
+      const read = (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+        if (output.includes('Press Ctrl+C to stop.')) resolve();
+      };
+      demo.stdout!.on('data', read);
+      demo.stderr!.on('data', read);
+      demo.once('exit', (code) => reject(new Error(`the demo exited (${code}):\n${output}`)));
+    });
+    await done;
+    const url = /curl -s (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(output)?.[1];
+    expect(url, output).toBeDefined();
+    const res = await fetch(url!);
+    expect(res.status).toBe(200);
+    contentType = res.headers.get('content-type');
+    metrics = parsePrometheus(await res.text());
+  }, 180_000);
+
+  afterAll(() => {
+    demo?.kill();
+  });
+
+  /** The sum of a metric's samples whose labels include `labels`. */
+  const total = (name: string, labels: Record<string, string> = {}) =>
+    metrics
+      .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+      .reduce((sum, s) => sum + s.value, 0);
+
+  it("answers bulwark's instruments in the Prometheus text format", () => {
+    expect(contentType).toMatch(/^text\/plain/);
+    const names = new Set(metrics.map((s) => s.name));
+    for (const name of ['bulwark_decisions_total', 'bulwark_client_attempts_total', 'bulwark_client_calls_total', 'bulwark_client_attempt_duration_count']) {
+      expect(names, name).toContain(name);
+    }
+  });
+
+  it("counts the tour's decisions: the outsider's denial, the cap, the replays, the conflict, the mismatch, the breaker", () => {
+    const decided = (labels: Record<string, string>) => total('bulwark_decisions_total', labels);
+    // The tour sends one request from outside the allowlist.
+    expect(decided({ guard: 'ipAllowlist', decision: 'deny', reason: 'not-listed' })).toBe(1);
+    // Every request the allowlist admits reaches the rate limit next (GET /metrics is served in front of both).
+    const admitted = decided({ guard: 'ipAllowlist', decision: 'allow' });
+    expect(admitted).toBeGreaterThan(0);
+    expect(decided({ guard: 'rateLimit' })).toBe(admitted);
+    expect(decided({ guard: 'spendCap', decision: 'deny', period: 'daily' })).toBe(1);
+    expect(decided({ guard: 'spendCap', decision: 'allow' })).toBeGreaterThanOrEqual(2);
+    expect(decided({ guard: 'idempotency', decision: 'replay' })).toBeGreaterThanOrEqual(1);
+    expect(decided({ guard: 'idempotency', decision: 'conflict' })).toBeGreaterThanOrEqual(1);
+    expect(decided({ guard: 'idempotency', decision: 'mismatch' })).toBe(1);
+    // Once the tour is over no request holds a key: every claim was completed or released.
+    const claims = decided({ guard: 'idempotency', decision: 'claim' });
+    expect(claims).toBeGreaterThan(0);
+    expect(decided({ guard: 'idempotency', decision: 'complete' }) + decided({ guard: 'idempotency', decision: 'release' })).toBe(claims);
+    // A refused send and a replay spend nothing: the cap refunded them.
+    expect(total('bulwark_refunds_total', { guard: 'spendCap' })).toBeGreaterThanOrEqual(1);
+    // The breaker of the tour's down upstream opened, let a probe through, and closed.
+    for (const state of ['open', 'half-open', 'closed']) expect(total('bulwark_client_breaker_transitions_total', { state }), state).toBe(1);
+    expect(total('bulwark_client_calls_total', { code: 'circuit_open' })).toBe(1);
+    expect(total('bulwark_client_retries_total', { status_class: '5xx' })).toBeGreaterThanOrEqual(2);
+    // One duration per attempt that ended.
+    expect(total('bulwark_client_attempt_duration_count')).toBe(total('bulwark_client_attempts_total'));
+  });
+
+  it('carries no key, address, path or token in any label', () => {
+    const labels = JSON.stringify(metrics.map((s) => s.labels));
+    expect(labels).not.toMatch(/127\.0\.0\.1|192\.0\.2|\/v1\/|demo_alice|Bearer|"key"|"address"|"origin"|"path"/);
   });
 });
