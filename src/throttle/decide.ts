@@ -1,6 +1,6 @@
-import { errorDecision, NEXT } from '../guard/respond.js';
+import { errorDecision } from '../guard/respond.js';
 import type { Decision } from '../guard/types.js';
-import { type StoreHealth, unavailableError } from './outage.js';
+import type { StoreHealth } from './outage.js';
 
 /** A value or a promise of it. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -12,8 +12,9 @@ export function chain<T, U>(value: MaybePromise<T>, then: (value: T) => MaybePro
 
 /**
  * Asks the store through the outage rules: a healthy store decides; a failure (throw, rejection,
- * missed deadline) switches to the outage mode, whose decision is returned instead. Never rejects.
- * The callbacks take the request, so that a guard makes them once rather than per request.
+ * missed deadline) switches to the outage mode, and `outage` decides instead (in every mode: it reads
+ * `health.mode`, so that a guard can report which mode decided). Never rejects. The callbacks take the
+ * request, so that a guard makes them once rather than per request.
  * @internal
  */
 export function askStore<Q, R>(
@@ -21,15 +22,15 @@ export function askStore<Q, R>(
   request: Q,
   ask: (request: Q) => MaybePromise<R>,
   decided: (request: Q, result: R) => Decision,
-  fallback: (request: Q) => Decision,
+  outage: (request: Q) => Decision,
 ): MaybePromise<Decision> {
-  if (!health.useStore()) return degraded(health, request, fallback);
+  if (!health.useStore()) return outage(request);
   let answer: MaybePromise<R>;
   try {
     answer = ask(request);
   } catch (err) {
     health.failed(err);
-    return degraded(health, request, fallback);
+    return outage(request);
   }
   if (answer instanceof Promise) {
     return answer.then(
@@ -39,18 +40,12 @@ export function askStore<Q, R>(
       },
       (err: unknown) => {
         health.failed(err);
-        return degraded(health, request, fallback);
+        return outage(request);
       },
     );
   }
   health.succeeded();
   return decided(request, answer);
-}
-
-function degraded<Q>(health: StoreHealth, request: Q, fallback: (request: Q) => Decision): Decision {
-  if (health.mode === 'open') return NEXT;
-  if (health.mode === 'closed') return errorDecision(unavailableError());
-  return fallback(request);
 }
 
 /**

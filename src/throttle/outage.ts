@@ -1,4 +1,6 @@
 import { ApiError } from '../errors/api-error.js';
+import { channels, type StoreEvent } from '../events/channels.js';
+import { CONSOLE_LOGGER, type Logger, logLine } from '../events/logger.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import type { MemoryThrottleStore } from '../stores/memory/throttle.js';
 
@@ -52,10 +54,29 @@ export function validateOutage(
   return { mode: resolved, hook: hook as ((event: StoreSwitchEvent) => void) | undefined };
 }
 
+/** Who a {@link StoreHealth} belongs to, and where it reports. @internal */
+export interface HealthOptions {
+  /** The guard whose store it watches. */
+  guard: StoreEvent['guard'];
+  /** The guard's policy name (its `name` option). */
+  policy: string;
+  mode: OutageMode;
+  /** `onStoreSwitch`: replaces the log line of a switch (the `bulwark:store` event is published either way). */
+  hook?: ((event: StoreSwitchEvent) => void) | undefined;
+  /** `onRefundError`: replaces the lost-refund log line. */
+  refundHook?: ((event: RefundErrorEvent) => void) | undefined;
+  /** Where the default lines go. @default console */
+  logger?: Logger;
+  /** @default 1000 */
+  probeIntervalMs?: number;
+}
+
 /**
  * The health of one middleware's store. While the store is healthy every decision goes to it; after a
  * failure the outage mode decides, and one decision per `probeIntervalMs` goes to the store again to
  * find out whether it is back (so a dead store costs one bounded wait per interval, not one per request).
+ * Each switch is published on `bulwark:store` and given to the `onStoreSwitch` hook (or, without one,
+ * logged as one line).
  * @internal
  */
 export class StoreHealth {
@@ -65,18 +86,30 @@ export class StoreHealth {
   #fallback: MemoryThrottleStore | undefined;
   #lostRefunds = 0;
   #lastRefundLog = Number.NEGATIVE_INFINITY;
+  /** `rateLimit "name"`: how lines and hook events name the middleware. */
+  readonly name: string;
+  readonly guard: StoreEvent['guard'];
+  readonly policy: string;
+  readonly mode: OutageMode;
+  readonly hook: ((event: StoreSwitchEvent) => void) | undefined;
+  readonly refundHook: ((event: RefundErrorEvent) => void) | undefined;
+  readonly logger: Logger;
+  readonly probeIntervalMs: number;
 
-  constructor(
-    readonly name: string,
-    readonly mode: OutageMode,
-    readonly hook: ((event: StoreSwitchEvent) => void) | undefined,
-    readonly probeIntervalMs = 1000,
-    readonly refundHook?: (event: RefundErrorEvent) => void,
-  ) {}
+  constructor(options: HealthOptions) {
+    this.guard = options.guard;
+    this.policy = options.policy;
+    this.name = `${options.guard} "${options.policy}"`;
+    this.mode = options.mode;
+    this.hook = options.hook;
+    this.refundHook = options.refundHook;
+    this.logger = options.logger ?? CONSOLE_LOGGER;
+    this.probeIntervalMs = options.probeIntervalMs ?? 1000;
+  }
 
   /**
    * A refund could not reach the store: reported to `refundHook` (each one), or by default in one
-   * `console.warn` line a minute at most (with the count lost since the last line). The store counts as
+   * logger line a minute at most (with the count lost since the last line). The store counts as
    * failed, as after a failed decision. Never throws.
    */
   refundFailed(error: unknown): void {
@@ -90,8 +123,7 @@ export class StoreHealth {
       const now = Date.now();
       if (now - this.#lastRefundLog < 60_000) return;
       this.#lastRefundLog = now;
-      const cause = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      console.warn(`bulwark: ${this.name}: ${this.#lostRefunds} refund(s) could not reach the store and were not given back (${cause.split('\n')[0]})`);
+      logLine(this.logger, 'warn', `bulwark: ${this.name}: ${this.#lostRefunds} refund(s) could not reach the store and were not given back (${causeOf(error)})`);
       this.#lostRefunds = 0;
     } catch {
       // a failing hook changes nothing
@@ -141,24 +173,38 @@ export class StoreHealth {
   }
 
   #emit(event: StoreSwitchEvent): void {
+    if (channels.store.hasSubscribers) {
+      const message: StoreEvent = { guard: this.guard, decision: event.state, policy: this.policy, outage: this.mode };
+      channels.store.publish(message);
+    }
     try {
       if (this.hook) this.hook(event);
-      else defaultLog(event);
+      else this.#log(event);
     } catch {
       // a failing hook must not change the decision
     }
   }
+
+  #log(event: StoreSwitchEvent): void {
+    if (event.state === 'recovered') {
+      logLine(this.logger, 'warn', `bulwark: ${event.name}: store available again`);
+      return;
+    }
+    const action =
+      event.mode === 'fallback' ? 'deciding with a per-process limiter' : event.mode === 'open' ? 'admitting every request' : 'refusing requests with 503';
+    logLine(this.logger, 'warn', `bulwark: ${event.name}: store unavailable, ${action} (${causeOf(event.error)})`);
+  }
 }
 
-function defaultLog(event: StoreSwitchEvent): void {
-  if (event.state === 'recovered') {
-    console.warn(`bulwark: ${event.name}: store available again`);
-    return;
+/** The first line of a failure, as a log line shows it (never a stack). */
+function causeOf(error: unknown): string {
+  let cause: string;
+  try {
+    cause = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    cause = 'unknown error';
   }
-  const cause = event.error instanceof Error ? `${event.error.name}: ${event.error.message}` : String(event.error);
-  const action =
-    event.mode === 'fallback' ? 'deciding with a per-process limiter' : event.mode === 'open' ? 'admitting every request' : 'refusing requests with 503';
-  console.warn(`bulwark: ${event.name}: store unavailable, ${action} (${cause.split('\n')[0]})`);
+  return cause.split('\n')[0]!;
 }
 
 /** The 503 sent in `'closed'` mode. @internal */

@@ -1,3 +1,4 @@
+import type { Channel } from 'node:diagnostics_channel';
 import type { Outcome } from '../guard/types.js';
 import type { StoreHealth } from './outage.js';
 import type { MaybePromise } from './decide.js';
@@ -31,28 +32,64 @@ export function failed(outcome: Outcome): boolean {
 export const RECEIPT_TTL_MS = 3_600_000;
 
 /**
- * Runs one refund against a store: a refund that throws, rejects or misses its deadline is reported
- * (`health.refundFailed`), never thrown and never left as a rejection. @internal
+ * Who hears of a refund the store applied: `refunded(arg)` is called once the store answered that it
+ * gave the units back, and only while `channel` has subscribers (without one, the store's answer is not
+ * even read). @internal
  */
-export function runRefund<T>(health: StoreHealth, refund: (receipt: T) => MaybePromise<unknown>, receipt: T): void {
+export interface RefundReport<A> {
+  readonly channel: Channel;
+  refunded(arg: A): void;
+}
+
+/**
+ * Runs one refund against a store: a refund that throws, rejects or misses its deadline is reported
+ * (`health.refundFailed`), never thrown and never left as a rejection. With `report`, a refund the store
+ * applied is reported to it with `arg`. @internal
+ */
+export function runRefund<T, A = undefined>(
+  health: StoreHealth,
+  refund: (receipt: T) => MaybePromise<unknown>,
+  receipt: T,
+  report?: RefundReport<A>,
+  arg?: A,
+): void {
   try {
     const done = refund(receipt);
-    if (done instanceof Promise) done.catch((err: unknown) => health.refundFailed(err));
+    if (report === undefined || !report.channel.hasSubscribers) {
+      if (done instanceof Promise) done.catch((err: unknown) => health.refundFailed(err));
+      return;
+    }
+    if (done instanceof Promise) {
+      done.then(
+        (result: unknown) => {
+          if (applied(result)) report.refunded(arg as A);
+        },
+        (err: unknown) => health.refundFailed(err),
+      );
+    } else if (applied(done)) {
+      report.refunded(arg as A);
+    }
   } catch (err) {
     health.refundFailed(err);
   }
 }
 
+function applied(result: unknown): boolean {
+  return typeof result === 'object' && result !== null && (result as RefundResult).refunded === true;
+}
+
 /**
  * The outcome callback of one admitted request: asks `rule`, and refunds when it says so. A rule that
- * throws keeps the charge. @internal
+ * throws keeps the charge. A refund the store applied goes to `report` with `arg`. @internal
  */
-export function outcomeRefund<Req, T>(
+export function outcomeRefund<Req, T, A = undefined>(
   rule: (outcome: RefundOutcome<Req>) => boolean,
   request: Req,
   health: StoreHealth,
   refund: (receipt: T) => MaybePromise<RefundResult>,
   receipt: T,
+  report?: RefundReport<A>,
+  arg?: A,
 ): (outcome: Outcome) => void {
   let done = false;
   return (outcome) => {
@@ -64,6 +101,6 @@ export function outcomeRefund<Req, T>(
     } catch {
       give = false;
     }
-    if (give) runRefund(health, refund, receipt);
+    if (give) runRefund(health, refund, receipt, report, arg);
   };
 }

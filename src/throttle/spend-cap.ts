@@ -1,13 +1,24 @@
 import { refuseUnknownOptions } from '../options/unknown-options.js';
 import type { TrustProxy } from '../allowlist/client-ip.js';
 import { ApiError } from '../errors/api-error.js';
+import { channels, type GuardMode, hashKey, type SpendCapEvent } from '../events/channels.js';
+import { type Logger, validateLogger } from '../events/logger.js';
 import { errorDecision, NEXT } from '../guard/respond.js';
 import type { Decision, Guard, Outcome, RequestView } from '../guard/types.js';
 import { compileMetered } from './metered-guard.js';
 import { Calendar, type SpendPeriod } from './calendar.js';
 import { askStore, type MaybePromise } from './decide.js';
-import { type OutageMode, type RefundErrorEvent, StoreHealth, type StoreSwitchEvent, validateOutage, validateRefundHook } from './outage.js';
-import { didNoWork, outcomeRefund, RECEIPT_TTL_MS, type RefundRule, runRefund } from './refund.js';
+import { checkSetMode, validateMode } from './mode.js';
+import {
+  type OutageMode,
+  type RefundErrorEvent,
+  StoreHealth,
+  type StoreSwitchEvent,
+  unavailableError,
+  validateOutage,
+  validateRefundHook,
+} from './outage.js';
+import { didNoWork, outcomeRefund, RECEIPT_TTL_MS, type RefundReport, type RefundRule, runRefund } from './refund.js';
 import { sha256 } from '../idempotency/hash.js';
 import type { HasThrottleStore, RefundResult, SpendReceipt, SpendRequest, SpendResult, ThrottleStore } from './store.js';
 
@@ -74,8 +85,9 @@ export interface SpendCapOptions<Req = unknown> {
    */
   onStoreError?: OutageMode;
   /**
-   * Called on each switch between the store and the outage mode.
-   * @default one `console.warn` line per switch
+   * Called on each switch between the store and the outage mode (instead of the log line; the
+   * `bulwark:store` event is published either way).
+   * @default one `logger.warn` line per switch
    * @example `onStoreSwitch: (e) => log.warn(e)`
    */
   onStoreSwitch?: (event: StoreSwitchEvent) => void;
@@ -103,7 +115,7 @@ export interface SpendCapOptions<Req = unknown> {
   /**
    * Called for each refund that could not reach the store (down, slower than its deadline): the charge
    * stays. A refund never throws and never rejects.
-   * @default at most one `console.warn` line a minute, with the count lost
+   * @default at most one `logger.warn` line a minute, with the count lost
    * @example `onRefundError: (e) => metrics.increment('spend.refund_lost')`
    */
   onRefundError?: (event: RefundErrorEvent) => void;
@@ -119,6 +131,22 @@ export interface SpendCapOptions<Req = unknown> {
    * @example `idempotencyKey: { header: 'X-Request-Id', ttlMs: 7 * 86_400_000 }`
    */
   idempotencyKey?: false | { header?: string; ttlMs?: number };
+  /**
+   * `'enforce'` refuses a spend past a cap; `'shadow'` asks the store exactly as enforcing does (a spend
+   * that enforcing would refuse records nothing), publishes the same decision on `bulwark:spend-cap` with
+   * `wouldDeny: true`, and lets every request through. Refunds of admitted spends work as when enforcing.
+   * A request whose `key` or `cost` function fails still gets the 500. Switch at run time with `setMode()`.
+   * @default 'enforce'
+   * @example `mode: 'shadow'`
+   */
+  mode?: GuardMode;
+  /**
+   * Where the lines about the store go (unavailable, available again, refunds that could not reach it),
+   * each starting `bulwark: spendCap "name": `, unless `onStoreSwitch` or `onRefundError` takes them.
+   * @default console
+   * @example `logger: pino()`
+   */
+  logger?: Logger;
 }
 
 /** One cap's state for a spender, as {@link SpendCapGuard.peek} reads it. */
@@ -149,6 +177,14 @@ export interface SpendCapGuard<Req = unknown> extends Guard<Req> {
    * ```
    */
   peek(key: string): Promise<SpendPeek>;
+  /**
+   * Switches between `'enforce'` and `'shadow'` at run time, for the requests decided from now on (a
+   * `TypeError` for any other value). The middleware of every adapter carries it.
+   * @example `cap.setMode('enforce')`
+   */
+  setMode(mode: GuardMode): void;
+  /** The current mode. @example `if (cap.mode === 'shadow') ...` */
+  readonly mode: GuardMode;
 }
 
 const NAME = 'spendCap';
@@ -171,7 +207,12 @@ const OPTION_NAMES: ReadonlySet<string> = new Set([
   'refund',
   'onRefundError',
   'idempotencyKey',
+  'mode',
+  'logger',
 ]);
+
+/** Who decided a request: the store, or the outage mode while it is unavailable. */
+type Source = SpendCapEvent['source'];
 
 /**
  * Builds the spend cap guard that `spendCap` (Express, Koa) and `guard({ spendCap })` (fetch) run: a
@@ -219,7 +260,9 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Sp
   } catch {
     throw new TypeError(`${NAME}: options.timeZone must be an IANA time zone such as 'UTC' or 'Europe/Paris'`);
   }
-  const { mode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
+  const { mode: outageMode, hook } = validateOutage(NAME, options.onStoreError, options.onStoreSwitch);
+  let mode = validateMode(NAME, options.mode);
+  const logger = validateLogger(NAME, options.logger);
   const refundOption = options.refund;
   if (refundOption !== undefined && refundOption !== false && typeof refundOption !== 'function') {
     throw new TypeError(`${NAME}: options.refund must be false or a function (outcome) => boolean`);
@@ -227,10 +270,10 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Sp
   const refundHook = validateRefundHook(NAME, options.onRefundError);
   const keyed = idempotencyKeyOf(options.idempotencyKey);
   const store = metered.store;
-  const health = new StoreHealth(`${NAME} "${name}"`, mode, hook, 1000, refundHook);
+  const health = new StoreHealth({ guard: NAME, policy: name, mode: outageMode, hook, refundHook, logger });
   const rule: RefundRule<Req> | undefined = refundOption === false ? undefined : (refundOption ?? didNoWork);
   if (rule !== undefined && typeof store.refundSpend !== 'function') {
-    process.emitWarning(`${NAME} "${name}": the store has no refundSpend(); spends are never refunded`, { code: 'BULWARK_NO_REFUND' });
+    process.emitWarning(`bulwark: ${NAME} "${name}": the store has no refundSpend(); spends are never refunded`, { code: 'BULWARK_NO_REFUND' });
   }
   const refunds = (from: ThrottleStore) => (from.refundSpend ? (receipt: SpendReceipt) => from.refundSpend!(receipt) : undefined);
   const storeRefund = rule !== undefined ? refunds(store) : undefined;
@@ -241,16 +284,41 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Sp
   }
   const message = options.message ?? ((period: SpendPeriod) => `This request would exceed your ${period} spend limit.`);
 
+  /** Publishes one decision; called only when the channel has subscribers. */
+  const publish = (decision: SpendCapEvent['decision'], spend: SpendRequest, source: Source, period?: SpendPeriod, retried?: boolean): void => {
+    const event: SpendCapEvent = {
+      guard: NAME,
+      decision,
+      policy: name,
+      key: hashKey(spend.key),
+      cost: spend.cost,
+      source,
+      mode,
+      wouldDeny: mode === 'shadow' && decision === 'deny',
+    };
+    if (period !== undefined) event.period = period;
+    if (retried === true) event.retried = true;
+    channels.spendCap.publish(event);
+  };
+  const refundReport: RefundReport<Asked<Req>> = {
+    channel: channels.spendCap,
+    refunded: (asked) => publish('refund', asked.spend, asked.source),
+  };
+
   const decidedWith =
-    (from: ThrottleStore, refund: ((receipt: SpendReceipt) => MaybePromise<RefundResult>) | undefined) =>
+    (from: ThrottleStore, refund: ((receipt: SpendReceipt) => MaybePromise<RefundResult>) | undefined, source: 'store' | 'fallback') =>
     (asked: Asked<Req>, result: SpendResult): Decision => {
       if (result.allowed) {
+        if (channels.spendCap.hasSubscribers) publish('allow', asked.spend, source, undefined, result.retried);
         // A retry of a send already charged: charged only if it turns out to do work again.
         if (result.retried === true && asked.view !== undefined) return { type: 'next', onOutcome: chargeIfWorked(from, asked) };
         if (refund === undefined || result.receipt === undefined || asked.view === undefined) return NEXT;
-        return { type: 'next', onOutcome: outcomeRefund(rule!, asked.view.request, health, refund, result.receipt) };
+        asked.source = source;
+        return { type: 'next', onOutcome: outcomeRefund(rule!, asked.view.request, health, refund, result.receipt, refundReport, asked) };
       }
       const period = caps[result.exceeded]?.period ?? 'daily';
+      if (channels.spendCap.hasSubscribers) publish('deny', asked.spend, source, period);
+      if (mode === 'shadow') return NEXT;
       let text: string;
       try {
         text = message(period);
@@ -279,12 +347,21 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Sp
     };
   };
 
-  const decided = decidedWith(store, storeRefund);
+  const decided = decidedWith(store, storeRefund, 'store');
   let fallbackDecided: ReturnType<typeof decidedWith> | undefined;
   const spend = (asked: Asked<Req>) => store.spend(asked.spend);
-  const fallback = (asked: Asked<Req>) => {
-    fallbackDecided ??= decidedWith(health.fallback, rule !== undefined ? refunds(health.fallback) : undefined);
-    return fallbackDecided(asked, health.fallback.spend(asked.spend));
+  /** The decision while the store is unavailable, by the outage mode. */
+  const fallback = (asked: Asked<Req>): Decision => {
+    if (health.mode === 'fallback') {
+      fallbackDecided ??= decidedWith(health.fallback, rule !== undefined ? refunds(health.fallback) : undefined, 'fallback');
+      return fallbackDecided(asked, health.fallback.spend(asked.spend));
+    }
+    if (health.mode === 'open') {
+      if (channels.spendCap.hasSubscribers) publish('allow', asked.spend, 'open');
+      return NEXT;
+    }
+    if (channels.spendCap.hasSubscribers) publish('deny', asked.spend, 'closed');
+    return mode === 'shadow' ? NEXT : errorDecision(unavailableError());
   };
   const receiptTtlMs = storeRefund !== undefined ? RECEIPT_TTL_MS : undefined;
   const guard = metered.guard((key, units, view) => {
@@ -295,13 +372,15 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Sp
       const value = view.header(keyed.header);
       if (value !== undefined && value !== '') {
         const receiptId = sha256(`${view.method} ${view.path}\n${value}`);
-        const asked: Asked<Req> = { spend: { key, cost: units, counters, receiptTtlMs: keyed.ttlMs, receiptId }, view };
+        const asked: Asked<Req> = { spend: { key, cost: units, counters, receiptTtlMs: keyed.ttlMs, receiptId }, view, source: 'store' };
         return askStore(health, asked, spend, decided, fallback);
       }
     }
     // A request asks for a receipt only when a refund can follow (a positive cost, refunds on).
     const asked: Asked<Req> =
-      receiptTtlMs !== undefined && units > 0 ? { spend: { key, cost: units, counters, receiptTtlMs }, view } : { spend: { key, cost: units, counters } };
+      receiptTtlMs !== undefined && units > 0
+        ? { spend: { key, cost: units, counters, receiptTtlMs }, view, source: 'store' }
+        : { spend: { key, cost: units, counters }, source: 'store' };
     return askStore(health, asked, spend, decided, fallback);
   });
   const peek = async (key: string): Promise<SpendPeek> => {
@@ -316,7 +395,12 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Sp
     });
     return out;
   };
-  return Object.assign(guard, { peek });
+  const setMode = (next: GuardMode): void => {
+    mode = checkSetMode(NAME, next);
+  };
+  const cap = Object.assign(guard, { peek, setMode });
+  Object.defineProperty(cap, 'mode', { get: () => mode, enumerable: true, configurable: true });
+  return cap as SpendCapGuard<Req>;
 }
 
 type Counter = SpendRequest['counters'][number];
@@ -343,6 +427,8 @@ function idempotencyKeyOf(option: SpendCapOptions['idempotencyKey']): { header: 
 interface Asked<Req> {
   spend: SpendRequest;
   view?: RequestView<Req>;
+  /** Who decided the admission (for a refund's event). */
+  source: Source;
 }
 
 /**
