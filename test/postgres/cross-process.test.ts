@@ -3,89 +3,21 @@
  * handler once per key; the transactional mode keeps a side effect and its record together when a
  * worker is SIGKILLed between its write and its response; rate limits stay exact across 4 processes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectExactlyOnce } from '../support/cross-process-idempotency.js';
+import { exited, postKeyed, request, sleep, type Worker, WorkerPool } from '../support/worker-pool.js';
 import { databaseUrl, testStore } from './support.js';
 
-const WORKER = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
 const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
 const PREFIX = `x${process.pid}_`;
 const LEASE_MS = 400;
-
-interface Worker {
-  child: ChildProcess;
-  port: number;
-}
-
-interface Reply {
-  status: number;
-  replayed: boolean;
-  body: string;
-}
-
-const children: ChildProcess[] = [];
-
-function startWorker(env: Record<string, string> = {}): Promise<Worker> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER], {
-    env: { ...process.env, DATABASE_URL: databaseUrl(), PREFIX, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('a worker did not start within 20 s')), 20_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split('\n')[0];
-      if (out.includes('\n') && line) {
-        clearTimeout(timer);
-        resolve({ child, port: (JSON.parse(line) as { port: number }).port });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`a worker exited early (${code})`));
-    });
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-function kill(child: ChildProcess): Promise<void> {
-  const done = exited(child);
-  child.kill('SIGKILL');
-  return done;
-}
-
-function request(port: number, method: string, path: string, headers: Record<string, string>, body = ''): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path, method, agent, headers: { 'content-length': Buffer.byteLength(body), ...headers }, timeout: 15_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, replayed: res.headers['idempotent-replayed'] === 'true', body: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const workerPool = new WorkerPool(fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url)), { env: { DATABASE_URL: databaseUrl(), PREFIX } });
 
 const post = (port: number, path: string, key: string, body: string, extra: Record<string, string> = {}) =>
-  request(port, 'POST', path, { 'content-type': 'application/json', 'idempotency-key': key, 'x-account': 'acct_1', ...extra }, body);
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  postKeyed(port, path, key, body, { agent, headers: { 'x-account': 'acct_1', ...extra } });
 
 let pool: pg.Pool;
 let workers: Worker[] = [];
@@ -94,12 +26,12 @@ beforeAll(async () => {
   ({ pool } = await testStore(PREFIX)); // fails with one line when PostgreSQL is missing
   await pool.query(`CREATE TABLE IF NOT EXISTS bulwark_test.${PREFIX}runs (key text PRIMARY KEY, n integer NOT NULL)`);
   await pool.query(`CREATE TABLE IF NOT EXISTS bulwark_test.${PREFIX}orders (id serial PRIMARY KEY, key text, worker integer)`);
-  workers = await Promise.all([1, 2, 3, 4].map(() => startWorker({ LIMIT: '100' })));
+  workers = await Promise.all([1, 2, 3, 4].map(() => workerPool.start({ LIMIT: '100' })));
 }, 60_000);
 
 afterAll(async () => {
   agent.destroy();
-  await Promise.all(children.map(kill));
+  await workerPool.killAll();
   for (const table of ['runs', 'orders', 'idempotency', 'rate', 'spend']) await pool.query(`DROP TABLE IF EXISTS bulwark_test.${PREFIX}${table}`);
   for (const fn of ['gcra', 'sliding', 'spend_decide', 'spend_refund', 'gcra_refund', 'sliding_refund']) {
     await pool.query(`DROP FUNCTION IF EXISTS bulwark_test.${PREFIX}${fn}`);
@@ -113,42 +45,23 @@ async function ordersOf(key: string): Promise<number> {
 
 describe('PostgresStore idempotency across processes (4 Express workers, one PostgreSQL)', () => {
   it('40 keys x 25 concurrent identical requests: the handler runs exactly 40 times; every other answer is a 409 or a byte-identical replay', async () => {
-    const keys = Array.from({ length: 40 }, (_, i) => `xproc-${i}`);
-    const byKey = new Map<string, Reply[]>();
-    for (let start = 0; start < keys.length; start += 5) {
-      await Promise.all(
-        keys.slice(start, start + 5).map(async (key, k) => {
-          const body = JSON.stringify({ to: `+1555${k}` });
-          const replies = await Promise.all(Array.from({ length: 25 }, (_, i) => post(workers[(i + k) % 4]!.port, '/v1/messages', key, body)));
-          replies.push(...(await Promise.all(workers.map((w) => post(w.port, '/v1/messages', key, body)))));
-          byKey.set(key, replies);
-        }),
-      );
-    }
-    const { rows } = await pool.query(`SELECT key, n FROM bulwark_test.${PREFIX}runs`);
-    const counts = new Map(rows.map((r) => [r.key as string, r.n as number]));
-    for (const key of keys) {
-      expect(counts.get(key), key).toBe(1);
-      const replies = byKey.get(key)!;
-      const firsts = replies.filter((r) => r.status === 201 && !r.replayed);
-      expect(firsts, key).toHaveLength(1);
-      for (const r of replies) {
-        if (r === firsts[0]) continue;
-        if (r.status === 409) expect(JSON.parse(r.body).error).toBe('idempotency_conflict');
-        else {
-          expect(r.status).toBe(201);
-          expect(r.replayed).toBe(true);
-          expect(r.body).toBe(firsts[0]!.body);
-        }
-      }
-      expect(replies.slice(-4).every((r) => r.replayed && r.body === firsts[0]!.body)).toBe(true);
-    }
+    await expectExactlyOnce({
+      keys: 40,
+      copies: 25,
+      workers,
+      body: (k) => JSON.stringify({ to: `+1555${k}` }),
+      post: (worker, key, body) => post(worker.port, '/v1/messages', key, body),
+      runs: async () => {
+        const { rows } = await pool.query(`SELECT key, n FROM bulwark_test.${PREFIX}runs`);
+        return new Map(rows.map((r) => [r.key as string, r.n as number]));
+      },
+    });
   }, 120_000);
 });
 
 describe('exactly once inside the application transaction (PostgresStore.transaction), SIGKILL mid-request', () => {
   it('killed between its write and the commit: nothing is committed, and a retry after the lease runs it once', async () => {
-    const doomed = await startWorker({ LEASE_MS: String(LEASE_MS) });
+    const doomed = await workerPool.start({ LEASE_MS: String(LEASE_MS) });
     const key = 'order-before-commit';
     const body = '{"item":"book"}';
     const lost = post(doomed.port, '/v1/orders', key, body, { 'x-kill': 'before-commit' }).catch(() => 'connection lost');
@@ -169,7 +82,7 @@ describe('exactly once inside the application transaction (PostgresStore.transac
   }, 30_000);
 
   it('killed between the commit and its response: the write and its record are both committed, and a retry replays it at once without running', async () => {
-    const doomed = await startWorker({ LEASE_MS: String(LEASE_MS) });
+    const doomed = await workerPool.start({ LEASE_MS: String(LEASE_MS) });
     const key = 'order-after-commit';
     const body = '{"item":"lamp"}';
     const lost = post(doomed.port, '/v1/orders', key, body, { 'x-kill': 'after-commit' }).catch(() => 'connection lost');
@@ -201,7 +114,7 @@ describe('exactly once inside the application transaction (PostgresStore.transac
 
 describe('PostgresStore rate limits across 4 processes', () => {
   const fire = (costs: number[], prefixKey: string) =>
-    Promise.all(costs.map((cost, i) => request(workers[i % 4]!.port, 'GET', `/limited?k=${prefixKey}`, { 'x-cost': String(cost) }).then((r) => r.status)));
+    Promise.all(costs.map((cost, i) => request(workers[i % 4]!.port, { method: 'GET', path: `/limited?k=${prefixKey}`, agent, headers: { 'x-cost': String(cost) } }).then((r) => r.status)));
 
   it('1,000 concurrent requests at one key with limit 100 admit exactly 100', async () => {
     const statuses = await fire(Array.from({ length: 1_000 }, () => 1), 'a');
