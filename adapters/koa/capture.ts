@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
 import { concatBytes } from '../../src/guard/concat-bytes.js';
 import type { CapturedResponse, ResponseSink } from '../../src/guard/types.js';
-import { captureNodeResponse } from '../node/capture.js';
+import { captureNodeResponseOnTouch } from '../node/capture.js';
 import { ApiError } from '../../src/errors/api-error.js';
 import { readNodeHeaders } from '../../src/guard/node-headers.js';
 import { unanswered } from './errors.js';
@@ -28,7 +28,7 @@ const EMPTY_STATUS = new Set([204, 205, 304]);
  */
 export async function captureResponse(ctx: Context, next: Next, sink: ResponseSink): Promise<void> {
   // Whatever the application writes to ctx.res itself is seen there; let go of below if it wrote nothing.
-  const raw = captureNodeResponse(ctx.res, sink);
+  const raw = captureNodeResponseOnTouch(ctx.res, sink);
   try {
     await next();
   } catch (err) {

@@ -362,3 +362,61 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
     },
   };
 }
+
+/**
+ * {@link captureNodeResponse}, begun only if the application touches the Node.js response itself
+ * (`writeHead`, `write`, `end`, `flushHeaders`, `destroy`), which a Koa application does only with
+ * `ctx.respond = false` or an explicit `ctx.res` write. Until then the response carries four small traps and
+ * no listener, so that the common case (Koa sends `ctx.body` after the chain returns) costs next to nothing.
+ * @internal
+ */
+export function captureNodeResponseOnTouch(res: ServerResponse, sink: ResponseSink): NodeCapture {
+  const own = { write: res.write, end: res.end, writeHead: res.writeHead, flushHeaders: res.flushHeaders, destroy: res.destroy };
+  let capture: NodeCapture | undefined;
+  let off = false;
+  const restore = (): void => {
+    res.write = own.write;
+    res.end = own.end;
+    res.writeHead = own.writeHead;
+    res.flushHeaders = own.flushHeaders;
+    res.destroy = own.destroy;
+  };
+  // The first touch puts the response's own methods back and begins the capture on them; the call then
+  // goes to the capture's method of the same name.
+  const begin = (): ServerResponse => {
+    restore();
+    if (!off) capture = captureNodeResponse(res, sink);
+    return res;
+  };
+  res.write = function write(this: ServerResponse, ...args: unknown[]) {
+    return (begin().write as (...a: unknown[]) => boolean).apply(this, args);
+  } as ServerResponse['write'];
+  res.end = function end(this: ServerResponse, ...args: unknown[]) {
+    return (begin().end as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['end'];
+  res.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
+    return (begin().writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['writeHead'];
+  res.flushHeaders = function flushHeaders(this: ServerResponse) {
+    begin().flushHeaders();
+  } as ServerResponse['flushHeaders'];
+  res.destroy = function destroy(this: ServerResponse, error?: Error) {
+    return begin().destroy(error);
+  } as ServerResponse['destroy'];
+  return {
+    get touched() {
+      return capture?.touched ?? false;
+    },
+    detach() {
+      if (capture !== undefined) capture.detach();
+      else if (!off) restore();
+      off = true;
+    },
+    discard() {
+      if (capture !== undefined) return capture.discard();
+      if (!off) restore();
+      off = true;
+      return false;
+    },
+  };
+}
