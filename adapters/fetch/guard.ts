@@ -1,8 +1,9 @@
 import { appendPairs, decisionResponse } from '../../src/guard/web-response.js';
 import { refuseUnknownOptions } from '../../src/options/unknown-options.js';
 import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions } from '../../src/allowlist/ip-allowlist.js';
-import { createRateLimiter, type RateLimitOptions } from '../../src/throttle/rate-limiter.js';
-import { createSpendCap, type SpendCapOptions } from '../../src/throttle/spend-cap.js';
+import { createRateLimiter, type RateLimiterGuard, type RateLimitOptions } from '../../src/throttle/rate-limiter.js';
+import { createSpendCap, type SpendCapGuard, type SpendCapOptions } from '../../src/throttle/spend-cap.js';
+import { type ControlName, withControls } from '../../src/guard/controls.js';
 import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
 import { formatError } from '../../src/errors/format.js';
@@ -84,12 +85,49 @@ export interface GuardOptions<Rest extends unknown[] = unknown[]> {
   clientIp?: (request: Request, ...rest: Rest) => string | undefined | null | Promise<string | undefined | null>;
 }
 
+/**
+ * The run-time controls of one built guard: those it has of `peek(key)`, `replace(list)` and
+ * `setMode(mode)`, and its read-only `mode`, called on the guard itself (they are its own closures).
+ */
+export type GuardControlsOf<G> = Pick<G, Extract<keyof G, ControlName | 'mode'>>;
+
+/**
+ * The run-time controls of the guards that {@link guard} built, one entry per configured guard, in the
+ * order they apply. A guard that is not configured has no entry (`rateLimit` is then empty); idempotency
+ * and error handling have no run-time controls.
+ * @example
+ * ```ts
+ * const guarded = guard(handler, { ipAllowlist: { allow: await loadIps() }, rateLimit: [perSecond, perDay], clientIp });
+ * const { remaining } = await guarded.controls.rateLimit[1].peek('203.0.113.7'); // the daily limiter, nothing spent
+ * guarded.controls.ipAllowlist?.replace(await loadIps()); // compiled first; a bad entry throws, the old list stays
+ * guarded.controls.ipAllowlist?.setMode('shadow'); // report, but let everyone through
+ * ```
+ */
+export interface GuardedControls {
+  /** The allowlist's `replace(list)`, `setMode(mode)` and `mode`; absent without `ipAllowlist`. */
+  readonly ipAllowlist?: GuardControlsOf<IpAllowlist<Request>>;
+  /**
+   * One entry per rate limiter, in the order of the `rateLimit` option (one object counts as a list of
+   * one): `peek(key)` and, where the limiter has them, `setMode(mode)` and `mode`. Empty without `rateLimit`.
+   */
+  readonly rateLimit: ReadonlyArray<GuardControlsOf<RateLimiterGuard<Request>>>;
+  /** The spend cap's `peek(key)` and, where it has them, `setMode(mode)` and `mode`; absent without `spendCap`. */
+  readonly spendCap?: GuardControlsOf<SpendCapGuard<Request>>;
+}
+
+/** What {@link guard} returns: the guarded handler, with the run-time controls of its guards. */
+export type GuardedHandler<Rest extends unknown[] = unknown[]> = ((request: Request, ...rest: Rest) => Promise<Response>) & {
+  /** The run-time controls of the guards built from the options (see {@link GuardedControls}). */
+  readonly controls: GuardedControls;
+};
+
 const GUARD_OPTION_NAMES: ReadonlySet<string> = new Set(['errors', 'ipAllowlist', 'rateLimit', 'spendCap', 'idempotency', 'clientIp']);
 
 /**
  * Wraps a Web `fetch` handler (Hono, Next.js route handlers, Bun, Deno, Workers, @hono/node-server)
  * with bulwark: errors become the documented JSON body, and the allowlist, rate limit, spend cap and
- * idempotency keys apply in that order before the handler runs.
+ * idempotency keys apply in that order before the handler runs. The returned function carries the
+ * guards' run-time controls as `controls` (see {@link GuardedControls}).
  *
  * @example
  * ```ts
@@ -102,11 +140,16 @@ const GUARD_OPTION_NAMES: ReadonlySet<string> = new Set(['errors', 'ipAllowlist'
  *   return Response.json({ id: 'msg_1' }, { status: 202 });
  * });
  * ```
+ * @example
+ * ```ts
+ * const guarded = guard(handler, { rateLimit: { limit: 100, windowMs: 60_000 }, clientIp });
+ * const { remaining, resetMs } = await guarded.controls.rateLimit[0].peek('203.0.113.7');
+ * ```
  */
 export function guard<Rest extends unknown[] = unknown[]>(
   handler: FetchHandler<Rest>,
   options: GuardOptions<Rest> = {},
-): (request: Request, ...rest: Rest) => Promise<Response> {
+): GuardedHandler<Rest> {
   if (typeof handler !== 'function') throw new TypeError('guard: handler must be a function (request) => Response');
   if (typeof options !== 'object' || options === null) throw new TypeError('guard: options must be an object');
   refuseUnknownOptions('guard', options, GUARD_OPTION_NAMES);
@@ -115,15 +158,19 @@ export function guard<Rest extends unknown[] = unknown[]>(
   }
   const responder = createErrorResponder(options.errors ?? {}, 'guard: options.errors');
   // In this order: allowlist, rate limit, spend cap, idempotency (one line each).
-  const guards: Array<Guard<Request>> = [
-    ...(options.ipAllowlist ? [createIpAllowlist<Request>(options.ipAllowlist)] : []),
-    ...listOf(options.rateLimit).map((limit) => createRateLimiter<Request>(limit)),
-    ...(options.spendCap ? [createSpendCap<Request>(options.spendCap)] : []),
-    ...(options.idempotency ? [createIdempotency<Request>(options.idempotency)] : []),
-  ];
+  const allowlist = options.ipAllowlist ? createIpAllowlist<Request>(options.ipAllowlist) : undefined;
+  const limiters = listOf(options.rateLimit).map((limit) => createRateLimiter<Request>(limit));
+  const cap = options.spendCap ? createSpendCap<Request>(options.spendCap) : undefined;
+  const keys = options.idempotency ? createIdempotency<Request>(options.idempotency) : undefined;
+  const guards: Array<Guard<Request>> = [...(allowlist ? [allowlist] : []), ...limiters, ...(cap ? [cap] : []), ...(keys ? [keys] : [])];
   const clientIp = options.clientIp;
+  const controls: GuardedControls = Object.freeze({
+    ...(allowlist ? { ipAllowlist: controlsOf(allowlist) } : {}),
+    rateLimit: Object.freeze(limiters.map(controlsOf)),
+    ...(cap ? { spendCap: controlsOf(cap) } : {}),
+  });
 
-  return async function guarded(request: Request, ...rest: Rest): Promise<Response> {
+  const guarded = async function guarded(request: Request, ...rest: Rest): Promise<Response> {
     const added: HeaderPairs = [];
     let sink: ResponseSink | undefined;
     // The guards that asked how the request ends (none: no list, nothing to call).
@@ -159,6 +206,8 @@ export function guard<Rest extends unknown[] = unknown[]>(
       return reports ? reported(answered, reports, true) : answered;
     }
   };
+  Object.defineProperty(guarded, 'controls', { value: controls, enumerable: true });
+  return guarded as GuardedHandler<Rest>;
 
   /** The documented error response for `err`. Never rejects, whatever was thrown. */
   async function failed(err: unknown, request: Request, added: HeaderPairs, sink: ResponseSink | undefined): Promise<Response> {
@@ -212,6 +261,11 @@ function reported(response: Response, reports: Array<(outcome: Outcome) => void>
     }
   }
   return response;
+}
+
+/** A guard's run-time controls, as the framework middleware carry them, on an object of their own. */
+function controlsOf<G extends object>(built: G): GuardControlsOf<G> {
+  return Object.freeze(withControls(built, () => ({}))) as unknown as GuardControlsOf<G>;
 }
 
 /** The answer when even formatting failed (it cannot): the documented 500 body. */
