@@ -1,78 +1,14 @@
 /**
  * Limit accuracy across processes on node-redis: four Express workers, two on node-redis 5 and two on 4,
- * sharing one key on one Redis.
+ * sharing one key on one Redis (the scenarios of test/support/cross-process-limit.ts).
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis, redisUrl, testPrefix } from '../support/redis.js';
+import { describeCrossProcessLimit } from '../support/cross-process-limit.js';
 
-const WORKER = fileURLToPath(new URL('./fixtures/limit-worker.ts', import.meta.url));
-
-async function startWorkers(count: number, env: Record<string, string>): Promise<{ ports: number[]; children: ChildProcess[] }> {
-  const children: ChildProcess[] = [];
-  const ports = await Promise.all(
-    Array.from({ length: count }, (_, i) => {
-      const child = fork(WORKER, [], {
-        execArgv: ['--import', 'tsx'],
-        env: { ...process.env, ...env, REDIS_URL: redisUrl(), NODE_REDIS: i % 2 === 0 ? '5' : '4' },
-        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      });
-      children.push(child);
-      return new Promise<number>((resolve, reject) => {
-        child.once('message', (message) => resolve((message as { port: number }).port));
-        child.once('exit', (code) => reject(new Error(`worker exited with ${code} before listening`)));
-      });
-    }),
-  );
-  return { ports, children };
-}
-
-function get(agent: http.Agent, port: number, cost: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent, headers: { 'x-cost': String(cost) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-  });
-}
-
-describe('accuracy across 4 processes on node-redis 4 and 5 sharing one Redis', () => {
-  const children: ChildProcess[] = [];
-  beforeAll(async () => {
-    const redis = await connectRedis(); // fails with one line when Redis is missing
-    redis.disconnect();
-  });
-  afterAll(() => {
-    for (const child of children) if (child.connected) child.disconnect();
-  });
-
-  async function fire(limit: number, costs: number[]): Promise<number[]> {
-    const workers = await startWorkers(4, { LIMIT: String(limit), PREFIX: testPrefix('xproc-node-redis') });
-    children.push(...workers.children);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-    try {
-      return await Promise.all(costs.map((cost, i) => get(agent, workers.ports[i % 4]!, cost)));
-    } finally {
-      agent.destroy();
-      for (const child of workers.children) child.disconnect();
-    }
-  }
-
-  it('1,000 concurrent requests at one key with limit 100 admit exactly 100', async () => {
-    const statuses = await fire(100, Array.from({ length: 1_000 }, () => 1));
-    expect(statuses.filter((s) => s === 200)).toHaveLength(100);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(900);
-  }, 90_000);
-
-  it('with random costs 1-5 the admitted costs sum to at most the limit', async () => {
-    const costs = Array.from({ length: 1_000 }, () => 1 + Math.floor(Math.random() * 5));
-    const statuses = await fire(100, costs);
-    const admitted = statuses.reduce((sum, status, i) => sum + (status === 200 ? costs[i]! : 0), 0);
-    expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
-    expect(admitted).toBeLessThanOrEqual(100);
-    expect(admitted).toBeGreaterThanOrEqual(96);
-  }, 90_000);
+describeCrossProcessLimit({
+  title: 'accuracy across 4 processes on node-redis 4 and 5 sharing one Redis',
+  worker: fileURLToPath(new URL('./fixtures/limit-worker.ts', import.meta.url)),
+  prefix: 'xproc-node-redis',
+  workerEnv: (i) => ({ NODE_REDIS: i % 2 === 0 ? '5' : '4' }),
+  testMs: 90_000,
 });
