@@ -7,10 +7,11 @@
  * Fastify parsed the body, so the spend cap's `cost` reads `request.body`.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ApiError, formatError } from '../../src/index.js';
+import { formatError } from '../../src/index.js';
 import { errorHandler, idempotency, ipAllowlist, rateLimit, spendCap } from '../../adapters/fastify.js';
 import type { DemoAppOptions } from './express-app.js';
 import { demoGuards, memoryStore, type RequestReader } from './guards.js';
+import { malformedPath } from './path.js';
 import type { Caller } from './service.js';
 import { MessagingService } from './service.js';
 
@@ -70,7 +71,7 @@ export async function createFastifyApp(options: Omit<DemoAppOptions, 'faults'> =
  */
 function frameworkErrors(error: Error & { code?: string }, _request: FastifyRequest, reply: FastifyReply): void {
   const { status, headers, body } = formatError(
-    error.code === 'FST_ERR_BAD_URL' ? new ApiError('bad_request', { message: 'The request path holds a malformed percent-encoding.' }) : error,
+    error.code === 'FST_ERR_BAD_URL' ? malformedPath(error) : error,
   );
   void reply.code(status).headers(headers).send(body);
 }

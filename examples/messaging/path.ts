@@ -16,7 +16,20 @@ import { ApiError } from '../../src/index.js';
 export function pathSegment(raw: string): string {
   try {
     return decodeURIComponent(raw);
-  } catch {
-    throw new ApiError<string>('bad_request', { status: 400, message: 'The request path holds a malformed percent-encoding.' });
+  } catch (err) {
+    throw malformedPath(err);
   }
+}
+
+/**
+ * The demo's answer to a path it cannot decode: 400 `bad_request` with a message that does not repeat the
+ * path (Express's and Fastify's own messages do).
+ *
+ * @example
+ * ```ts
+ * throw malformedPath(uriError);
+ * ```
+ */
+export function malformedPath(cause?: unknown): ApiError<string> {
+  return new ApiError<string>('bad_request', { status: 400, message: 'The request path holds a malformed percent-encoding.', cause });
 }

@@ -17,11 +17,23 @@ export interface RunningExample {
   stop(): Promise<number | null>;
 }
 
-/** Starts `examples/<file>` with PORT=0; rejects when it exits or prints no URL within `timeoutMs`. */
-export function runExample(file: string, timeoutMs = 20_000): Promise<RunningExample> {
+/** How to run it. */
+export interface RunOptions {
+  /** A tsconfig for tsx, relative to examples/ (as `npx tsx --tsconfig` takes it). @default the root one */
+  tsconfig?: string;
+  /** How long it may take to print its URL. @default 30000 */
+  timeoutMs?: number;
+}
+
+/** Starts `examples/<file>` with PORT=0; rejects when it exits or prints no URL in time. */
+export function runExample(file: string, options: RunOptions = {}): Promise<RunningExample> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const entry = fileURLToPath(new URL(`../../examples/${file}`, import.meta.url));
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0' };
+  // tsx's loader reads TSX_TSCONFIG_PATH where its command line takes --tsconfig.
+  if (options.tsconfig) env.TSX_TSCONFIG_PATH = fileURLToPath(new URL(`../../examples/${options.tsconfig}`, import.meta.url));
   const child: ChildProcess = spawn(process.execPath, ['--import', TSX, entry], {
-    env: { ...process.env, PORT: '0' },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
