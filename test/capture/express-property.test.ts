@@ -11,10 +11,11 @@
 import fc from 'fast-check';
 import express from 'express';
 import express4 from 'express4';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect } from 'vitest';
 import * as expressAdapter from '../../adapters/express.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
-import { type Exchange, exchange, type RawResponse } from './raw-http.js';
+import { describeCaptureProperty, shown, whole } from './property.js';
+import type { Exchange, RawResponse } from './raw-http.js';
 import { type Listening, listening } from './servers.js';
 
 const MAX = 64;
@@ -117,17 +118,8 @@ function server(make: typeof express, guarded: boolean): Promise<Listening> {
   return listening(app.listen(0, '127.0.0.1'));
 }
 
-/** Headers that differ between two sendings of one response by nature: the date and the framing. */
-const TRANSPORT = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'idempotent-replayed']);
-const shown = (r: RawResponse) => ({
-  status: r.status,
-  reason: r.reason,
-  headers: r.headers.filter(([name]) => !TRANSPORT.has(name)),
-  body: r.body.toString('latin1'),
-});
 const wire = (r: RawResponse) => ({ ...shown(r), headers: r.headers.filter(([name]) => name !== 'date' && name !== 'idempotent-replayed') });
 
-const whole = (x: Exchange) => !x.broken && x.responses.length === 1 && x.surplus.length === 0;
 const cut = (x: Exchange) => x.surplus.length === 0 && (x.broken || x.responses.length === 0);
 
 /** Bytes the program writes before its end, and in all. */
@@ -139,84 +131,57 @@ function sizes(p: Program): { beforeEnd: number; total: number; wrote: boolean }
   return { beforeEnd, total: beforeEnd + last, wrote: beforeEnd > 0 };
 }
 
-for (const [name, make] of [
-  ['Express 5', express],
-  ['Express 4', express4 as unknown as typeof express],
-] as const) {
-  describe(`${name}: the capture sends what the application sends`, () => {
-    let bare: Listening;
-    let guarded: Listening;
-    beforeAll(async () => {
-      bare = await server(make, false);
-      guarded = await server(make, true);
-    });
-    afterAll(() => {
-      bare?.close();
-      guarded?.close();
-    });
-
-    it('for random handlers, with and without bulwark, and on replay', { timeout: 30_000 }, async () => {
-      let n = 0;
-      await fc.assert(
-        fc.asyncProperty(program, async (p) => {
-          const id = `${name}-${++n}`;
-          programs.set(id, p);
-          const request = (key?: string) => ({
-            method: 'POST',
-            path: '/run',
-            headers: { 'content-type': 'application/json', 'x-program': id, ...(key ? { 'idempotency-key': key } : {}) },
-            body: '{}',
-          });
-          const without = await exchange(bare.port, [request()]);
-          const first = await exchange(guarded.port, [request(id)]);
-          const again = await exchange(guarded.port, [request(id)]);
-          programs.delete(id);
-
-          const { beforeEnd, total, wrote } = sizes(p);
-          const streamed = beforeEnd > MAX;
-          expect(first.surplus.length).toBe(0);
-          expect(again.surplus.length).toBe(0);
-          if (p.end.t === 'destroy' || (p.end.t === 'throw' && streamed)) {
-            // Broken off after the head went out (or before anything did): cut, and the key is free.
-            expect(cut(without)).toBe(true);
-            expect(cut(first)).toBe(true);
-            expect(cut(again)).toBe(true);
-            return;
-          }
-          expect(whole(first)).toBe(true);
-          const firstResponse = first.responses[0]!;
-          if (p.end.t === 'throw') {
-            // Nothing went out before the error: the documented JSON error, alone; the retry runs again.
-            expect(firstResponse.status).toBe(500);
-            expect(JSON.parse(firstResponse.body.toString())).toMatchObject({ error: 'internal_error' });
-            if (!wrote && !p.writeHead) expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
-            else expect(cut(without)).toBe(true);
-            expect(whole(again)).toBe(true);
-            expect(wire(again.responses[0]!)).toEqual(wire(firstResponse));
-            return;
-          }
-          expect(whole(without)).toBe(true);
-          expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
-          expect(whole(again)).toBe(true);
-          const replay = again.responses[0]!;
-          // (An application error can answer instead, as res.send does for a Content-Type it cannot parse.)
-          if (firstResponse.status >= 500) {
-            // Not stored: the retry runs again and answers the same.
-            expect(replay.headers.some(([h]) => h === 'idempotent-replayed')).toBe(false);
-            expect(shown(replay)).toEqual(shown(firstResponse));
-          } else if (total > MAX) {
-            expect(replay.status).toBe(422);
-            expect(JSON.parse(replay.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
-          } else {
-            expect(replay.headers).toContainEqual(['idempotent-replayed', 'true']);
-            // Byte-identical but for the date, the replay marker, and the framing a length gives.
-            expect(shown(replay)).toEqual(shown(firstResponse));
-            expect(replay.framing).toBe('length');
-            expect(Number(replay.headers.find(([h]) => h === 'content-length')?.[1])).toBe(replay.body.byteLength);
-          }
-        }),
-        { numRuns: NUM_RUNS },
-      );
-    });
-  });
-}
+describeCaptureProperty({
+  frameworks: [
+    ['Express 5', express],
+    ['Express 4', express4 as unknown as typeof express],
+  ],
+  server,
+  program,
+  programs,
+  numRuns: NUM_RUNS,
+  check: (p, { without, first, again }) => {
+    const { beforeEnd, total, wrote } = sizes(p);
+    const streamed = beforeEnd > MAX;
+    expect(first.surplus.length).toBe(0);
+    expect(again.surplus.length).toBe(0);
+    if (p.end.t === 'destroy' || (p.end.t === 'throw' && streamed)) {
+      // Broken off after the head went out (or before anything did): cut, and the key is free.
+      expect(cut(without)).toBe(true);
+      expect(cut(first)).toBe(true);
+      expect(cut(again)).toBe(true);
+      return;
+    }
+    expect(whole(first)).toBe(true);
+    const firstResponse = first.responses[0]!;
+    if (p.end.t === 'throw') {
+      // Nothing went out before the error: the documented JSON error, alone; the retry runs again.
+      expect(firstResponse.status).toBe(500);
+      expect(JSON.parse(firstResponse.body.toString())).toMatchObject({ error: 'internal_error' });
+      if (!wrote && !p.writeHead) expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
+      else expect(cut(without)).toBe(true);
+      expect(whole(again)).toBe(true);
+      expect(wire(again.responses[0]!)).toEqual(wire(firstResponse));
+      return;
+    }
+    expect(whole(without)).toBe(true);
+    expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
+    expect(whole(again)).toBe(true);
+    const replay = again.responses[0]!;
+    // (An application error can answer instead, as res.send does for a Content-Type it cannot parse.)
+    if (firstResponse.status >= 500) {
+      // Not stored: the retry runs again and answers the same.
+      expect(replay.headers.some(([h]) => h === 'idempotent-replayed')).toBe(false);
+      expect(shown(replay)).toEqual(shown(firstResponse));
+    } else if (total > MAX) {
+      expect(replay.status).toBe(422);
+      expect(JSON.parse(replay.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
+    } else {
+      expect(replay.headers).toContainEqual(['idempotent-replayed', 'true']);
+      // Byte-identical but for the date, the replay marker, and the framing a length gives.
+      expect(shown(replay)).toEqual(shown(firstResponse));
+      expect(replay.framing).toBe('length');
+      expect(Number(replay.headers.find(([h]) => h === 'content-length')?.[1])).toBe(replay.body.byteLength);
+    }
+  },
+});

@@ -9,10 +9,10 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import Koa from 'koa';
 import Koa2 from 'koa2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect } from 'vitest';
 import * as koaAdapter from '../../adapters/koa.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
-import { type Exchange, exchange, type RawResponse } from './raw-http.js';
+import { describeCaptureProperty, shown, whole } from './property.js';
 import { type Listening, listening } from './servers.js';
 
 const MAX = 64;
@@ -101,15 +101,6 @@ function server(Make: typeof Koa, guarded: boolean): Promise<Listening> {
   return listening(app.listen(0, '127.0.0.1'));
 }
 
-const TRANSPORT = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'idempotent-replayed']);
-const shown = (r: RawResponse) => ({
-  status: r.status,
-  reason: r.reason,
-  headers: r.headers.filter(([name]) => !TRANSPORT.has(name)),
-  body: r.body.toString('latin1'),
-});
-const whole = (x: Exchange) => !x.broken && x.responses.length === 1 && x.surplus.length === 0;
-
 function size(body: Body): number {
   if (body.t === 'string' || body.t === 'buffer') return Buffer.byteLength(body.data);
   if (body.t === 'json') return Buffer.byteLength(JSON.stringify({ data: body.data }));
@@ -118,60 +109,33 @@ function size(body: Body): number {
   return 0;
 }
 
-for (const [name, Make] of [
-  ['Koa 3', Koa],
-  ['Koa 2', Koa2 as unknown as typeof Koa],
-] as const) {
-  describe(`${name}: the capture sends what the application sends`, () => {
-    let bare: Listening;
-    let guarded: Listening;
-    beforeAll(async () => {
-      bare = await server(Make, false);
-      guarded = await server(Make, true);
-    });
-    afterAll(() => {
-      bare?.close();
-      guarded?.close();
-    });
-
-    it('for random handlers, with and without bulwark, and on replay', { timeout: 30_000 }, async () => {
-      let n = 0;
-      await fc.assert(
-        fc.asyncProperty(program, async (p) => {
-          const id = `${name}-${++n}`;
-          programs.set(id, p);
-          const request = (key?: string) => ({
-            method: 'POST',
-            path: '/run',
-            headers: { 'content-type': 'application/json', 'x-program': id, ...(key ? { 'idempotency-key': key } : {}) },
-            body: '{}',
-          });
-          const without = await exchange(bare.port, [request()]);
-          const first = await exchange(guarded.port, [request(id)]);
-          const again = await exchange(guarded.port, [request(id)]);
-          programs.delete(id);
-
-          expect(whole(without)).toBe(true);
-          expect(whole(first)).toBe(true);
-          expect(whole(again)).toBe(true);
-          const firstResponse = first.responses[0]!;
-          const replay = again.responses[0]!;
-          expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
-          const stored = p.body.t !== 'throw' && firstResponse.status < 500;
-          if (!stored) {
-            // Released: the retry runs again and answers the same.
-            expect(replay.headers.some(([h]) => h === 'idempotent-replayed')).toBe(false);
-            expect(shown(replay)).toEqual(shown(firstResponse));
-          } else if (size(p.body) > MAX) {
-            expect(replay.status).toBe(422);
-            expect(JSON.parse(replay.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
-          } else {
-            expect(replay.headers).toContainEqual(['idempotent-replayed', 'true']);
-            expect(shown(replay)).toEqual(shown(firstResponse));
-          }
-        }),
-        { numRuns: NUM_RUNS },
-      );
-    });
-  });
-}
+describeCaptureProperty({
+  frameworks: [
+    ['Koa 3', Koa],
+    ['Koa 2', Koa2 as unknown as typeof Koa],
+  ],
+  server,
+  program,
+  programs,
+  numRuns: NUM_RUNS,
+  check: (p, { without, first, again }) => {
+    expect(whole(without)).toBe(true);
+    expect(whole(first)).toBe(true);
+    expect(whole(again)).toBe(true);
+    const firstResponse = first.responses[0]!;
+    const replay = again.responses[0]!;
+    expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
+    const stored = p.body.t !== 'throw' && firstResponse.status < 500;
+    if (!stored) {
+      // Released: the retry runs again and answers the same.
+      expect(replay.headers.some(([h]) => h === 'idempotent-replayed')).toBe(false);
+      expect(shown(replay)).toEqual(shown(firstResponse));
+    } else if (size(p.body) > MAX) {
+      expect(replay.status).toBe(422);
+      expect(JSON.parse(replay.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
+    } else {
+      expect(replay.headers).toContainEqual(['idempotent-replayed', 'true']);
+      expect(shown(replay)).toEqual(shown(firstResponse));
+    }
+  },
+});
