@@ -2,7 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/guard/types.js';
 import { MemoryThrottleStore } from '../../src/stores/memory/throttle.js';
+import { ApiError } from '../../src/errors/api-error.js';
+import { MAX_HEADER_INTEGER } from '../../src/throttle/headers.js';
 import { createRateLimiter, type RateLimitOptions } from '../../src/throttle/rate-limiter.js';
+import { matrix, nativeHeader, type Variant } from '../support/matrix.js';
 import { view } from './view.js';
 
 function fakeClock(start = 1_700_000_000_000) {
@@ -300,4 +303,227 @@ describe('option validation', () => {
       expect(() => createRateLimiter(options as unknown as RateLimitOptions)).toThrow(message);
     });
   }
+});
+
+describe('per-request limits (a function limit)', () => {
+  const perPlan = (variant: Variant) => {
+    const header = nativeHeader(variant);
+    return {
+      name: 'plans',
+      windowMs: 60_000,
+      key: (req: unknown) => header(req, 'x-account') ?? 'anonymous',
+      // A promise, as a plan read from a database would be.
+      limit: async (req: unknown) => (header(req, 'x-plan') === 'pro' ? 3 : 1),
+    };
+  };
+  const get = (account: string, plan: string) => ({ path: '/v1/messages', headers: { 'x-account': account, 'x-plan': plan } });
+
+  matrix(
+    'rateLimit: two keys on different plans get their own limits and headers',
+    { guards: [{ kind: 'rateLimit', options: perPlan }], routes: [{ method: 'GET', path: '/v1/messages', handler: () => ({ json: { ok: true } }) }] },
+    async ({ send }) => [
+      await send(get('free-1', 'free')),
+      await send(get('free-1', 'free')),
+      await send(get('pro-1', 'pro')),
+      await send(get('pro-1', 'pro')),
+      await send(get('pro-1', 'pro')),
+      await send(get('pro-1', 'pro')),
+    ],
+    (results) => {
+      expect(results.map((r) => r.status)).toEqual([200, 429, 200, 200, 200, 429]);
+      const [free, freeRefused, pro1, pro2, pro3, proRefused] = results;
+      expect(free!.headers['ratelimit-policy']).toBe('"plans";q=1;w=60');
+      expect(free!.headers.ratelimit).toBe('"plans";r=0;t=60');
+      expect(freeRefused!.headers['retry-after']).toBe('60');
+      expect(pro1!.headers['ratelimit-policy']).toBe('"plans";q=3;w=60');
+      expect([pro1, pro2, pro3].map((r) => r!.headers.ratelimit)).toEqual(['"plans";r=2;t=20', '"plans";r=1;t=20', '"plans";r=0;t=20']);
+      expect(proRefused!.headers['ratelimit-policy']).toBe('"plans";q=3;w=60');
+      expect(proRefused!.headers['retry-after']).toBe('20');
+    },
+  );
+
+  matrix(
+    'rateLimit: a bad per-request limit is the documented 500 on the wire, never a crash or a hang',
+    {
+      guards: [
+        {
+          kind: 'rateLimit',
+          options: (variant: Variant) => {
+            const header = nativeHeader(variant);
+            return { name: 'wire', windowMs: 60_000, key: () => 'k', limit: (req: unknown) => Number(header(req, 'x-limit')) };
+          },
+        },
+      ],
+      routes: [{ method: 'GET', path: '/v1/messages', handler: () => ({ json: { ok: true } }) }],
+      errors: { onError: () => {} },
+    },
+    async ({ send }) => [
+      await send({ path: '/v1/messages', headers: { 'x-limit': '0' } }),
+      await send({ path: '/v1/messages', headers: { 'x-limit': '1.5' } }),
+      await send({ path: '/v1/messages', headers: { 'x-limit': 'lots' } }),
+      await send({ path: '/v1/messages', headers: { 'x-limit': '1000000000000000' } }),
+      await send({ path: '/v1/messages', headers: { 'x-limit': '2' } }),
+    ],
+    (results) => {
+      expect(results.map((r) => r.status)).toEqual([500, 500, 500, 500, 200]);
+      for (const failed of results.slice(0, 4)) {
+        expect(failed.headers['content-type']).toBe('application/json; charset=utf-8');
+        expect(JSON.parse(failed.body).error).toBe('internal_error');
+        expect(failed.body).not.toContain('options.limit');
+      }
+      expect(results[4]!.headers['ratelimit-policy']).toBe('"wire";q=2;w=60');
+    },
+  );
+
+  const bad: Array<[string, () => unknown]> = [
+    ['0', () => 0],
+    ['-1', () => -1],
+    ['1.5', () => 1.5],
+    ['NaN', () => Number.NaN],
+    ['Infinity', () => Number.POSITIVE_INFINITY],
+    ['a string', () => '100'],
+    ['undefined', () => undefined],
+    ['null', () => null],
+    ['over the maximum', () => MAX_HEADER_INTEGER + 1],
+    ['2^53', () => 2 ** 53],
+    ['a promise of 0', async () => 0],
+    ['a promise of a string', async () => '5'],
+    [
+      'a throw',
+      () => {
+        throw new Error('plan lookup failed');
+      },
+    ],
+    ['a rejection', () => Promise.reject(new Error('plan lookup failed'))],
+    ['a rejection with undefined', () => Promise.reject(undefined)],
+    [
+      'a throw of null',
+      () => {
+        throw null;
+      },
+    ],
+  ];
+  for (const [what, limit] of bad) {
+    it(`${what}: the documented 500, with a TypeError naming options.limit for the error handler`, async () => {
+      const limiter = createRateLimiter<any>({ name: 'bad', limit: limit as never, windowMs: 1000, key: () => 'k' });
+      const decision = await limiter.check(view());
+      expect(decision.type).toBe('respond');
+      if (decision.type !== 'respond') return;
+      expect(decision.status).toBe(500);
+      expect(JSON.parse(String(decision.body))).toEqual({ message: expect.any(String), error: 'internal_error' });
+      expect(String(decision.body)).not.toContain('options.limit');
+      expect(decision.error).toBeInstanceOf(TypeError);
+      expect((decision.error as Error).message).toMatch(/^rateLimit: options\.limit /);
+    });
+  }
+
+  it('an ApiError thrown on purpose is answered as itself', async () => {
+    const limiter = createRateLimiter<any>({
+      name: 'auth',
+      limit: () => {
+        throw new ApiError('unauthorized');
+      },
+      windowMs: 1000,
+    });
+    const decision = await limiter.check(view());
+    expect(decision.type === 'respond' && decision.status).toBe(401);
+  });
+
+  it('the exactness bound is checked per call: a limit too low for the burst answers 500', async () => {
+    const limiter = createRateLimiter<any>({ name: 'bound', limit: (req) => req.n, burst: 1_000_000_000, windowMs: 86_400_000, key: () => 'k' });
+    const ok = await limiter.check(view('203.0.113.7', {}, { n: 1_000_000 }));
+    expect(ok.type).toBe('next');
+    const tooLow = await limiter.check(view('203.0.113.7', {}, { n: 10 }));
+    expect(tooLow.type === 'respond' && tooLow.status).toBe(500);
+    expect(tooLow.type === 'respond' && (tooLow.error as Error).message).toMatch(/^rateLimit: options\.limit returned 10, too low for burst 1000000000/);
+  });
+
+  it('burst defaults to the limit of each request', () => {
+    const clock = fakeClock();
+    const limiter = limiterAt({ name: 'b', limit: (req) => req.n, windowMs: 60_000, key: (req) => req.k }, clock);
+    const admitted = (n: number, k: string) => {
+      let count = 0;
+      while (decide(limiter, { n, k }).type === 'next') count += 1;
+      return count;
+    };
+    expect(admitted(4, 'a')).toBe(4);
+    expect(admitted(9, 'b')).toBe(9);
+  });
+
+  it('answers synchronously when the function and the store do', () => {
+    const limiter = createRateLimiter<any>({ name: 'sync', limit: () => 5, windowMs: 1000, key: () => 'k' });
+    expect(limiter.check(view())).not.toBeInstanceOf(Promise);
+  });
+
+  it('headers stay right for more distinct limits than the writers it keeps', () => {
+    const clock = fakeClock();
+    const limiter = limiterAt({ name: 'many', limit: (req) => req.n, windowMs: 60_000, key: (req) => `k${req.n}` }, clock);
+    for (const n of [...Array.from({ length: 150 }, (_, i) => i + 1), 1, 2, 3]) {
+      const d = decide(limiter, { n });
+      expect(header(d, 'ratelimit-policy')).toBe(`"many";q=${n};w=60`);
+    }
+  });
+
+  it('property: a function returning a constant decides exactly as the number', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.option(fc.integer({ min: 1, max: 30 }), { nil: undefined }),
+        fc.constantFrom('gcra' as const, 'sliding-window' as const),
+        fc.constantFrom('draft-10' as const, 'draft-11' as const, 'draft-7' as const, false as const),
+        fc.array(fc.record({ dt: fc.integer({ min: 0, max: 3000 }), cost: fc.integer({ min: 0, max: 35 }), key: fc.constantFrom('a', 'b') }), { maxLength: 60 }),
+        (limit, burst, algorithm, headers, steps) => {
+          const clock = fakeClock();
+          const common = { name: 'same', windowMs: 10_000, algorithm, headers, key: (req: any) => req.key, cost: (req: any) => req.cost };
+          const extra = algorithm === 'gcra' && burst !== undefined ? { burst } : {};
+          const fixed = limiterAt({ ...common, ...extra, limit }, clock);
+          const dynamic = limiterAt({ ...common, ...extra, limit: () => limit }, clock);
+          for (const step of steps) {
+            clock.t += step.dt;
+            expect(decide(dynamic, step)).toEqual(decide(fixed, step));
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('options: a function limit needs a name; an explicit burst must still be a positive integer', () => {
+    expect(() => createRateLimiter({ limit: () => 5, windowMs: 1000 })).toThrow(
+      new TypeError('rateLimit: options.name is required when options.limit is a function (the default name is made from a numeric limit)'),
+    );
+    for (const burst of [0, -1, 1.5, '5']) {
+      expect(() => createRateLimiter({ name: 'x', limit: () => 5, windowMs: 1000, burst: burst as never })).toThrow(/^rateLimit: options\.burst must be a positive integer/);
+    }
+    expect(() => createRateLimiter({ name: 'x', limit: 'lots' as never, windowMs: 1000 })).toThrow(/^rateLimit: options\.limit must be/);
+  });
+});
+
+describe('peek with a limit', () => {
+  it('a function limit: peek(key, { limit }) reads under that limit; without one it rejects', async () => {
+    const clock = fakeClock();
+    const limiter = limiterAt({ name: 'p', limit: (req) => req.n, windowMs: 60_000, key: () => 'acct' }, clock);
+    decide(limiter, { n: 3 });
+    decide(limiter, { n: 3 });
+    expect(await limiter.peek('acct', { limit: 3 })).toEqual({ limit: 3, remaining: 1, resetMs: 40_000 });
+    await expect(limiter.peek('acct')).rejects.toThrow(/^rateLimit: peek\(key, \{ limit \}\) needs the limit/);
+    // Peeking writes nothing.
+    expect(decide(limiter, { n: 3 }).type).toBe('next');
+    expect(decide(limiter, { n: 3 }).type).toBe('respond');
+  });
+
+  it('a numeric limit: peek(key) as before, and { limit } reads under another one', async () => {
+    const clock = fakeClock();
+    const limiter = limiterAt({ limit: 2, windowMs: 60_000, key: () => 'acct' }, clock);
+    decide(limiter);
+    expect(await limiter.peek('acct')).toEqual({ limit: 2, remaining: 1, resetMs: 30_000 });
+    // The bucket holds time: 30 s used is one unit of 2 a minute, two units of 4 a minute.
+    expect(await limiter.peek('acct', { limit: 4 })).toEqual({ limit: 4, remaining: 2, resetMs: 30_000 });
+  });
+
+  it.each([[{ limit: 0 }], [{ limit: 1.5 }], [{ limit: '3' }], [{ limt: 3 }], ['3'], [null]])('refuses peek options %o', async (options) => {
+    const limiter = createRateLimiter({ limit: 2, windowMs: 60_000 });
+    await expect(limiter.peek('203.0.113.7', options as never)).rejects.toThrow(TypeError);
+    await expect(limiter.peek('203.0.113.7', options as never)).rejects.toThrow(/rateLimit/);
+  });
 });
