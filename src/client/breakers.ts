@@ -7,6 +7,8 @@
  */
 import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
+import { AdaptiveThrottle, type AdaptiveThrottleOptions } from './adaptive.js';
+import { observed, publish } from './hooks.js';
 import { RetryBudget, type RetryBudgetOptions } from './budget.js';
 import { CircuitOpenError } from './errors.js';
 import { isBreakerFailureStatus } from './retry.js';
@@ -92,6 +94,8 @@ export class OriginState {
   readonly origin: string;
   readonly breaker: CircuitBreaker<[Attempt], Response> | undefined;
   readonly budget: RetryBudget | undefined;
+  /** Adaptive throttling of this origin, when enabled. */
+  readonly adaptive: AdaptiveThrottle | undefined;
   readonly #errorThresholdPercentage: number;
   #retryAt = 0;
 
@@ -100,10 +104,12 @@ export class OriginState {
     breaker: CircuitBreaker<[Attempt], Response> | undefined,
     budget: RetryBudget | undefined,
     errorThresholdPercentage: number,
+    adaptive?: AdaptiveThrottle,
   ) {
     this.origin = origin;
     this.breaker = breaker;
     this.budget = budget;
+    this.adaptive = adaptive;
     this.#errorThresholdPercentage = errorThresholdPercentage;
   }
 
@@ -222,6 +228,8 @@ export interface OriginPoolOptions {
   max: number;
   breaker: Required<BreakerOptions> | false;
   budget: Required<RetryBudgetOptions> | false;
+  /** Adaptive throttling per origin. @default false */
+  adaptive?: Required<AdaptiveThrottleOptions> | false;
   onStateChange: ((event: BreakerStateEvent) => void) | undefined;
 }
 
@@ -320,8 +328,10 @@ export class OriginPool {
 
   #create(origin: string): OriginState {
     const budget = this.#options.budget === false ? undefined : new RetryBudget(this.#options.budget);
+    const adaptiveOptions = this.#options.adaptive;
+    const adaptive = adaptiveOptions ? new AdaptiveThrottle(adaptiveOptions) : undefined;
     const settings = this.#options.breaker;
-    if (settings === false) return new OriginState(origin, undefined, budget, 100);
+    if (settings === false) return new OriginState(origin, undefined, budget, 100, adaptive);
     this.#startRotation(settings);
     const breaker = new CircuitBreaker<[Attempt], Response>(action, {
       ...settings,
@@ -333,19 +343,24 @@ export class OriginPool {
       rollingPercentilesEnabled: false,
       rotateBucketController: this.#rotation,
     });
-    const state = new OriginState(origin, breaker, budget, settings.errorThresholdPercentage);
+    const state = new OriginState(origin, breaker, budget, settings.errorThresholdPercentage, adaptive);
     const notify = this.#options.onStateChange;
     breaker.on('open', () => {
       const retryAt = Date.now() + settings.resetTimeout;
       state.opened(retryAt);
       this.#opened(state);
+      if (observed()) publish({ decision: 'breaker-open', origin, delayMs: settings.resetTimeout });
       if (notify) safely(notify, { origin, state: 'open', retryAt: new Date(retryAt) });
     });
     breaker.on('close', () => {
       this.#closedAgain(state);
+      if (observed()) publish({ decision: 'breaker-close', origin });
       if (notify) safely(notify, { origin, state: 'close' });
     });
-    if (notify) breaker.on('halfOpen', () => safely(notify, { origin, state: 'halfOpen' }));
+    breaker.on('halfOpen', () => {
+      if (observed()) publish({ decision: 'breaker-half-open', origin });
+      if (notify) safely(notify, { origin, state: 'halfOpen' });
+    });
     return state;
   }
 

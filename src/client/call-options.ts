@@ -40,6 +40,15 @@ export interface CallOptions {
    * @example await api(url, { method: 'POST', body, bulwark: { idempotencyKey: `order-${order.id}` } })
    */
   idempotencyKey?: string | false;
+  /**
+   * Pacing for this call: `false` sends it whatever the origin's rate-limit headers said (its answer is
+   * still read), `true` paces it with the wrapper's `maxWaitMs`, `{ maxWaitMs }` with this longest wait
+   * (`{ maxWaitMs: 0 }`: fail at once with `throttled` rather than wait). Ignored when the wrapper was made
+   * with `pace: false`.
+   * @default the wrapper's `pace`
+   * @example await api(url, { bulwark: { pace: { maxWaitMs: 0 } } })
+   */
+  pace?: boolean | { maxWaitMs?: number };
 }
 
 /** The `init` of a call of the wrapper: a `RequestInit` with an optional `bulwark` member. */
@@ -52,7 +61,7 @@ export type BulwarkRequestInit = RequestInit & { bulwark?: CallOptions };
 export type BulwarkFetch = (input: RequestInfo | URL, init?: BulwarkRequestInit) => Promise<Response>;
 
 const LABEL = 'bulwark fetch: init.bulwark.';
-const NAMES = new Set(['retries', 'timeoutMs', 'deadlineMs', 'maxRetryAfterMs', 'idempotencyKey']);
+const NAMES = new Set(['retries', 'timeoutMs', 'deadlineMs', 'maxRetryAfterMs', 'idempotencyKey', 'pace']);
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** One call's settings and key, from the wrapper's settings and the call's `bulwark` member. */
@@ -98,6 +107,20 @@ export function callSettings(base: Settings, value: unknown): CallSettings {
   }
   if (options.maxRetryAfterMs !== undefined) {
     settings.maxRetryAfterMs = duration(options.maxRetryAfterMs, 'maxRetryAfterMs', base.maxRetryAfterMs, false, LABEL);
+  }
+  const pace = options.pace;
+  if (pace !== undefined) {
+    if (typeof pace === 'boolean') settings.pace = pace;
+    else {
+      need(typeof pace === 'object' && pace !== null && !Array.isArray(pace), 'pace', 'a boolean or { maxWaitMs }', LABEL);
+      for (const name of Object.keys(pace)) {
+        need(name === 'maxWaitMs', `pace.${name}`, 'maxWaitMs (it is unknown)', LABEL);
+      }
+      settings.pace = true;
+      if (pace.maxWaitMs !== undefined) {
+        settings.paceMaxWaitMs = duration(pace.maxWaitMs, 'pace.maxWaitMs', base.paceMaxWaitMs, false, LABEL);
+      }
+    }
   }
   const key = options.idempotencyKey;
   if (key !== undefined) {

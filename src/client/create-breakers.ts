@@ -4,8 +4,9 @@
  */
 import type { BreakerOptions, BreakerStateEvent } from './breakers.js';
 import { OriginPool } from './breakers.js';
+import type { AdaptiveThrottleOptions } from './adaptive.js';
 import type { RetryBudgetOptions } from './budget.js';
-import { need, validateBreaker, validateBudget } from './options.js';
+import { need, validateAdaptive, validateBreaker, validateBudget } from './options.js';
 
 /** Options of {@link createBreakers}: the options of `createFetch` that concern origins. */
 export interface CreateBreakersOptions {
@@ -31,6 +32,13 @@ export interface CreateBreakersOptions {
    */
   retryBudget?: RetryBudgetOptions | false;
   /**
+   * Adaptive throttling per origin, shared by every wrapper of the registry (their attempts count
+   * together), as the `adaptiveThrottle` option of `createFetch`.
+   * @default false
+   * @example createBreakers({ adaptiveThrottle: { k: 2 } })
+   */
+  adaptiveThrottle?: AdaptiveThrottleOptions | boolean;
+  /**
    * Called when an origin's breaker opens, goes half-open or closes. A hook that throws is ignored.
    * @default undefined
    * @example createBreakers({ onBreakerStateChange: (e) => log.warn(e, 'breaker') })
@@ -39,7 +47,7 @@ export interface CreateBreakersOptions {
 }
 
 const LABEL = 'createBreakers: options.';
-const NAMES = new Set(['breaker', 'maxBreakers', 'retryBudget', 'onBreakerStateChange']);
+const NAMES = new Set(['breaker', 'maxBreakers', 'retryBudget', 'onBreakerStateChange', 'adaptiveThrottle']);
 
 /** Options of `createFetch` that belong to the registry when `breakers` is given. */
 export const REGISTRY_OPTION_NAMES: readonly string[] = [...NAMES];
@@ -80,7 +88,7 @@ export function poolOf(registry: BreakerRegistry): OriginPool | undefined {
  * Creates a registry of per-origin breakers (and retry budgets) for several `createFetch` wrappers: once
  * one wrapper has opened an origin's breaker, every wrapper of the registry fails fast on it with
  * `circuit_open`. A wrapper given `breakers` takes none of `breaker`, `maxBreakers`, `retryBudget`,
- * `onBreakerStateChange` itself (a `TypeError` says so).
+ * `adaptiveThrottle`, `onBreakerStateChange` itself (a `TypeError` says so).
  *
  * @example
  * ```ts
@@ -102,7 +110,11 @@ export function createBreakers(options: CreateBreakersOptions = {}): BreakerRegi
   need(Number.isSafeInteger(max) && max > 0, 'maxBreakers', 'a positive integer', LABEL);
   const onStateChange = options.onBreakerStateChange;
   need(onStateChange === undefined || typeof onStateChange === 'function', 'onBreakerStateChange', 'a function', LABEL);
-  const pool = breaker === false && budget === false ? undefined : new OriginPool({ max, breaker, budget, onStateChange });
+  const adaptive = validateAdaptive(options.adaptiveThrottle, LABEL);
+  const pool =
+    breaker === false && budget === false && adaptive === false
+      ? undefined
+      : new OriginPool({ max, breaker, budget, adaptive, onStateChange });
   const registry = new BreakerRegistry();
   POOLS.set(registry, pool);
   return registry;

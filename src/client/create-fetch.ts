@@ -2,6 +2,7 @@
  * `createFetch`: a drop-in `fetch` that retries what may succeed, waits out `Retry-After`, never sends
  * a side effect twice, and breaks circuits per origin.
  */
+import { ApiError } from '../errors/api-error.js';
 import { parseErrorBody } from '../errors/parse-body.js';
 import { anySignal } from './any-signal.js';
 import { AttemptTimer } from './attempt-timer.js';
@@ -9,7 +10,8 @@ import { type BodySnapshot, snapshotRequestBody } from './body.js';
 import { type Attempt, OriginPool, type OriginState } from './breakers.js';
 import { type BulwarkFetch, type BulwarkRequestInit, callSettings } from './call-options.js';
 import { isBreakerRegistry, poolOf, REGISTRY_OPTION_NAMES } from './create-breakers.js';
-import { BodyNotReplayableError, CircuitOpenError, FetchTimeoutError } from './errors.js';
+import { BodyNotReplayableError, CircuitOpenError, FetchTimeoutError, LoadShedError } from './errors.js';
+import { callHook, codeOf, observed, publish, type RetryReason } from './hooks.js';
 import {
   type CreateFetchOptions,
   type FetchLike,
@@ -19,10 +21,13 @@ import {
   type RetryEvent,
   type Settings,
   validate,
+  validateAdaptive,
   validateBreaker,
   validateBudget,
+  validatePace,
 } from './options.js';
 import { originOf } from './origin.js';
+import { PaceRefusal, Pacer, readHeaders, routeOf } from './pace.js';
 import { prepareHeaders, requestFields } from './prepare-request.js';
 import {
   backoffDelay,
@@ -76,14 +81,17 @@ export function createFetch(options: CreateFetchOptions = {}): BulwarkFetch {
     need(Number.isSafeInteger(maxBreakers) && maxBreakers > 0, 'maxBreakers', 'a positive integer');
     const onStateChange = options.onBreakerStateChange;
     need(onStateChange === undefined || typeof onStateChange === 'function', 'onBreakerStateChange', 'a function');
+    const adaptive = validateAdaptive(options.adaptiveThrottle);
     pool =
-      breaker === false && budget === false
+      breaker === false && budget === false && adaptive === false
         ? undefined
-        : new OriginPool({ max: maxBreakers, breaker, budget, onStateChange });
+        : new OriginPool({ max: maxBreakers, breaker, budget, adaptive, onStateChange });
   }
+  const paceOptions = validatePace(options.pace);
+  const pacer = paceOptions === false ? undefined : new Pacer(paceOptions);
 
   const bulwarkFetch = (input: RequestInfo | URL, init?: BulwarkRequestInit): Promise<Response> =>
-    send(settings, pool, input, init);
+    send(settings, pool, pacer, input, init);
   return bulwarkFetch;
 }
 
@@ -94,6 +102,7 @@ export function createFetch(options: CreateFetchOptions = {}): BulwarkFetch {
 function send(
   instanceSettings: Settings,
   pool: OriginPool | undefined,
+  pacer: Pacer | undefined,
   input: RequestInfo | URL,
   callerInit: BulwarkRequestInit | undefined,
 ): Promise<Response> {
@@ -118,7 +127,7 @@ function send(
     if (origin === undefined) return Promise.resolve(base(input, init));
 
     const pending = snapshotRequestBody(input, init);
-    const target: Target = { base, isRequest, callerSignal, url, origin, key };
+    const target: Target = { base, isRequest, callerSignal, url, origin, key, pacer };
     if (pending instanceof Promise) return pending.then((body) => start(settings, pool, input, init, target, body));
     return start(settings, pool, input, init, target, pending);
   } catch (error) {
@@ -135,6 +144,8 @@ interface Target {
   origin: string;
   /** `init.bulwark.idempotencyKey`: a key for this call, `false` for none, else the wrapper's rule. */
   key: string | false | undefined;
+  /** The wrapper's pacing state (undefined with `pace: false`). */
+  pacer: Pacer | undefined;
 }
 
 /** Prepares the request sent by every attempt of a call, and sends the first attempt. */
@@ -182,7 +193,28 @@ function start(
     stream: body.kind === 'stream',
   });
   call.state?.budget?.recordCall(startedAt);
-  return call.next();
+  const promise = call.next();
+  if (settings.onCallEnd === undefined && !observed()) return promise;
+  return promise.then(
+    (response) => {
+      call.ended(response, undefined);
+      return response;
+    },
+    (error: unknown) => {
+      call.ended(undefined, error);
+      throw error;
+    },
+  );
+}
+
+/** The error of a call that pacing refused: the origin's rate limit would refuse it for about `waitMs`. */
+function throttledError(waitMs: number): ApiError {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+  return new ApiError('throttled', {
+    message: `The request was not sent: the API's rate limit would refuse it for about ${seconds} s more (paced by the client).`,
+    headers: { 'retry-after': String(seconds) },
+    details: { paced: true },
+  });
 }
 
 /** What decides whether and how a call may be retried. */
@@ -223,6 +255,14 @@ class Call implements Attempt {
   #timer: AttemptTimer | undefined;
   #conflict = false;
   #sent = false;
+  /** Attempts sent so far. */
+  #attempts = 0;
+  /** When the current attempt was sent (performance.now()), while it has not ended. */
+  #attemptAt: number | undefined;
+  /** The sequence number pacing gave the current attempt (0: not paced). */
+  #seq = 0;
+  #route: string | undefined;
+  readonly #startedAt = performance.now();
 
   constructor(
     readonly settings: Settings,
@@ -236,15 +276,51 @@ class Call implements Attempt {
   }
 
   /**
-   * Sends the next attempt with its own timeout (the smaller of `timeoutMs` and what is left of the
-   * deadline), and resolves to the response that ends the call, retrying as long as the rules allow.
-   * Rejects when the call must end with an error: the caller aborted, the deadline passed, the breaker
-   * is open, `fetch` refused its arguments, or the last attempt failed on the network or timed out.
+   * Sends the first attempt, after adaptive throttling and pacing let it through, and resolves to the
+   * response that ends the call, retrying as long as the rules allow.
    */
   next(): Promise<Response> {
+    const { target } = this;
+    const adaptive = this.state?.adaptive;
+    if (adaptive !== undefined) {
+      const probability = adaptive.refuses();
+      if (probability > 0) {
+        if (observed()) publish({ decision: 'shed', origin: target.origin, method: this.plan.method, attempt: 1, code: 'load_shed' });
+        return Promise.reject(new LoadShedError(target.origin, probability));
+      }
+    }
+    const pacer = target.pacer;
+    if (pacer !== undefined) {
+      const gate = this.#pace(pacer);
+      if (gate instanceof PaceRefusal) return Promise.reject(throttledError(gate.waitMs));
+      if (gate !== undefined) {
+        return gate.then(
+          () => this.#dispatch(),
+          (error: unknown) => {
+            throw error instanceof PaceRefusal ? throttledError(error.waitMs) : error;
+          },
+        );
+      }
+    }
+    return this.#dispatch();
+  }
+
+  /**
+   * Sends the next attempt with its own timeout (the smaller of `timeoutMs` and what is left of the
+   * deadline). Rejects when the call must end with an error: the caller aborted, the deadline passed, the
+   * breaker is open, `fetch` refused its arguments, or the last attempt failed on the network or timed out.
+   */
+  #dispatch(): Promise<Response> {
     const { settings, target } = this;
     const remaining = this.deadlineAt - Date.now();
-    if (remaining <= 0) return Promise.reject(new FetchTimeoutError('deadline_exceeded', settings.deadlineMs));
+    if (remaining <= 0) {
+      this.#unpace();
+      return Promise.reject(new FetchTimeoutError('deadline_exceeded', settings.deadlineMs));
+    }
+    if (target.callerSignal?.aborted) {
+      this.#unpace();
+      return Promise.reject(target.callerSignal.reason);
+    }
     this.#conflict = false;
     this.probe = false;
     const limit = Math.min(settings.timeoutMs, remaining);
@@ -270,6 +346,7 @@ class Call implements Attempt {
       );
     }
     let sent: Promise<Response>;
+    this.#sending();
     try {
       sent = Promise.resolve(target.base(target.url, this.#init()));
     } catch (error) {
@@ -298,6 +375,7 @@ class Call implements Attempt {
 
   /** Sends the request once (the breaker's `fire()` calls this), reading the error code of a 409. */
   async run(): Promise<Response> {
+    this.#sending();
     const response = await this.target.base(this.target.url, this.#init());
     if (response.status === 409) this.#conflict = await isIdempotencyConflict(response);
     return response;
@@ -312,6 +390,152 @@ class Call implements Attempt {
       this.#timer?.fired !== undefined ||
       (!this.target.callerSignal?.aborted && classifyNetworkError(error) !== undefined)
     );
+  }
+
+  /** The call resolved or rejected: `onCallEnd` and the `call-end` event. */
+  ended(response: Response | undefined, error: unknown): void {
+    const { settings, target, plan } = this;
+    const durationMs = performance.now() - this.#startedAt;
+    const code = response === undefined ? codeOf(error, target.callerSignal?.aborted === true) : undefined;
+    if (settings.onCallEnd !== undefined) {
+      callHook(settings.onCallEnd, {
+        method: plan.method,
+        url: target.url,
+        origin: target.origin,
+        outcome: response === undefined ? 'error' : 'response',
+        ...(response === undefined ? { error, code } : { status: response.status }),
+        attempts: this.#attempts,
+        durationMs,
+      });
+    }
+    if (observed()) {
+      publish({
+        decision: 'call-end',
+        origin: target.origin,
+        method: plan.method,
+        outcome: response === undefined ? 'error' : 'response',
+        ...(response === undefined ? { code } : { status: response.status }),
+        attempts: this.#attempts,
+        durationMs,
+      });
+    }
+  }
+
+  /** An attempt goes out now: counted, timed, and announced to `onAttempt` and on `bulwark:client`. */
+  #sending(): void {
+    this.#attempts += 1;
+    this.#attemptAt = performance.now();
+    const { settings, target, plan } = this;
+    if (settings.onAttempt !== undefined) {
+      callHook(settings.onAttempt, { method: plan.method, url: target.url, origin: target.origin, attempt: this.#retry + 1 });
+    }
+    if (observed()) publish({ decision: 'attempt', origin: target.origin, method: plan.method, attempt: this.#retry + 1 });
+  }
+
+  /**
+   * The current attempt ended, and what happens next is known: `onAttemptEnd` and the `attempt-end` event
+   * (once per attempt sent; nothing for a call refused before it reached the network).
+   */
+  #attemptEnd(retry: boolean, reason: RetryReason, response: Response | undefined, error: unknown, delayMs?: number): void {
+    const at = this.#attemptAt;
+    if (at === undefined) return;
+    this.#attemptAt = undefined;
+    const { settings, target, plan } = this;
+    const hook = settings.onAttemptEnd;
+    const listened = observed();
+    if (hook === undefined && !listened) return;
+    const durationMs = performance.now() - at;
+    const attempt = this.#retry + 1;
+    const code = response === undefined ? codeOf(error, target.callerSignal?.aborted === true) : undefined;
+    if (hook !== undefined) {
+      callHook(hook, {
+        method: plan.method,
+        url: target.url,
+        origin: target.origin,
+        attempt,
+        durationMs,
+        ...(response === undefined ? { error, code } : { status: response.status }),
+        retry,
+        reason,
+        ...(delayMs === undefined ? {} : { delayMs }),
+      });
+    }
+    if (listened) {
+      publish({
+        decision: 'attempt-end',
+        origin: target.origin,
+        method: plan.method,
+        attempt,
+        ...(response === undefined ? { code } : { status: response.status }),
+        durationMs,
+        reason,
+        ...(delayMs === undefined ? {} : { delayMs }),
+      });
+    }
+  }
+
+  /**
+   * Asks pacing whether the next attempt may go: undefined (now), a promise (once its turn comes; it
+   * rejects with a {@link PaceRefusal} past the limit, or with the caller's abort reason), or a refusal.
+   */
+  #pace(pacer: Pacer): undefined | Promise<void> | PaceRefusal {
+    const { origin } = this.target;
+    if (!pacer.knows(origin)) {
+      this.#seq = 0;
+      return undefined;
+    }
+    if (!this.settings.pace) {
+      // Not paced (init.bulwark.pace: false), but in flight to the origin, and its answer is still read.
+      this.#seq = pacer.track(origin);
+      return undefined;
+    }
+    const now = Date.now();
+    const limit = Math.min(this.settings.paceMaxWaitMs, this.deadlineAt - now);
+    const ticket = pacer.admit(origin, this.#routeKey(), now, limit, this.target.callerSignal);
+    if (typeof ticket === 'number') {
+      this.#seq = ticket;
+      return undefined;
+    }
+    const refused = ticket instanceof PaceRefusal;
+    if (observed()) {
+      publish({
+        decision: 'paced',
+        origin,
+        method: this.plan.method,
+        attempt: this.#retry + 1,
+        delayMs: ticket.waitMs,
+        ...(refused ? { code: 'throttled' } : {}),
+      });
+    }
+    if (refused) return ticket;
+    return ticket.promise.then((seq) => {
+      this.#seq = seq;
+    });
+  }
+
+  #routeKey(): string {
+    this.#route ??= routeOf(this.plan.method, this.target.url);
+    return this.#route;
+  }
+
+  /** Hands what the response says about the origin's rate limits to pacing. */
+  #learn(response: Response): void {
+    const pacer = this.target.pacer;
+    if (pacer === undefined) return;
+    const now = Date.now();
+    const observations = readHeaders(response, now);
+    const origin = this.target.origin;
+    const seq = this.#seq;
+    this.#seq = 0;
+    if (observations === undefined && !pacer.knows(origin)) return;
+    pacer.learn(origin, this.#routeKey(), seq, observations, now);
+  }
+
+  /** The attempt ended without an answer, or was never sent: pacing no longer counts it in flight. */
+  #unpace(): void {
+    if (this.#seq === 0) return;
+    this.target.pacer?.done(this.target.origin, this.#seq);
+    this.#seq = 0;
   }
 
   /** The init of this attempt: the prepared request with the attempt's signal. */
@@ -350,22 +574,32 @@ class Call implements Attempt {
   #settle(response: Response): Response | Promise<Response> {
     const timer = this.#timer;
     const callerSignal = this.target.callerSignal;
+    this.#learn(response);
     if (callerSignal?.aborted) {
       timer?.stop();
       discard(response);
+      this.#attemptEnd(false, 'aborted', undefined, callerSignal.reason);
       throw callerSignal.reason;
     }
+    const adaptive = this.state?.adaptive;
     const timedOut = timer?.fired;
     if (timedOut !== undefined) {
       // The timer fired as the response arrived: its body is aborted, so it is a timeout after all.
       discard(response);
-      if (timedOut.code === 'deadline_exceeded') throw timedOut;
+      adaptive?.record(false);
+      if (timedOut.code === 'deadline_exceeded') {
+        this.#attemptEnd(false, 'timeout', undefined, timedOut);
+        throw timedOut;
+      }
       return this.#retryAfter(new Failure('timeout', undefined, timedOut));
     }
-    const verdict = statusVerdict(response.status);
+    const status = response.status;
+    adaptive?.record(status < 500 && status !== 429);
+    const verdict = statusVerdict(status);
     if (verdict === 'retry' || (verdict === 'conflict' && this.#conflict)) {
       return this.#retryAfter(new Failure('status', response, undefined));
     }
+    this.#attemptEnd(false, 'answered', response, undefined);
     return response;
   }
 
@@ -373,17 +607,36 @@ class Call implements Attempt {
   #settleError(error: unknown): Promise<Response> {
     const timer = this.#timer;
     timer?.stop();
+    this.#unpace();
     const callerSignal = this.target.callerSignal;
-    if (callerSignal?.aborted) throw callerSignal.reason;
+    if (callerSignal?.aborted) {
+      this.#attemptEnd(false, 'aborted', undefined, error);
+      throw callerSignal.reason;
+    }
     if (error instanceof CircuitOpenError) throw error;
     const timedOut = timer?.fired;
+    const adaptive = this.state?.adaptive;
     if (timedOut !== undefined) {
-      if (timedOut.code === 'deadline_exceeded') throw timedOut;
+      adaptive?.record(false);
+      if (timedOut.code === 'deadline_exceeded') {
+        this.#attemptEnd(false, 'timeout', undefined, timedOut);
+        throw timedOut;
+      }
       return this.#retryAfter(new Failure('timeout', undefined, timedOut));
     }
     const network = classifyNetworkError(error);
-    if (network === undefined) throw error;
+    if (network === undefined) {
+      this.#attemptEnd(false, 'not-retryable', undefined, error);
+      throw error;
+    }
+    adaptive?.record(false);
     return this.#retryAfter(new Failure(network, undefined, error));
+  }
+
+  /** Ends the call with `outcome` (its response returned, its error thrown), saying why it is not retried. */
+  #stop(outcome: Failure, reason: RetryReason): Response {
+    this.#attemptEnd(false, reason, outcome.response, outcome.error);
+    return outcome.end();
   }
 
   /**
@@ -394,30 +647,52 @@ class Call implements Attempt {
   async #retryAfter(outcome: Failure): Promise<Response> {
     const { settings, plan, target } = this;
     const retry = this.#retry;
-    if (retry >= settings.retries) return outcome.end();
+    if (retry >= settings.retries) return this.#stop(outcome, 'retries-spent');
     let delayMs: number;
     let fromRetryAfter = false;
     const { response } = outcome;
     if (response !== undefined) {
-      if (!plan.replaySafe || plan.stream) return response;
+      if (!plan.replaySafe) return this.#stop(outcome, 'not-replay-safe');
+      if (plan.stream) return this.#stop(outcome, 'stream-body');
       const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
       if (retryAfter === undefined) delayMs = backoffDelay(retry, settings.baseDelayMs, settings.maxDelayMs);
-      else if (retryAfter > settings.maxRetryAfterMs) return response;
+      else if (retryAfter > settings.maxRetryAfterMs) return this.#stop(outcome, 'retry-after-too-long');
       else {
         delayMs = retryAfter;
         fromRetryAfter = true;
       }
     } else {
-      if (!plan.replaySafe && outcome.reason !== 'before-connect') return outcome.end();
-      if (plan.stream) throw new BodyNotReplayableError(outcome.error);
+      if (!plan.replaySafe && outcome.reason !== 'before-connect') return this.#stop(outcome, 'not-replay-safe');
+      if (plan.stream) {
+        this.#attemptEnd(false, 'stream-body', undefined, outcome.error);
+        throw new BodyNotReplayableError(outcome.error);
+      }
       delayMs = backoffDelay(retry, settings.baseDelayMs, settings.maxDelayMs);
     }
     const now = Date.now();
-    if (now + delayMs >= this.deadlineAt) return outcome.end();
+    if (now + delayMs >= this.deadlineAt) return this.#stop(outcome, 'deadline');
     const state = this.state;
-    if (state !== undefined && state.blockedUntil() > now + delayMs) return outcome.end();
-    if (state?.budget !== undefined && !state.budget.tryRetry(now)) return outcome.end();
+    if (state !== undefined && state.blockedUntil() > now + delayMs) return this.#stop(outcome, 'breaker-open');
+    if (state?.budget !== undefined && !state.budget.tryRetry(now)) {
+      if (observed()) publish({ decision: 'budget-refused', origin: target.origin, method: plan.method, attempt: retry + 1 });
+      return this.#stop(outcome, 'budget-refused');
+    }
+    if (state?.adaptive !== undefined && state.adaptive.refuses(now) > 0) {
+      if (observed()) publish({ decision: 'shed', origin: target.origin, method: plan.method, attempt: retry + 2, code: 'load_shed' });
+      return this.#stop(outcome, 'shed');
+    }
 
+    this.#attemptEnd(true, 'retryable', response, outcome.error, delayMs);
+    if (observed()) {
+      publish({
+        decision: 'retry',
+        origin: target.origin,
+        method: plan.method,
+        attempt: retry + 2,
+        delayMs,
+        ...(response !== undefined ? { status: response.status } : { code: codeOf(outcome.error, false) }),
+      });
+    }
     if (settings.onRetry) {
       const event: RetryEvent = {
         method: plan.method,
@@ -452,13 +727,33 @@ class Call implements Attempt {
     if (this.state !== undefined && !this.state.admits()) {
       // Another call opened the breaker during the wait: this call ends with the answer it already has,
       // exactly as when the breaker was open before the wait. A response keeps the deadline for its body.
-      if (response !== undefined && timer !== undefined && this.deadlineAt !== Number.POSITIVE_INFINITY) {
-        timer.rearm(this.deadlineAt - Date.now(), 'deadline_exceeded', settings.deadlineMs);
+      return this.#keep(outcome, timer);
+    }
+    const pacer = target.pacer;
+    if (pacer !== undefined) {
+      // The origin's rate limit decides when the retry goes; one that would wait too long is not made.
+      const gate = this.#pace(pacer);
+      if (gate instanceof PaceRefusal) return this.#keep(outcome, timer);
+      if (gate !== undefined) {
+        try {
+          await gate;
+        } catch (error) {
+          if (error instanceof PaceRefusal) return this.#keep(outcome, timer);
+          if (response !== undefined) discard(response);
+          throw error;
+        }
       }
-      return outcome.end();
     }
     if (response !== undefined) discard(response);
-    return this.next();
+    return this.#dispatch();
+  }
+
+  /** Ends the call after a wait with the answer it already had; a response keeps the deadline for its body. */
+  #keep(outcome: Failure, timer: AttemptTimer | undefined): Response {
+    if (outcome.response !== undefined && timer !== undefined && this.deadlineAt !== Number.POSITIVE_INFINITY) {
+      timer.rearm(this.deadlineAt - Date.now(), 'deadline_exceeded', this.settings.deadlineMs);
+    }
+    return outcome.end();
   }
 }
 

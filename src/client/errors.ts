@@ -89,3 +89,32 @@ export class BodyNotReplayableError extends Error {
     this.name = 'BodyNotReplayableError';
   }
 }
+
+/**
+ * Adaptive throttling (`adaptiveThrottle`) refused the call locally: its origin has been refusing or
+ * failing most attempts, and the client sheds part of the load itself, without touching the network.
+ * `probability` is the chance of refusal when it was drawn. Like `circuit_open`, it says the origin is
+ * overloaded: try again later, or elsewhere.
+ *
+ * @example
+ * ```ts
+ * catch (err) { if (err instanceof LoadShedError) return cachedAnswer(); }
+ * ```
+ */
+export class LoadShedError extends Error {
+  /** Stable code. */
+  readonly code = 'load_shed' as const;
+  /** The origin that is shedding, for example `https://api.example.com`. */
+  readonly origin: string;
+  /** The probability of a local refusal when this call was refused. */
+  readonly probability: number;
+
+  constructor(origin: string, probability: number) {
+    super(
+      `The request was not sent: ${origin} has been refusing most requests, so the client shed this one (refusal probability ${probability.toFixed(2)}).`,
+    );
+    this.name = 'LoadShedError';
+    this.origin = origin;
+    this.probability = probability;
+  }
+}

@@ -4,7 +4,10 @@
  */
 import type { BreakerOptions, BreakerStateEvent } from './breakers.js';
 import type { RetryBudgetOptions } from './budget.js';
+import type { AdaptiveThrottleOptions } from './adaptive.js';
 import type { BreakerRegistry } from './create-breakers.js';
+import type { AttemptEndEvent, AttemptStartEvent, CallEndEvent } from './hooks.js';
+import type { PaceOptions } from './pace.js';
 
 /** Any function that behaves like `fetch`. */
 export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
@@ -99,6 +102,38 @@ export interface CreateFetchOptions {
    */
   retryBudget?: RetryBudgetOptions | false;
   /**
+   * Client-side adaptive throttling per origin (the Google SRE book's formula): over a sliding window,
+   * an attempt is refused locally with probability `max(0, (requests - k * accepts) / (requests + 1))`,
+   * `requests` counting the attempts asked for (local refusals included) and `accepts` those the origin
+   * answered other than with 429, 5xx, a timeout or a network error. A refused first attempt rejects with a
+   * {@link LoadShedError} (`load_shed`) and never reaches the network; a refused retry ends the call with the
+   * answer it has. Kept beside the breaker and the retry budget (in the shared registry when `breakers`
+   * is given), so bounded by `maxBreakers`.
+   *
+   * Off by default: the breaker (on by default) already fails fast on an origin that fails half its calls;
+   * adaptive throttling is the gentler tool for an origin that is overloaded rather than down (it keeps
+   * sending about `k` times what the origin accepts, so recovery is seen at once). Turn it on, with or
+   * instead of the breaker, for upstreams that shed load with 429 or 503.
+   * @default false
+   * @example { adaptiveThrottle: { k: 2 } }
+   */
+  adaptiveThrottle?: AdaptiveThrottleOptions | boolean;
+  /**
+   * Pacing: the wrapper reads the origin's rate-limit headers (`RateLimit`/`RateLimit-Policy` draft-10/-11
+   * as bulwark sends them, draft-7, `X-RateLimit-*`) and `Retry-After` on a 429 or 503, and holds back
+   * the calls that the origin has said it would refuse until their turn, instead of sending them to
+   * collect a 429. A call whose turn would come after its deadline or `maxWaitMs` fails at once with
+   * `ApiError` `throttled` (with `Retry-After`). State is kept per origin and per policy name, for at
+   * most `maxOrigins` origins. `false` turns it off; `init.bulwark.pace` overrides it per call.
+   *
+   * On by default: it acts only on what the origin itself announced, holds a call only while the
+   * origin's own numbers say it would be refused, and a held call is sent no later than a retry of its
+   * 429 would have been; an origin that sends no rate-limit header costs one header lookup per response.
+   * @default { maxWaitMs: 60000, maxOrigins: 1000 }
+   * @example { pace: { maxWaitMs: 5_000 } }
+   */
+  pace?: PaceOptions | boolean;
+  /**
    * Circuit breaker per origin (opossum): 5xx, timeouts and network errors count as failures; 4xx, 429 and
    * the caller's aborts do not. While open, calls fail at once with a {@link CircuitOpenError}
    * (`circuit_open`). `false` disables breakers.
@@ -134,6 +169,27 @@ export interface CreateFetchOptions {
    */
   onRetry?: (event: RetryEvent) => void;
   /**
+   * Called when an attempt is sent (not for a call refused before reaching the network). A hook that
+   * throws is ignored.
+   * @default undefined
+   * @example { onAttempt: (e) => log.debug({ origin: e.origin, attempt: e.attempt }, 'sending') }
+   */
+  onAttempt?: (event: AttemptStartEvent) => void;
+  /**
+   * Called when an attempt answered or failed, with its status or error code, its duration, and whether
+   * (and why, or why not) it is retried. A hook that throws is ignored.
+   * @default undefined
+   * @example { onAttemptEnd: (e) => metrics.histogram('upstream.ms', e.durationMs, { status: e.status ?? e.code }) }
+   */
+  onAttemptEnd?: (event: AttemptEndEvent) => void;
+  /**
+   * Called when a call resolves or rejects, with the outcome, the attempts sent and the total time (to the
+   * response headers). A hook that throws is ignored.
+   * @default undefined
+   * @example { onCallEnd: (e) => log.info({ origin: e.origin, attempts: e.attempts, ms: e.durationMs }, e.outcome) }
+   */
+  onCallEnd?: (event: CallEndEvent) => void;
+  /**
    * Called when an origin's breaker opens, goes half-open or closes. A hook that throws is ignored.
    * @default undefined
    * @example { onBreakerStateChange: (e) => metrics.gauge(`breaker.${e.origin}`, e.state === 'open' ? 1 : 0) }
@@ -166,6 +222,11 @@ export const OPTION_NAMES = new Set([
   'onRetry',
   'onBreakerStateChange',
   'idempotencyHeader',
+  'adaptiveThrottle',
+  'pace',
+  'onAttempt',
+  'onAttemptEnd',
+  'onCallEnd',
 ]);
 
 export interface Settings {
@@ -178,6 +239,13 @@ export interface Settings {
   deadlineMs: number;
   onRetry: ((event: RetryEvent) => void) | undefined;
   keyHeader: string | false;
+  /** Whether calls are paced (the wrapper has a pacer and the call did not turn it off). */
+  pace: boolean;
+  /** Longest wait for a paced call's turn. */
+  paceMaxWaitMs: number;
+  onAttempt: ((event: AttemptStartEvent) => void) | undefined;
+  onAttemptEnd: ((event: AttemptEndEvent) => void) | undefined;
+  onCallEnd: ((event: CallEndEvent) => void) | undefined;
 }
 
 /** Throws a `TypeError` naming the option (`label` names where it sits) unless `ok`. */
@@ -220,6 +288,10 @@ export function validate(options: CreateFetchOptions): Settings {
     'idempotencyHeader',
     'a header name or false',
   );
+  for (const name of ['onAttempt', 'onAttemptEnd', 'onCallEnd'] as const) {
+    need(options[name] === undefined || typeof options[name] === 'function', name, 'a function');
+  }
+  const pace = validatePace(options.pace);
   return {
     fetch: options.fetch,
     retries,
@@ -230,7 +302,54 @@ export function validate(options: CreateFetchOptions): Settings {
     deadlineMs,
     onRetry: options.onRetry,
     keyHeader,
+    pace: pace !== false,
+    paceMaxWaitMs: pace === false ? 0 : pace.maxWaitMs,
+    onAttempt: options.onAttempt,
+    onAttemptEnd: options.onAttemptEnd,
+    onCallEnd: options.onCallEnd,
   };
+}
+
+const PACE_DEFAULTS: Required<PaceOptions> = { maxWaitMs: 60_000, maxOrigins: 1000 };
+
+/** Validates `pace`: `false`, or the options with their defaults. */
+export function validatePace(value: PaceOptions | boolean | undefined, label = 'createFetch: options.'): Required<PaceOptions> | false {
+  if (value === false) return false;
+  if (value === undefined || value === true) return PACE_DEFAULTS;
+  need(typeof value === 'object' && value !== null && !Array.isArray(value), 'pace', 'true, false or an object of pacing options', label);
+  for (const key of Object.keys(value)) {
+    need(Object.hasOwn(PACE_DEFAULTS, key), `pace.${key}`, 'one of maxWaitMs, maxOrigins (it is unknown)', label);
+  }
+  const merged = { ...PACE_DEFAULTS, ...stripUndefined(value) };
+  duration(merged.maxWaitMs, 'pace.maxWaitMs', 0, false, label);
+  need(Number.isSafeInteger(merged.maxOrigins) && merged.maxOrigins > 0, 'pace.maxOrigins', 'a positive integer', label);
+  return merged;
+}
+
+const ADAPTIVE_DEFAULTS: Required<AdaptiveThrottleOptions> = { k: 2, windowMs: 120_000, random: Math.random };
+
+/** Validates `adaptiveThrottle`: `false` (the default), or the options with their defaults. */
+export function validateAdaptive(
+  value: AdaptiveThrottleOptions | boolean | undefined,
+  label = 'createFetch: options.',
+): Required<AdaptiveThrottleOptions> | false {
+  if (value === false || value === undefined) return false;
+  if (value === true) return ADAPTIVE_DEFAULTS;
+  need(
+    typeof value === 'object' && value !== null && !Array.isArray(value),
+    'adaptiveThrottle',
+    'true, false or an object of adaptive throttling options',
+    label,
+  );
+  for (const key of Object.keys(value)) {
+    need(Object.hasOwn(ADAPTIVE_DEFAULTS, key), `adaptiveThrottle.${key}`, 'one of k, windowMs, random (it is unknown)', label);
+  }
+  const merged = { ...ADAPTIVE_DEFAULTS, ...stripUndefined(value) };
+  need(typeof merged.k === 'number' && Number.isFinite(merged.k) && merged.k >= 1, 'adaptiveThrottle.k', 'a number of at least 1', label);
+  duration(merged.windowMs, 'adaptiveThrottle.windowMs', 0, false, label);
+  need(merged.windowMs >= 10, 'adaptiveThrottle.windowMs', 'at least 10', label);
+  need(typeof merged.random === 'function', 'adaptiveThrottle.random', 'a function returning a number in [0, 1)', label);
+  return merged;
 }
 
 const BREAKER_DEFAULTS: Required<BreakerOptions> = {

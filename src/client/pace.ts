@@ -1,0 +1,629 @@
+/**
+ * Pacing: the client remembers what an origin's rate-limit headers said (per policy name) and holds back,
+ * or refuses at once, the calls that the origin has already said it would refuse, instead of sending them
+ * to collect a 429.
+ *
+ * What is read, from every response:
+ * - `RateLimit` and `RateLimit-Policy` as IETF draft-10/-11 structured fields (bulwark's own server sends
+ *   `RateLimit-Policy: "10-in-1s";q=10;w=1` and `RateLimit: "10-in-1s";r=9;t=1`), one bucket per policy name;
+ * - draft-7 (`RateLimit: limit=10, remaining=9, reset=1`) and the legacy `X-RateLimit-Remaining`,
+ *   `X-RateLimit-Limit`, `X-RateLimit-Reset` (Unix seconds, or seconds from now when small), one bucket each;
+ * - `Retry-After` on a 429 or a 503: the units of the policies the response named are zero until then; a
+ *   response with `Retry-After` and no rate-limit header blocks its route (a bucket of its own) until then.
+ *
+ * How a call is paced: each bucket holds the units the origin said were left, less the calls released
+ * since the response that said so. A call takes one unit of every bucket that applies to it, or waits:
+ * when a spent bucket's time (`t`, `reset`, `Retry-After`) comes, one call is let through, and then one
+ * more per `w / q` (the policy's average spacing) until an answer says how many units are really there.
+ * Which buckets apply: those the last response of the call's route (method and path) carried; for a
+ * route not seen yet, those that every route seen on the origin carried (one limiter in front of the
+ * whole API, the common case). A route whose last answer carried no rate-limit header is not paced.
+ *
+ * Memory is bounded: at most `maxOrigins` origins (least recently used dropped), {@link MAX_ROUTES} routes
+ * and {@link MAX_BUCKETS} buckets per origin. An origin that never sent a rate-limit header costs nothing.
+ */
+import { parseRetryAfter } from './retry-after.js';
+
+/** Options of pacing (`createFetch({ pace })`). */
+export interface PaceOptions {
+  /**
+   * Longest a call waits for its turn. A call whose turn is estimated to come later, or that is still
+   * waiting when this time has passed, fails at once with `ApiError` `throttled` (a retry that would
+   * wait that long is not made: the call ends with the response it has). The deadline of the call
+   * (`deadlineMs`) bounds the wait too.
+   * @default 60000
+   * @example { pace: { maxWaitMs: 2_000 } }
+   */
+  maxWaitMs?: number;
+  /**
+   * Most origins whose rate-limit state is kept; the least recently used is forgotten first.
+   * @default 1000
+   * @example { pace: { maxOrigins: 100 } }
+   */
+  maxOrigins?: number;
+}
+
+/** Routes remembered per origin (least recently used forgotten first). */
+export const MAX_ROUTES = 256;
+/** Buckets (policies) kept per origin; members of a header past this many are ignored. */
+export const MAX_BUCKETS = 16;
+/** Longest header value parsed; a longer one is ignored. */
+const MAX_HEADER_LENGTH = 2048;
+/** Longest route key kept (method and path); longer paths share the key of their first characters. */
+const MAX_ROUTE_LENGTH = 512;
+
+/** What one response said about one bucket. */
+export interface Observation {
+  key: string;
+  /** Units left. */
+  remaining: number;
+  /** Milliseconds until more units come, when said. */
+  untilMs: number | undefined;
+  quota: number | undefined;
+  windowMs: number | undefined;
+}
+
+/** The state of one policy of one origin. */
+class Bucket {
+  /** Units left, as estimated. */
+  remaining = 0;
+  /** When more units come (ms since the epoch), 0 when unknown. */
+  refillAt = 0;
+  /** Spacing of the units let through after `refillAt`, until an answer says more. */
+  intervalMs = 1000;
+  quota: number | undefined;
+  /** Sequence number of the call whose answer was last applied. */
+  seq = -1;
+  /** Routes whose last answer carried this bucket. */
+  routes = 0;
+  dead = false;
+
+  constructor(readonly key: string) {}
+
+  /** Moves a spent bucket past its refill time: one unit at `refillAt`, then one per `intervalMs`. */
+  refill(now: number): void {
+    if (this.remaining > 0 || this.refillAt === 0 || now < this.refillAt) return;
+    const units = 1 + Math.floor((now - this.refillAt) / this.intervalMs);
+    this.remaining = this.quota === undefined ? units : Math.min(units, this.quota);
+    this.refillAt += units * this.intervalMs;
+  }
+
+  available(now: number): boolean {
+    if (this.dead) return true;
+    this.refill(now);
+    return this.remaining > 0;
+  }
+
+  take(now: number): void {
+    if (this.dead) return;
+    this.remaining -= 1;
+    if (this.remaining <= 0 && this.refillAt <= now) this.refillAt = now + this.intervalMs;
+  }
+
+  /** When this spent bucket next lets a call through. */
+  nextAt(now: number): number {
+    if (this.dead || this.remaining > 0) return now;
+    return this.refillAt === 0 ? now + this.intervalMs : this.refillAt;
+  }
+
+  /**
+   * Applies an answer: its units less the calls still in flight (the origin may count them after it,
+   * whenever they were sent: requests overtake each other on parallel connections).
+   */
+  apply(observation: Observation, seq: number, inFlight: number, now: number): void {
+    if (seq < this.seq) {
+      // An answer older than the one applied: the origin may have counted it after the newer one, so
+      // its bound holds too, and the lower one wins.
+      this.remaining = Math.min(this.remaining, Math.max(0, observation.remaining - inFlight));
+      if (this.remaining <= 0 && this.refillAt <= now) this.refillAt = now + this.intervalMs;
+      return;
+    }
+    this.seq = seq;
+    const { quota, windowMs, untilMs } = observation;
+    if (quota !== undefined && quota > 0) {
+      this.quota = quota;
+      if (windowMs !== undefined && windowMs > 0) this.intervalMs = Math.max(1, windowMs / quota);
+    }
+    this.remaining = Math.max(0, observation.remaining - inFlight);
+    if (untilMs !== undefined) this.refillAt = now + untilMs;
+    else if (this.remaining <= 0) this.refillAt = now + this.intervalMs;
+    else this.refillAt = 0;
+  }
+}
+
+/** A call waiting for its turn. */
+interface Waiter {
+  buckets: Bucket[];
+  resolve(seq: number): void;
+  reject(error: unknown): void;
+  done: boolean;
+}
+
+/** The state kept for one origin. */
+class OriginPace {
+  readonly buckets = new Map<string, Bucket>();
+  /** Route key to the buckets its last answer carried, least recently used first. */
+  readonly routes = new Map<string, Bucket[]>();
+  /** Sequence numbers of the calls released to this origin whose answer has not come. */
+  readonly inFlight = new Set<number>();
+  readonly queue: Waiter[] = [];
+  timer: NodeJS.Timeout | undefined;
+  timerAt = 0;
+
+  /** The buckets that apply to a call of `route`. */
+  applicable(route: string): Bucket[] {
+    const known = this.routes.get(route);
+    if (known !== undefined) return known;
+    const all: Bucket[] = [];
+    const count = this.routes.size;
+    if (count === 0) return all;
+    for (const bucket of this.buckets.values()) if (bucket.routes === count) all.push(bucket);
+    return all;
+  }
+
+  setRoute(route: string, buckets: Bucket[]): void {
+    const previous = this.routes.get(route);
+    if (previous !== undefined) {
+      this.routes.delete(route);
+      for (const bucket of previous) bucket.routes -= 1;
+    } else if (this.routes.size >= MAX_ROUTES) {
+      const oldest = this.routes.keys().next().value as string;
+      for (const bucket of this.routes.get(oldest) as Bucket[]) bucket.routes -= 1;
+      this.routes.delete(oldest);
+    }
+    for (const bucket of buckets) bucket.routes += 1;
+    this.routes.set(route, buckets);
+    // A bucket no route carries any more says nothing about any call: it is dropped.
+    if (previous !== undefined) {
+      for (const bucket of previous) {
+        if (bucket.routes === 0) {
+          bucket.dead = true;
+          this.buckets.delete(bucket.key);
+        }
+      }
+    }
+  }
+}
+
+/** Why a call is not let through: its turn would come after the limit it may wait. */
+export class PaceRefusal {
+  constructor(
+    /** Estimated milliseconds until the call's turn. */
+    readonly waitMs: number,
+  ) {}
+}
+
+/** A call that waits for its turn: `promise` resolves to its sequence number once it may go. */
+export interface PaceWait {
+  readonly waitMs: number;
+  readonly promise: Promise<number>;
+}
+
+/**
+ * The pacing state of one wrapper.
+ *
+ * @example
+ * ```ts
+ * const pacer = new Pacer({ maxWaitMs: 60_000, maxOrigins: 1000 });
+ * const ticket = pacer.admit(origin, route, Date.now(), 5_000, signal);
+ * // a number: send now; a PaceWait: await ticket.promise; a PaceRefusal: fail fast
+ * pacer.learn(origin, route, seq, readHeaders(response, Date.now()), Date.now());
+ * ```
+ */
+export class Pacer {
+  readonly maxWaitMs: number;
+  readonly #maxOrigins: number;
+  readonly #origins = new Map<string, OriginPace>();
+  /** The last sequence number given: every call released gets the next, whatever its origin. */
+  #seq = 0;
+
+  constructor(options: Required<PaceOptions>) {
+    this.maxWaitMs = options.maxWaitMs;
+    this.#maxOrigins = options.maxOrigins;
+  }
+
+  /** Number of origins whose state is kept. */
+  get size(): number {
+    return this.#origins.size;
+  }
+
+  /** Whether a call to `origin` may need pacing (its state exists); the route need not be computed otherwise. */
+  knows(origin: string): boolean {
+    return this.#origins.has(origin);
+  }
+
+  /**
+   * Asks to send one call of `route` to `origin`. Returns its sequence number when it may go now (its
+   * units are taken), a {@link PaceWait} when it must wait (at most `limitMs`, after which the wait rejects
+   * with a {@link PaceRefusal}; the signal's abort rejects it with the signal's reason), or a
+   * {@link PaceRefusal} when its turn would come after `limitMs`.
+   */
+  admit(origin: string, route: string, now: number, limitMs: number, signal: AbortSignal | undefined): number | PaceWait | PaceRefusal {
+    const state = this.#origins.get(origin);
+    if (state === undefined) return 0;
+    this.#origins.delete(origin);
+    this.#origins.set(origin, state);
+    const buckets = state.applicable(route);
+    if (buckets.length === 0) return this.#release(state);
+    if (state.queue.length > 0) this.#drain(state, now);
+    let free = true;
+    for (const bucket of buckets) if (!bucket.available(now)) free = false;
+    if (free && !state.queue.some((waiter) => waiter.buckets.some((bucket) => buckets.includes(bucket)))) {
+      for (const bucket of buckets) bucket.take(now);
+      return this.#release(state);
+    }
+    const waitMs = this.#estimate(state, buckets, now);
+    if (waitMs > limitMs) return new PaceRefusal(waitMs);
+    let waiter!: Waiter;
+    const promise = new Promise<number>((resolve, reject) => {
+      waiter = { buckets, resolve, reject, done: false };
+    });
+    const finish = (error: unknown) => {
+      if (waiter.done) return;
+      waiter.done = true;
+      const index = state.queue.indexOf(waiter);
+      if (index !== -1) state.queue.splice(index, 1);
+      waiter.reject(error);
+    };
+    // Not unref'd, like a retry's wait: the caller awaits it. Bounded by limitMs.
+    const limit = setTimeout(() => finish(new PaceRefusal(waitMs)), limitMs);
+    const onAbort = () => finish(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const resolve = waiter.resolve;
+    waiter.resolve = (seq) => {
+      clearTimeout(limit);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(seq);
+    };
+    const reject = waiter.reject;
+    waiter.reject = (error) => {
+      clearTimeout(limit);
+      signal?.removeEventListener('abort', onAbort);
+      reject(error);
+    };
+    state.queue.push(waiter);
+    this.#schedule(state, now);
+    return { waitMs, promise };
+  }
+
+  /** A sequence number for a call sent to `origin` without pacing (counted in flight when the origin is known). */
+  track(origin: string): number {
+    const state = this.#origins.get(origin);
+    return state === undefined ? 0 : this.#release(state);
+  }
+
+  /** The call of `seq` ended without an answer (or was never sent): it is no longer in flight. */
+  done(origin: string, seq: number): void {
+    if (seq !== 0) this.#origins.get(origin)?.inFlight.delete(seq);
+  }
+
+  #release(state: OriginPace): number {
+    const seq = ++this.#seq;
+    state.inFlight.add(seq);
+    return seq;
+  }
+
+  /**
+   * Learns what a response's rate-limit headers said ({@link readHeaders}; `undefined`: none). `seq` is
+   * the number {@link Pacer.admit} or {@link Pacer.track} gave the call (0: none).
+   */
+  learn(origin: string, route: string, seq: number, observations: Observation[] | undefined, now: number): void {
+    let state = this.#origins.get(origin);
+    if (seq !== 0) state?.inFlight.delete(seq);
+    if (observations === undefined) {
+      // Answered without a rate-limit header: this route is not limited (or no longer blocked).
+      if (state !== undefined) {
+        state.setRoute(route, []);
+        this.#drain(state, now);
+      }
+      return;
+    }
+    if (state === undefined) {
+      if (this.#origins.size >= this.#maxOrigins) this.#forgetOldest();
+      state = new OriginPace();
+      this.#origins.set(origin, state);
+    }
+    const inFlight = state.inFlight.size;
+    const carried: Bucket[] = [];
+    for (const observation of observations) {
+      let bucket = state.buckets.get(observation.key);
+      if (bucket === undefined) {
+        if (state.buckets.size >= MAX_BUCKETS) continue;
+        bucket = new Bucket(observation.key);
+        state.buckets.set(observation.key, bucket);
+      }
+      bucket.apply(observation, seq, inFlight, now);
+      carried.push(bucket);
+    }
+    state.setRoute(route, carried);
+    this.#drain(state, now);
+  }
+
+  /** Forgets every origin (waiting calls are let through). */
+  clear(): void {
+    for (const state of this.#origins.values()) this.#letGo(state);
+    this.#origins.clear();
+  }
+
+  #forgetOldest(): void {
+    const oldest = this.#origins.keys().next().value as string;
+    const state = this.#origins.get(oldest) as OriginPace;
+    this.#origins.delete(oldest);
+    this.#letGo(state);
+  }
+
+  /** Lets every waiting call of a forgotten origin go: nothing is known about it any more. */
+  #letGo(state: OriginPace): void {
+    if (state.timer !== undefined) clearTimeout(state.timer);
+    for (const waiter of state.queue.splice(0)) {
+      waiter.done = true;
+      waiter.resolve(0);
+    }
+  }
+
+  /** Estimated wait before a new call needing `buckets` gets its turn, behind the calls already waiting. */
+  #estimate(state: OriginPace, buckets: Bucket[], now: number): number {
+    let wait = 0;
+    for (const bucket of buckets) {
+      if (bucket.dead) continue;
+      let ahead = 0;
+      for (const waiter of state.queue) if (waiter.buckets.includes(bucket)) ahead += 1;
+      bucket.refill(now);
+      const needed = ahead + 1 - Math.max(0, bucket.remaining);
+      if (needed <= 0) continue;
+      const first = Math.max(0, bucket.nextAt(now) - now);
+      // After the refill time a known quota is likely back whole (the estimate errs on the early side;
+      // the limit timer still bounds the wait).
+      const rest =
+        bucket.quota !== undefined
+          ? Math.floor((needed - 1) / bucket.quota) * bucket.intervalMs * bucket.quota
+          : (needed - 1) * bucket.intervalMs;
+      wait = Math.max(wait, first + rest);
+    }
+    return wait;
+  }
+
+  /** Lets through, in order, every waiting call whose buckets have units; schedules the next look. */
+  #drain(state: OriginPace, now: number): void {
+    const queue = state.queue;
+    for (let index = 0; index < queue.length; ) {
+      const waiter = queue[index] as Waiter;
+      let free = true;
+      for (const bucket of waiter.buckets) if (!bucket.available(now)) free = false;
+      if (!free) {
+        index++;
+        continue;
+      }
+      for (const bucket of waiter.buckets) bucket.take(now);
+      queue.splice(index, 1);
+      waiter.done = true;
+      waiter.resolve(this.#release(state));
+    }
+    this.#schedule(state, now);
+  }
+
+  #schedule(state: OriginPace, now: number): void {
+    if (state.queue.length === 0) {
+      if (state.timer !== undefined) clearTimeout(state.timer);
+      state.timer = undefined;
+      return;
+    }
+    let at = Number.POSITIVE_INFINITY;
+    for (const waiter of state.queue) {
+      for (const bucket of waiter.buckets) if (!bucket.available(now)) at = Math.min(at, bucket.nextAt(now));
+    }
+    if (at === Number.POSITIVE_INFINITY) at = now;
+    if (state.timer !== undefined && state.timerAt === at) return;
+    if (state.timer !== undefined) clearTimeout(state.timer);
+    state.timerAt = at;
+    const timer = setTimeout(() => {
+      state.timer = undefined;
+      this.#drain(state, Date.now());
+    }, Math.max(1, at - now));
+    // The waiting calls' own limit timers keep the process alive; this one only wakes them early.
+    timer.unref();
+    state.timer = timer;
+  }
+}
+
+/**
+ * The route key of a call: its method and the path of its URL (no query, no fragment), which no event or
+ * error ever shows.
+ */
+export function routeOf(method: string, url: string): string {
+  const scheme = url.indexOf('//');
+  let start = scheme === -1 ? url.length : url.indexOf('/', scheme + 2);
+  if (start === -1) start = url.length;
+  let end = url.length;
+  for (let index = start; index < end; index++) {
+    const code = url.charCodeAt(index);
+    if (code === 0x3f || code === 0x23) end = index;
+  }
+  const path = start === end ? '/' : url.slice(start, end);
+  const key = `${method} ${path}`;
+  return key.length > MAX_ROUTE_LENGTH ? key.slice(0, MAX_ROUTE_LENGTH) : key;
+}
+
+/** What a response's headers say about the origin's rate limits, or undefined when they say nothing. */
+export function readHeaders(response: Response, now: number): Observation[] | undefined {
+  const headers = response.headers;
+  const status = response.status;
+  let observations: Observation[] | undefined;
+  const rateLimit = headers.get('ratelimit');
+  if (rateLimit !== null) observations = parseRateLimit(rateLimit, headers.get('ratelimit-policy'));
+  else {
+    const remaining = headers.get('x-ratelimit-remaining');
+    if (remaining !== null) {
+      observations = parseLegacy(remaining, headers.get('x-ratelimit-limit'), headers.get('x-ratelimit-reset'), now);
+    }
+  }
+  if (status === 429 || status === 503) {
+    const retryAfter = parseRetryAfter(headers.get('retry-after'), now);
+    if (retryAfter !== undefined) {
+      if (observations === undefined || observations.length === 0) {
+        observations = [{ key: 'retry-after', remaining: 0, untilMs: retryAfter, quota: undefined, windowMs: undefined }];
+      } else {
+        // The refused request names its policies; none of the spent ones admits anything before Retry-After.
+        let spent = false;
+        for (const observation of observations) {
+          if (observation.remaining <= 0) {
+            spent = true;
+            observation.untilMs = Math.max(observation.untilMs ?? 0, retryAfter);
+          }
+        }
+        if (!spent) {
+          for (const observation of observations) {
+            observation.remaining = 0;
+            observation.untilMs = Math.max(observation.untilMs ?? 0, retryAfter);
+          }
+        }
+      }
+    }
+  }
+  return observations !== undefined && observations.length > 0 ? observations : undefined;
+}
+
+const MAX_SECONDS = 2_000_000; // about 23 days: a longer reset is read as this long.
+
+function seconds(value: unknown): number | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return undefined;
+  return Math.min(value, MAX_SECONDS) * 1000;
+}
+
+function units(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
+}
+
+/**
+ * Parses `RateLimit` (draft-10/-11 list, or draft-7 dictionary) with its `RateLimit-Policy`. Malformed
+ * members are skipped; a malformed header gives an empty list.
+ */
+export function parseRateLimit(value: string, policy: string | null): Observation[] {
+  if (value.length > MAX_HEADER_LENGTH) return [];
+  const text = value.trim();
+  if (/^limit\s*=|(^|,)\s*remaining\s*=/i.test(text)) return parseDraft7(text, policy);
+  const members = parseList(text);
+  if (members === undefined) return [];
+  const policies = new Map<string, Params>();
+  if (policy !== null && policy.length <= MAX_HEADER_LENGTH) {
+    for (const member of parseList(policy) ?? []) policies.set(member.name, member.params);
+  }
+  const out: Observation[] = [];
+  for (const member of members) {
+    const remaining = units(member.params.r);
+    if (remaining === undefined) continue;
+    const described = policies.get(member.name);
+    out.push({
+      key: `policy:${member.name}`,
+      remaining,
+      untilMs: seconds(member.params.t),
+      quota: units(described?.q),
+      windowMs: seconds(described?.w),
+    });
+    if (out.length >= MAX_BUCKETS) break;
+  }
+  return out;
+}
+
+function parseDraft7(text: string, policy: string | null): Observation[] {
+  const fields = new Map<string, number>();
+  for (const part of text.split(',')) {
+    const match = /^\s*([a-z]+)\s*=\s*(\d+(?:\.\d+)?)\s*$/i.exec(part);
+    if (match) fields.set((match[1] as string).toLowerCase(), Number(match[2]));
+  }
+  const remaining = units(fields.get('remaining'));
+  if (remaining === undefined) return [];
+  let quota = units(fields.get('limit'));
+  let windowMs: number | undefined;
+  const described = policy === null ? null : /^\s*(\d+)\s*;\s*w\s*=\s*(\d+)/.exec(policy);
+  if (described) {
+    quota ??= Number(described[1]);
+    windowMs = seconds(Number(described[2]));
+  }
+  return [{ key: 'draft-7', remaining, untilMs: seconds(fields.get('reset')), quota, windowMs }];
+}
+
+function parseLegacy(remainingText: string, limitText: string | null, resetText: string | null, now: number): Observation[] {
+  const remaining = /^\s*\d+\s*$/.test(remainingText) ? Number(remainingText) : undefined;
+  if (remaining === undefined) return [];
+  const quota = limitText !== null && /^\s*\d+\s*$/.test(limitText) ? Number(limitText) : undefined;
+  let untilMs: number | undefined;
+  if (resetText !== null && /^\s*\d+(\.\d+)?\s*$/.test(resetText)) {
+    const reset = Number(resetText);
+    // A Unix time (seconds) when large, else seconds from now (both forms are in use).
+    untilMs = reset > 1_000_000_000 ? Math.max(0, Math.min(reset * 1000 - now, MAX_SECONDS * 1000)) : seconds(reset);
+  }
+  return [{ key: 'legacy', remaining, untilMs, quota, windowMs: undefined }];
+}
+
+type Params = Record<string, number | string | boolean>;
+
+/**
+ * A small RFC 9651 list parser for the members these headers use: an sf-string or token, then
+ * parameters whose values are integers, decimals, strings, tokens or booleans. Undefined when malformed.
+ */
+function parseList(text: string): Array<{ name: string; params: Params }> | undefined {
+  const out: Array<{ name: string; params: Params }> = [];
+  let index = 0;
+  const length = text.length;
+  const skipSpace = () => {
+    while (index < length && (text[index] === ' ' || text[index] === '\t')) index++;
+  };
+  const bareItem = (): number | string | boolean | undefined => {
+    const char = text[index];
+    if (char === '"') {
+      let result = '';
+      index++;
+      while (index < length) {
+        const c = text[index] as string;
+        if (c === '\\') {
+          result += text[index + 1] ?? '';
+          index += 2;
+        } else if (c === '"') {
+          index++;
+          return result;
+        } else {
+          result += c;
+          index++;
+        }
+      }
+      return undefined;
+    }
+    if (char === '?') {
+      const value = text[index + 1];
+      index += 2;
+      return value === '1' ? true : value === '0' ? false : undefined;
+    }
+    const match = /^(-?\d+(?:\.\d+)?)|^([A-Za-z*][A-Za-z0-9:/!#$%&'*+\-.^_`|~]*)/.exec(text.slice(index, index + 256));
+    if (!match) return undefined;
+    index += match[0].length;
+    return match[1] !== undefined ? Number(match[1]) : (match[2] as string);
+  };
+  while (index < length) {
+    skipSpace();
+    const name = bareItem();
+    if (typeof name !== 'string') return undefined;
+    const params: Params = {};
+    while (text[index] === ';') {
+      index++;
+      skipSpace();
+      const key = /^[a-z*][a-z0-9_\-.*]*/.exec(text.slice(index, index + 64));
+      if (!key) return undefined;
+      index += key[0].length;
+      let paramValue: number | string | boolean | undefined = true;
+      if (text[index] === '=') {
+        index++;
+        paramValue = bareItem();
+        if (paramValue === undefined) return undefined;
+      }
+      params[key[0]] = paramValue;
+    }
+    out.push({ name, params });
+    skipSpace();
+    if (index >= length) break;
+    if (text[index] !== ',') return undefined;
+    index++;
+    if (out.length >= MAX_BUCKETS * 2) break;
+  }
+  return out;
+}
