@@ -164,6 +164,7 @@ export function guard<Rest extends unknown[] = unknown[]>(
   const keys = options.idempotency ? createIdempotency<Request>(options.idempotency) : undefined;
   const guards: Array<Guard<Request>> = [...(allowlist ? [allowlist] : []), ...limiters, ...(cap ? [cap] : []), ...(keys ? [keys] : [])];
   const clientIp = options.clientIp;
+  if (clientIp === undefined) warnNoPeer(options);
   const controls: GuardedControls = Object.freeze({
     ...(allowlist ? { ipAllowlist: controlsOf(allowlist) } : {}),
     rateLimit: Object.freeze(limiters.map(controlsOf)),
@@ -261,6 +262,38 @@ function reported(response: Response, reports: Array<(outcome: Outcome) => void>
     }
   }
   return response;
+}
+
+let warnedDenyAll = false;
+let warnedSharedKey = false;
+
+const CLIENT_IP_HOW =
+  'pass clientIp: (request, ...rest) => the peer address (@hono/node-server: (_request, env) => env.incoming.socket.remoteAddress; Bun: (request, server) => server.requestIP(request)?.address)';
+
+/**
+ * Without `clientIp` a Web `Request` has no peer address: an allowlist denies every request, and a rate
+ * limit or spend cap on the default key (the client address) puts every client under one key. Each is told
+ * to the process once, when such a guard is built.
+ */
+function warnNoPeer(options: GuardOptions<any>): void {
+  if (options.ipAllowlist && !warnedDenyAll) {
+    warnedDenyAll = true;
+    process.emitWarning(
+      `bulwark: guard: ipAllowlist without clientIp denies every request (403 ip_not_allowed): a Web Request carries no peer address; ${CLIENT_IP_HOW}`,
+      { code: 'BULWARK_NO_PEER_ADDRESS' },
+    );
+  }
+  if (warnedSharedKey) return;
+  const shared = [
+    ...(listOf(options.rateLimit).some((limit) => limit.key === undefined) ? ['rateLimit'] : []),
+    ...(options.spendCap && options.spendCap.key === undefined ? ['spendCap'] : []),
+  ];
+  if (shared.length === 0) return;
+  warnedSharedKey = true;
+  process.emitWarning(
+    `bulwark: guard: ${shared.join(' and ')} without clientIp and without key: every client shares one key ('unknown'), so one client's traffic counts against all; ${CLIENT_IP_HOW}, or give a key function`,
+    { code: 'BULWARK_SHARED_KEY' },
+  );
 }
 
 /** A guard's run-time controls, as the framework middleware carry them, on an object of their own. */

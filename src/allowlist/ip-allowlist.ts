@@ -142,6 +142,18 @@ function checkMode(mode: unknown, what: string): GuardMode {
   throw new TypeError(`${NAME}: ${what} must be 'enforce' or 'shadow'${foreign}`);
 }
 
+let warnedEmpty = false;
+
+/** A static list that is empty can only deny: the process is told once. */
+function warnEmptyList(): void {
+  if (warnedEmpty) return;
+  warnedEmpty = true;
+  process.emitWarning(
+    `bulwark: ${NAME}: the allow list is empty, so every request is denied (403 ip_not_allowed); list the addresses that may pass, or call replace(list) once they are known`,
+    { code: 'BULWARK_DENY_ALL' },
+  );
+}
+
 /**
  * Builds an IP allowlist guard: requests whose client address (see `createClientIpResolver`) is not in
  * `allow` get `403` `ip_not_allowed`. Options are validated here; a bad option or a refused entry throws a
@@ -269,6 +281,7 @@ export function createIpAllowlist<Req = unknown>(options: IpAllowlistOptions<Req
     };
   } else {
     let current = toStaticSet(allow, `${NAME}: options.allow`);
+    if (current.empty) warnEmptyList();
     allowlist = {
       name: NAME,
       check(view) {
