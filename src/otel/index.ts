@@ -4,7 +4,7 @@
  * `@opentelemetry/api` is an optional peer dependency of bulwark: only this entry point loads it.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { type Attributes, type MeterProvider, metrics, ValueType } from '@opentelemetry/api';
+import { type Attributes, type Histogram, type MeterProvider, metrics, type ObservableResult, ValueType } from '@opentelemetry/api';
 import { CHANNELS } from '../events/channels.js';
 import { refuseUnknownOptions } from '../options/unknown-options.js';
 
@@ -38,6 +38,8 @@ export const METER_NAME = 'bulwark';
 /**
  * The instruments {@link recordMetrics} creates, by name: their kind, unit, and the attributes they can
  * carry. This list is the stable contract; names and attributes are not renamed within a major version.
+ * Counters are monotonic sums (created as observable counters over totals kept in process, so an event
+ * costs no attribute hashing); the durations are histograms with {@link DURATION_BOUNDARIES_MS}.
  */
 export const INSTRUMENTS = {
   'bulwark.decisions': {
@@ -190,126 +192,134 @@ export function recordMetrics(options: RecordMetricsOptions = {}): StopRecording
     throw new TypeError('recordMetrics: already recording into this meterProvider (call the stop function it returned first)');
   }
 
-  const meter = provider.getMeter(METER_NAME);
-  const counter = (name: InstrumentName) =>
-    meter.createCounter(name, { unit: INSTRUMENTS[name].unit, description: INSTRUMENTS[name].description, valueType: ValueType.INT });
-  const histogram = (name: InstrumentName) =>
-    meter.createHistogram(name, {
-      unit: INSTRUMENTS[name].unit,
-      description: INSTRUMENTS[name].description,
-      valueType: ValueType.DOUBLE,
-      advice: { explicitBucketBoundaries: [...DURATION_BOUNDARIES_MS] },
-    });
-  const decisions = counter('bulwark.decisions');
-  const refunds = counter('bulwark.refunds');
-  const cost = meter.createCounter('bulwark.cost', {
-    unit: INSTRUMENTS['bulwark.cost'].unit,
-    description: INSTRUMENTS['bulwark.cost'].description,
-    valueType: ValueType.DOUBLE,
-  });
-  const storeTransitions = counter('bulwark.store.transitions');
-  const attempts = counter('bulwark.client.attempts');
-  const attemptDuration = histogram('bulwark.client.attempt.duration');
-  const calls = counter('bulwark.client.calls');
-  const callDuration = histogram('bulwark.client.call.duration');
-  const retries = counter('bulwark.client.retries');
-  const refusals = counter('bulwark.client.refusals');
-  const paced = counter('bulwark.client.paced');
-  const breakerTransitions = counter('bulwark.client.breaker.transitions');
+  const {
+    decisions,
+    refunds,
+    cost,
+    storeTransitions,
+    attempts,
+    attemptDuration,
+    calls,
+    callDuration,
+    retries,
+    refusals,
+    paced,
+    breakerTransitions,
+  } = instrumentsOf(provider);
 
   const policyOf = capped(MAX_POLICIES, (value) => value.length <= 100);
   const codeOf = capped(MAX_CODES, (value) => CODE_SHAPE.test(value));
   const modeOf = (event: Event) => (event.mode === 'shadow' ? 'shadow' : 'enforce');
 
-  /** rateLimit and spendCap: a decision, a refund, and their cost. */
+  const decided = (
+    guard: string,
+    decision: string,
+    mode: string | undefined,
+    policy: string | undefined,
+    extra: { reason?: string | undefined; source?: string | undefined; period?: string | undefined; statusClass?: string | undefined },
+  ) => {
+    const key = `${guard}\0${decision}\0${mode ?? ''}\0${policy ?? ''}\0${extra.reason ?? ''}\0${extra.source ?? ''}\0${extra.period ?? ''}\0${extra.statusClass ?? ''}`;
+    if (decisions.add(key, 1)) return;
+    decisions.create(key, 1, defined({ guard, decision, mode, policy, reason: extra.reason, source: extra.source, period: extra.period, status_class: extra.statusClass }));
+  };
+  const NONE = {};
+
+  /** rateLimit and spendCap: a decision or a refund, and its cost. */
   const metered = (guard: 'rateLimit' | 'spendCap', allowed: ReadonlySet<string>) => (event: Event) => {
     const decision = event.decision;
+    if (typeof decision !== 'string') return;
     const policy = policyOf(event.policy);
     const mode = modeOf(event);
-    const attributes: Attributes = { guard, decision: decision as string, mode };
-    if (policy !== undefined) attributes.policy = policy;
     if (decision === 'refund') {
-      refunds.add(1, { guard, mode, ...(policy === undefined ? {} : { policy }) });
-    } else if (typeof decision === 'string' && allowed.has(decision)) {
-      const outcome: Attributes = { ...attributes };
-      if (typeof event.source === 'string' && SOURCES.has(event.source)) outcome.source = event.source;
-      if (guard === 'spendCap' && decision === 'deny' && typeof event.period === 'string' && PERIODS.has(event.period)) {
-        outcome.period = event.period;
-      }
-      decisions.add(1, outcome);
+      const key = `${guard}\0${mode}\0${policy ?? ''}`;
+      if (!refunds.add(key, 1)) refunds.create(key, 1, defined({ guard, mode, policy }));
+    } else if (allowed.has(decision)) {
+      const source = typeof event.source === 'string' && SOURCES.has(event.source) ? event.source : undefined;
+      const period =
+        guard === 'spendCap' && decision === 'deny' && typeof event.period === 'string' && PERIODS.has(event.period) ? event.period : undefined;
+      decided(guard, decision, mode, policy, source === undefined && period === undefined ? NONE : { source, period });
     } else {
       return;
     }
-    if (typeof event.cost === 'number' && Number.isFinite(event.cost) && event.cost > 0) cost.add(event.cost, attributes);
+    const amount = event.cost;
+    if (typeof amount === 'number' && Number.isFinite(amount) && amount > 0) {
+      const key = `${guard}\0${decision}\0${mode}\0${policy ?? ''}`;
+      if (!cost.add(key, amount)) cost.create(key, amount, defined({ guard, decision, mode, policy }));
+    }
+  };
+
+  /** The client's counters and histograms keyed by method, status class, code and origin. */
+  const outcome = (totals: Totals, event: Event, histogram?: Histogram) => {
+    const method = methodOf(event.method);
+    const statusClass = statusClassOf(event.status);
+    const code = codeOf(event.code);
+    const origin = originOf(event, origins);
+    const key = `${method ?? ''}\0${statusClass ?? ''}\0${code ?? ''}\0${origin ?? ''}`;
+    let attributes = totals.add(key, 1);
+    if (attributes === undefined) {
+      attributes = defined({ method, status_class: statusClass, code, origin });
+      totals.create(key, 1, attributes);
+    }
+    const duration = event.durationMs;
+    if (histogram !== undefined && typeof duration === 'number' && Number.isFinite(duration) && duration >= 0) {
+      histogram.record(duration, attributes);
+    }
   };
 
   const handlers: Record<(typeof CHANNELS)[keyof typeof CHANNELS], (event: Event) => void> = {
     [CHANNELS.allowlist]: (event) => {
-      if (typeof event.decision !== 'string' || !DECISIONS.allowlist.has(event.decision)) return;
-      const attributes: Attributes = { guard: 'ipAllowlist', decision: event.decision, mode: modeOf(event) };
-      if (event.decision === 'deny' && typeof event.reason === 'string' && REASONS.has(event.reason)) attributes.reason = event.reason;
-      decisions.add(1, attributes);
+      const decision = event.decision;
+      if (typeof decision !== 'string' || !DECISIONS.allowlist.has(decision)) return;
+      const reason = decision === 'deny' && typeof event.reason === 'string' && REASONS.has(event.reason) ? event.reason : undefined;
+      decided('ipAllowlist', decision, modeOf(event), undefined, reason === undefined ? NONE : { reason });
     },
     [CHANNELS.rateLimit]: metered('rateLimit', DECISIONS.rateLimit),
     [CHANNELS.spendCap]: metered('spendCap', DECISIONS.spendCap),
     [CHANNELS.idempotency]: (event) => {
-      if (typeof event.decision !== 'string' || !DECISIONS.idempotency.has(event.decision)) return;
-      const attributes: Attributes = { guard: 'idempotency', decision: event.decision };
+      const decision = event.decision;
+      if (typeof decision !== 'string' || !DECISIONS.idempotency.has(decision)) return;
       const statusClass = statusClassOf(event.status);
-      if (statusClass !== undefined) attributes.status_class = statusClass;
-      decisions.add(1, attributes);
+      decided('idempotency', decision, undefined, undefined, statusClass === undefined ? NONE : { statusClass });
     },
     [CHANNELS.store]: (event) => {
-      if (typeof event.guard !== 'string' || !STORE_GUARDS.has(event.guard)) return;
-      if (typeof event.decision !== 'string' || !STORE_DECISIONS.has(event.decision)) return;
-      const attributes: Attributes = { guard: event.guard, decision: event.decision };
+      const { guard, decision } = event;
+      if (typeof guard !== 'string' || !STORE_GUARDS.has(guard)) return;
+      if (typeof decision !== 'string' || !STORE_DECISIONS.has(decision)) return;
       const policy = policyOf(event.policy);
-      if (policy !== undefined) attributes.policy = policy;
-      if (typeof event.outage === 'string' && SOURCES.has(event.outage) && event.outage !== 'store') attributes.outage = event.outage;
-      storeTransitions.add(1, attributes);
+      const outage = typeof event.outage === 'string' && SOURCES.has(event.outage) && event.outage !== 'store' ? event.outage : undefined;
+      const key = `${guard}\0${decision}\0${policy ?? ''}\0${outage ?? ''}`;
+      if (!storeTransitions.add(key, 1)) storeTransitions.create(key, 1, defined({ guard, decision, policy, outage }));
     },
     [CHANNELS.client]: (event) => {
       const decision = event.decision;
       if (typeof decision !== 'string') return;
-      const state = Object.hasOwn(BREAKER_STATES, decision) ? BREAKER_STATES[decision] : undefined;
-      if (state !== undefined) {
-        breakerTransitions.add(1, withOrigin({ state }, event, origins));
-        return;
-      }
-      const attributes: Attributes = {};
-      const method = methodOf(event.method);
-      if (method !== undefined) attributes.method = method;
-      withOrigin(attributes, event, origins);
       switch (decision) {
         case 'attempt-end':
+          return outcome(attempts, event, attemptDuration);
         case 'call-end':
-        case 'retry': {
-          const statusClass = statusClassOf(event.status);
-          if (statusClass !== undefined) attributes.status_class = statusClass;
-          const code = codeOf(event.code);
-          if (code !== undefined) attributes.code = code;
-          if (decision === 'retry') {
-            retries.add(1, attributes);
-            return;
-          }
-          (decision === 'attempt-end' ? attempts : calls).add(1, attributes);
-          const duration = event.durationMs;
-          if (typeof duration === 'number' && Number.isFinite(duration) && duration >= 0) {
-            (decision === 'attempt-end' ? attemptDuration : callDuration).record(duration, attributes);
-          }
-          return;
-        }
+          return outcome(calls, event, callDuration);
+        case 'retry':
+          return outcome(retries, event);
         case 'budget-refused':
         case 'shed':
-          attributes.reason = decision === 'shed' ? 'shed' : 'budget';
-          refusals.add(1, attributes);
+        case 'paced': {
+          const method = methodOf(event.method);
+          const origin = originOf(event, origins);
+          const reason = decision === 'paced' ? undefined : decision === 'shed' ? 'shed' : 'budget';
+          const totals = decision === 'paced' ? paced : refusals;
+          const key = `${method ?? ''}\0${reason ?? ''}\0${origin ?? ''}`;
+          if (!totals.add(key, 1)) totals.create(key, 1, defined({ method, reason, origin }));
           return;
-        case 'paced':
-          paced.add(1, attributes);
+        }
+        default: {
+          const state = Object.hasOwn(BREAKER_STATES, decision) ? BREAKER_STATES[decision] : undefined;
+          // 'attempt' is counted when it ends; a decision of a later bulwark is not counted
+          if (state === undefined) return;
+          const origin = originOf(event, origins);
+          const key = `${state}\0${origin ?? ''}`;
+          if (!breakerTransitions.add(key, 1)) breakerTransitions.create(key, 1, defined({ state, origin }));
           return;
-        default:
-          // 'attempt' (counted when it ends) and decisions of a later bulwark
-          return;
+        }
       }
     },
   };
@@ -337,6 +347,89 @@ export function recordMetrics(options: RecordMetricsOptions = {}): StopRecording
     for (const [name, listener] of subscribed) unsubscribe(name, listener);
     recording.delete(provider);
   };
+}
+
+/**
+ * The totals behind one counter. An event adds to a total in this process (a string key and a number,
+ * nothing the SDK has to hash); the SDK reads the totals when it collects, through an observable counter.
+ * An OpenTelemetry synchronous counter would hash the attributes and look up its storage on every event,
+ * which costs several times a rate-limit decision.
+ */
+class Totals {
+  readonly #entries = new Map<string, { attributes: Attributes; value: number }>();
+
+  /** Adds to the total of `key` and returns its attributes, or undefined when `key` has none yet. */
+  add(key: string, value: number): Attributes | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    entry.value += value;
+    return entry.attributes;
+  }
+
+  /** Starts the total of a new `key`. */
+  create(key: string, value: number, attributes: Attributes): void {
+    this.#entries.set(key, { attributes, value });
+  }
+
+  observe = (result: ObservableResult): void => {
+    for (const { attributes, value } of this.#entries.values()) result.observe(value, attributes);
+  };
+}
+
+interface Instruments {
+  decisions: Totals;
+  refunds: Totals;
+  cost: Totals;
+  storeTransitions: Totals;
+  attempts: Totals;
+  attemptDuration: Histogram;
+  calls: Totals;
+  callDuration: Histogram;
+  retries: Totals;
+  refusals: Totals;
+  paced: Totals;
+  breakerTransitions: Totals;
+}
+
+/**
+ * The instruments of one provider, created once: a second recorder on the same provider (after the first
+ * stopped) goes on adding to the same totals, so counts stay cumulative and are never reported twice.
+ */
+const byProvider = new WeakMap<object, Instruments>();
+
+function instrumentsOf(provider: MeterProvider): Instruments {
+  const known = byProvider.get(provider);
+  if (known !== undefined) return known;
+  const meter = provider.getMeter(METER_NAME);
+  const counter = (name: InstrumentName, valueType = ValueType.INT): Totals => {
+    const spec = INSTRUMENTS[name];
+    const totals = new Totals();
+    meter.createObservableCounter(name, { unit: spec.unit, description: spec.description, valueType }).addCallback(totals.observe);
+    return totals;
+  };
+  const histogram = (name: InstrumentName): Histogram =>
+    meter.createHistogram(name, {
+      unit: INSTRUMENTS[name].unit,
+      description: INSTRUMENTS[name].description,
+      valueType: ValueType.DOUBLE,
+      advice: { explicitBucketBoundaries: [...DURATION_BOUNDARIES_MS] },
+    });
+  const instruments: Instruments = {
+    decisions: counter('bulwark.decisions'),
+    refunds: counter('bulwark.refunds'),
+    cost: counter('bulwark.cost', ValueType.DOUBLE),
+    storeTransitions: counter('bulwark.store.transitions'),
+    attempts: counter('bulwark.client.attempts'),
+    attemptDuration: histogram('bulwark.client.attempt.duration'),
+    calls: counter('bulwark.client.calls'),
+    callDuration: histogram('bulwark.client.call.duration'),
+    retries: counter('bulwark.client.retries'),
+    refusals: counter('bulwark.client.refusals'),
+    paced: counter('bulwark.client.paced'),
+    breakerTransitions: counter('bulwark.client.breaker.transitions'),
+  };
+  byProvider.set(provider, instruments);
+  return instruments;
 }
 
 /** `2xx` for 200-299, ... ; undefined for anything that is not an HTTP status. */
@@ -367,9 +460,17 @@ function capped(max: number, accept: (value: string) => boolean): (value: unknow
   };
 }
 
-function withOrigin(attributes: Attributes, event: Event, origins: ReadonlySet<string> | undefined): Attributes {
-  if (origins !== undefined) attributes.origin = typeof event.origin === 'string' && origins.has(event.origin) ? event.origin : OTHER;
-  return attributes;
+/** The `origin` attribute: undefined without `origins`, else the origin when listed or {@link OTHER}. */
+function originOf(event: Event, origins: ReadonlySet<string> | undefined): string | undefined {
+  if (origins === undefined) return undefined;
+  return typeof event.origin === 'string' && origins.has(event.origin) ? event.origin : OTHER;
+}
+
+/** The attributes that have a value. */
+function defined(attributes: Record<string, string | undefined>): Attributes {
+  const out: Attributes = {};
+  for (const [name, value] of Object.entries(attributes)) if (value !== undefined) out[name] = value;
+  return out;
 }
 
 function validateOrigins(value: unknown): ReadonlySet<string> | undefined {

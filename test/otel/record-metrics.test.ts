@@ -316,8 +316,10 @@ describe('recordMetrics: lifecycle and options', () => {
     const broken = () => {
       throw new Error('meter down');
     };
-    const instrument = { add: broken, record: broken };
-    const meterProvider = { getMeter: () => ({ createCounter: () => instrument, createHistogram: () => instrument }) };
+    const instrument = { add: broken, record: broken, addCallback: () => {} };
+    const meterProvider = {
+      getMeter: () => ({ createCounter: () => instrument, createObservableCounter: () => instrument, createHistogram: () => instrument }),
+    };
     const stop = recordMetrics({ meterProvider: meterProvider as never });
     open.push(stop);
     let uncaught: unknown;
