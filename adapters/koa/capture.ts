@@ -38,7 +38,7 @@ export async function captureResponse(ctx: Context, next: Next, sink: ResponseSi
     throw err;
   }
   // The application writes (or wrote) to ctx.res itself: the capture on it stores and sends that.
-  if (ctx.respond === false || raw.touched) return;
+  if (ctx.respond === false || raw.touched()) return;
   raw.detach();
   const status = ctx.status;
   const phrase = ctx.res.statusMessage;

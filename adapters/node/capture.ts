@@ -18,8 +18,12 @@ const BODYLESS = new Set([204, 304]);
 
 /** A Node.js response under capture, as {@link captureNodeResponse} gives it. @internal */
 export interface NodeCapture {
-  /** Whether the application called `writeHead`, `write` or `end` since the capture began. */
-  readonly touched: boolean;
+  /**
+   * Whether the application called `writeHead`, `write` or `end` since the capture began. A method, not a
+   * getter: with a getter in this object literal (made per request), capturing and letting go of one response
+   * took ~60 µs, nearly all of it garbage collection, against ~2.5 µs with a method.
+   */
+  touched(): boolean;
   /**
    * Ends the capture of a response the application has not touched: its methods are its own again (a
    * `flushHeaders` it asked for meanwhile is done now), and nothing more is seen of it.
@@ -339,9 +343,7 @@ export function captureNodeResponse(res: ServerResponse, sink: ResponseSink): No
   } as ServerResponse['end'];
 
   return {
-    get touched() {
-      return touched;
-    },
+    touched: () => touched,
     detach() {
       if (state !== 'buffer' || touched) return;
       state = 'off';
@@ -404,9 +406,7 @@ export function captureNodeResponseOnTouch(res: ServerResponse, sink: ResponseSi
     return begin().destroy(error);
   } as ServerResponse['destroy'];
   return {
-    get touched() {
-      return capture?.touched ?? false;
-    },
+    touched: () => capture?.touched() ?? false,
     detach() {
       if (capture !== undefined) capture.detach();
       else if (!off) restore();
