@@ -177,7 +177,13 @@ export async function runTour(target: TourTarget): Promise<TourRow[]> {
 
   // 5. A client address off the allowlist.
   const outsider = await client.call(target.outsider, { method: 'GET', path: '/v1/messages/msg_unknown', token: 'demo_tour' });
-  rows.push(surfacedRow(outsider, `GET /v1/messages/msg_unknown to the API with DEMO_ALLOW=${target.outsiderAllow ?? '192.0.2.0/24'}`));
+  rows.push(
+    surfacedRow(
+      outsider,
+      `GET /v1/messages/msg_unknown, answered by a second instance of the API whose allowlist is ${target.outsiderAllow ?? '192.0.2.0/24'}, which leaves out this machine`,
+      { server: 'outsider' },
+    ),
+  );
 
   // 6. The rate limit: a burst passes, the next request waits out Retry-After.
   rows.push(await throttleStep(servers));
@@ -196,14 +202,14 @@ export async function runTour(target: TourTarget): Promise<TourRow[]> {
  */
 function surfacedRow(outcome: CallOutcome, request: string, evidence: TourRow['evidence'] = {}): TourRow {
   const status = outcome.response?.status;
-  const owner = status !== undefined && FOR_THE_OWNER.has(status) ? ' to the account owner' : '';
+  const owner = status !== undefined && FOR_THE_OWNER.has(status) ? '; shown to the account owner' : '';
   const waits = outcome.retries.map((r) => `${r.status ?? r.reason}, waited ${seconds(r.delayMs)}`).join('; ');
   return {
     status,
     code: codeOf(outcome),
     request,
     reaction: reactionOf(outcome) === 'accepted' ? 'accepted' : 'surfaced',
-    client: `${waits ? `${waits}, retried; then ` : ''}not retried; surfaced${owner}`,
+    client: `${waits ? `${waits}, retried; then ` : ''}not retried: it cannot succeed as sent${owner}`,
     finalStatus: status,
     evidence: { ...evidence, retries: outcome.retries.length },
   };
@@ -249,7 +255,9 @@ async function conflictStep(run: string, first: { url: string; label: string }, 
 }
 
 async function throttleStep(servers: Array<{ url: string; label: string }>): Promise<TourRow> {
-  const client = new ObservedClient();
+  // Pacing off: by default the client reads the RateLimit headers and holds a burst back before the
+  // server would refuse it; here the burst goes out, to show the server's 429 and its Retry-After.
+  const client = new ObservedClient({ ...TOUR_CLIENT, pace: false });
   const lookup: TourRequest = { method: 'POST', path: '/v1/lookups', token: 'demo_burst', json: { numbers: ['+15550100'] } };
   const admitted = new Map<string, number>(servers.map((s) => [s.label || 'A', 0]));
   let throttled: CallOutcome | undefined;
@@ -275,8 +283,8 @@ async function throttleStep(servers: Array<{ url: string; label: string }>): Pro
     code: throttled ? 'throttled' : 'none',
     request:
       servers.length > 1
-        ? `POST /v1/lookups in a burst, alternating A and B (one account, burst ${RATE_LIMIT.burst})`
-        : `POST /v1/lookups in a burst (one account, burst ${RATE_LIMIT.burst})`,
+        ? `POST /v1/lookups in a burst, alternating A and B (one account, burst ${RATE_LIMIT.burst}; client pacing off)`
+        : `POST /v1/lookups in a burst (one account, burst ${RATE_LIMIT.burst}; client pacing off)`,
     reaction: wait?.fromRetryAfter ? 'retried-after-retry-after' : 'surfaced',
     client: wait
       ? `${total} admitted${split}; the next waited Retry-After ${seconds(wait.delayMs)}, then retried: ${throttled?.response?.status}`
@@ -326,7 +334,9 @@ async function breakerStep(run: string, server: { url: string }): Promise<TourRo
     code: last ? codeOf(last) : '',
     request: `GET /v1/faults/flaky ${failures}x (the upstream is down; breaker volumeThreshold 3)`,
     reaction: opened ? 'breaker-opened' : 'surfaced',
-    client: opened ? `surfaced each 503 (retries: 0); failure ${failures} opened the breaker` : 'breaker stayed closed',
+    client: opened
+      ? `gave each 503 to the caller at once (this client is set to retries: 0, so as to show the breaker); failure ${failures} in a row opened the breaker`
+      : 'breaker stayed closed',
     finalStatus: last?.response?.status,
     evidence: { failures, opened },
   });
@@ -353,7 +363,7 @@ async function breakerStep(run: string, server: { url: string }): Promise<TourRo
     request: `the same GET after ${seconds(resetMs)} (the upstream is back)`,
     reaction: closed ? 'probe-closed' : reactionOf(probe),
     client: closed
-      ? `let one probe through: ${probe.response?.status} (request ${attempt} to reach the server); breaker closed`
+      ? `let one probe through: ${probe.response?.status}, breaker closed; the server counted the probe as request ${attempt} for this id (the ${failures} failures, then the probe: the call that failed fast never reached it)`
       : `${probe.response?.status ?? String(probe.error)}`,
     finalStatus: probe.response?.status,
     evidence: { attempt, closed },

@@ -6,6 +6,9 @@
  * - `GET|POST /v1/faults/flaky?id=<id>&fail=<n>`: the first `n` requests (0 to 20, default 2) carrying
  *   the same `id` answer 503 `service_unavailable`; later ones answer 200 `{ id, attempt }`, where
  *   `attempt` counts every request of that id that reached the server.
+ * - `GET /v1/faults/slow?ms=<n>`: answers 200 `{ waited_ms }` after `n` ms (0 to 1500, default 1000). A
+ *   voice send whose `audio_url` points here stays in flight that long, so that a duplicate sent meanwhile
+ *   with the same Idempotency-Key meets it (409 `idempotency_conflict`): the demo's curl lines use it.
  */
 import { type Request, type Response, Router } from 'express';
 import { LRUCache } from 'lru-cache';
@@ -16,6 +19,8 @@ export const FAULTS_PATH = '/v1/faults/';
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_FAIL = 20;
+/** Below the 2 s the demo waits for an audio_url. */
+const MAX_SLOW_MS = 1500;
 
 /**
  * The fault route, with its own bounded attempt counters.
@@ -46,6 +51,10 @@ export function faultRoutes(): Router {
   };
   router.get('/v1/faults/flaky', flaky);
   router.post('/v1/faults/flaky', flaky);
+  router.get('/v1/faults/slow', (req, res) => {
+    const ms = integer(req.query.ms, 1000, MAX_SLOW_MS, 'ms');
+    setTimeout(() => res.status(200).json({ waited_ms: ms }), ms).unref();
+  });
   return router;
 }
 

@@ -25,19 +25,19 @@ import { MessagesController, NotFoundController } from './messages.controller.js
 @Module({ controllers: [NotFoundController] })
 class NotFoundModule {}
 
-/** The demo's module, for one service instance. */
-// biome-ignore lint/complexity/noStaticOnlyClass: a Nest module is a decorated class; forService gives its dynamic form
+/** The demo's module; {@link messagingModule} gives it for one service instance. */
 @Module({})
-export class MessagingModule {
-  static forService(service: MessagingService): DynamicModule {
-    return {
-      module: MessagingModule,
-      controllers: [MessagesController],
-      providers: [{ provide: MessagingService, useValue: service }],
-      // Last: its catch-all route answers only what MessagesController did not.
-      imports: [NotFoundModule],
-    };
-  }
+export class MessagingModule {}
+
+/** The demo's module with its controllers and this service (what `MessagesController` injects). */
+export function messagingModule(service: MessagingService): DynamicModule {
+  return {
+    module: MessagingModule,
+    controllers: [MessagesController],
+    providers: [{ provide: MessagingService, useValue: service }],
+    // Last: its catch-all route answers only what MessagesController did not.
+    imports: [NotFoundModule],
+  };
 }
 
 const reader: RequestReader<Request> = {
@@ -65,7 +65,7 @@ export interface NestDemoOptions extends Omit<DemoAppOptions, 'faults'> {
 export async function createNestApp(options: NestDemoOptions = {}): Promise<INestApplication> {
   const service = options.service ?? new MessagingService();
   const guards = demoGuards(options.store ?? memoryStore(), reader, options.allow);
-  const app = await NestFactory.create(MessagingModule.forService(service), {
+  const app = await NestFactory.create(messagingModule(service), {
     bodyParser: false,
     ...(options.logger === false ? { logger: false } : {}),
   });

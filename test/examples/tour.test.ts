@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExpressApp } from '../../examples/messaging/express-app.js';
@@ -6,6 +7,7 @@ import { MessagingService } from '../../examples/messaging/service.js';
 import { type Reaction, runTour, type TourRow } from '../../examples/tour.js';
 import { type ApiProcesses, startApiProcesses } from '../../examples/tour/processes.js';
 import { type Listening, listen } from '../../examples/tour/serve.js';
+import { tourSummary, tryLines } from '../../examples/tour/summary.js';
 import { formatTourTable } from '../../examples/tour/table.js';
 import { connectRedis, redisUrl, testPrefix } from '../support/redis.js';
 
@@ -119,6 +121,33 @@ describe('the demo tour on one server with memory stores', () => {
     expect(table).toContain('circuit_open');
   });
 
+  it('says in the ip_not_allowed row that a second instance with another allowlist answered it', () => {
+    const denied = row(rows, (r) => r.code === 'ip_not_allowed', 'the allowlist row');
+    expect(denied.request).toContain('answered by a second instance of the API whose allowlist is 192.0.2.0/24');
+    expect(denied.evidence.server).toBe('outsider');
+  });
+
+  it('explains the breaker rows: why each 503 went to the caller, and which request the probe was', () => {
+    const opened = row(rows, (r) => r.reaction === 'breaker-opened', 'the breaker opening');
+    expect(opened.client).toContain('this client is set to retries: 0');
+    const probe = row(rows, (r) => r.reaction === 'probe-closed', 'the probe');
+    expect(probe.client).toContain(`the server counted the probe as request ${probe.evidence.attempt} for this id`);
+    expect(probe.client).toContain(`the ${opened.evidence.failures} failures, then the probe`);
+  });
+
+  it('counts the codes of its summary from the rows: the documented ones and the others, by name', () => {
+    const codes = new Set(rows.map((r) => r.code).filter((c) => c !== ''));
+    const summary = tourSummary(rows);
+    expect(summary).toMatch(new RegExp(`^${codes.size} codes in the table: all ${CONDITIONS.length} documented codes`));
+    for (const extra of ['422 idempotency_key_mismatch', '503 service_unavailable', 'circuit_open (from the client, nothing sent)']) {
+      expect(summary).toContain(extra);
+    }
+    expect(codes.size).toBe(CONDITIONS.length + 3);
+    const withoutThrottle = rows.filter((r) => r.code !== 'throttled');
+    expect(tourSummary(withoutThrottle)).toContain(`${CONDITIONS.length - 1} of the ${CONDITIONS.length} documented codes`);
+    expect(tourSummary(withoutThrottle)).toContain('(not seen: 429 throttled)');
+  });
+
   it('leaves the curl accounts usable: demo_alice still sends', async () => {
     const res = await fetch(`${api.url}/v1/messages`, {
       method: 'POST',
@@ -126,6 +155,63 @@ describe('the demo tour on one server with memory stores', () => {
       body: JSON.stringify({ from: 'BULWARK', to: '+15550123', text: 'hi' }),
     });
     expect(res.status).toBe(202);
+  });
+});
+
+describe("the demo's curl lines", () => {
+  let api: Listening;
+  let lines: string[];
+
+  beforeAll(async () => {
+    api = await listen(createExpressApp({ faults: true, onError: quiet }), 0);
+    lines = tryLines([api.url], 'test');
+  });
+
+  afterAll(() => api?.close());
+
+  /** Runs one printed line in a shell, as a user pastes it. */
+  function sh(line: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile('sh', ['-c', line], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    });
+  }
+
+  const command = (comment: string) => {
+    const at = lines.findIndex((l) => l.includes(comment));
+    expect(at, comment).toBeGreaterThanOrEqual(0);
+    return lines.slice(at + 1).find((l) => !l.trimStart().startsWith('#'))!.trim();
+  };
+
+  it('explain each command with a comment line or a trailing comment', () => {
+    for (const line of lines.slice(1)) expect(line.trimStart().startsWith('#') || line.includes('curl')).toBe(true);
+  });
+
+  it('show a replay: the same send with its key, twice, answers the stored 202 with Idempotent-Replayed: true', async () => {
+    const replay = command('run this twice');
+    const first = await sh(replay);
+    const second = await sh(replay);
+    expect(first).toMatch(/^HTTP\/1\.1 202/);
+    expect(first.toLowerCase()).not.toContain('idempotent-replayed');
+    expect(second).toMatch(/^HTTP\/1\.1 202/);
+    expect(second.toLowerCase()).toContain('idempotent-replayed: true');
+    expect(second.slice(second.indexOf('{'))).toBe(first.slice(first.indexOf('{')));
+  });
+
+  it('show a 409 idempotency_conflict with Retry-After: 1 while the first send with the key still runs', async () => {
+    const out = await sh(command('while the first send still runs'));
+    expect(out).toMatch(/^HTTP\/1\.1 409/);
+    expect(out.toLowerCase()).toContain('retry-after: 1');
+    expect(out).toContain('"error":"idempotency_conflict"');
+  });
+
+  it('show the burst admitted, then 429 throttled with Retry-After', async () => {
+    const out = await sh(command('the status of 25 quick requests'));
+    const [statuses = '', ...headers] = out.trim().split('\n');
+    const codes = statuses.trim().split(' ');
+    expect(codes.filter((c) => c === '404').length).toBeGreaterThanOrEqual(20);
+    expect(codes).toContain('429');
+    expect(headers.join('\n')).toMatch(/^HTTP\/1\.1 429/);
+    expect(headers.join('\n').toLowerCase()).toMatch(/retry-after: [1-9]/);
   });
 });
 
