@@ -4,8 +4,8 @@ export const CONTROL_NAMES = ['peek', 'replace', 'setMode'] as const;
 /** The names of a guard's run-time controls. @internal */
 export type ControlName = (typeof CONTROL_NAMES)[number];
 
-/** The controls of guard `G` that it has. @internal */
-export type ControlsOf<G> = Pick<G, Extract<keyof G, ControlName>>;
+/** The controls of guard `G` that it has, and its `mode` when it has one. @internal */
+export type ControlsOf<G> = Pick<G, Extract<keyof G, ControlName | 'mode'>>;
 
 /**
  * Gives a framework middleware the run-time controls of the guard it wraps: a rate limiter's `peek(key)`,
