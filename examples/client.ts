@@ -7,6 +7,7 @@
 import { createExpressApp } from './messaging/express-app.js';
 import { runTour } from './tour.js';
 import { listen } from './tour/serve.js';
+import { TOUR_LEGEND, tourSummary } from './tour/summary.js';
 import { formatTourTable } from './tour/table.js';
 
 const url = (process.argv[2] ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
@@ -21,7 +22,10 @@ try {
 // ip_not_allowed needs an API whose allowlist leaves this machine out: one runs here for the tour.
 const outsider = await listen(createExpressApp({ allow: ['192.0.2.0/24'], onError: () => {} }), 0);
 try {
-  console.log(formatTourTable(await runTour({ servers: [url], outsider: outsider.url }), Math.max(80, process.stdout.columns ?? 100)));
+  const rows = await runTour({ servers: [url], outsider: outsider.url, outsiderAllow: '192.0.2.0/24' });
+  console.log(`${TOUR_LEGEND.join('\n')}\n`);
+  console.log(formatTourTable(rows, Math.max(80, process.stdout.columns ?? 100)));
+  console.log(`\n${tourSummary(rows)}`);
 } finally {
   await outsider.close();
 }
