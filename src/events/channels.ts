@@ -1,5 +1,5 @@
 import { channel, type Channel } from 'node:diagnostics_channel';
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /**
  * The names of bulwark's `node:diagnostics_channel` channels. Every message published on them is one of
@@ -175,5 +175,6 @@ export const channels: { readonly [K in keyof typeof CHANNELS]: Channel } = {
  * @example `hashKey('acct_42')`
  */
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+  // Node's one-shot hash (20.12 and later) is about five times cheaper than a Hash object.
+  return (typeof hash === 'function' ? hash('sha256', key, 'hex') : createHash('sha256').update(key).digest('hex')).slice(0, 16);
 }
