@@ -1,3 +1,4 @@
+import { type Logger, logLine, validateLogger } from '../events/logger.js';
 import { refuseUnknownOptions } from '../options/unknown-options.js';
 import type { ApiError } from './api-error.js';
 import { type FormatOptions, type FormattedError, formatError, validateFormatOptions } from './format.js';
@@ -35,6 +36,17 @@ export interface ErrorHandlerOptions extends FormatOptions {
    * ```
    */
   onError?: (event: ErrorEvent) => void;
+  /**
+   * Where the default line (`bulwark: 500 internal_error POST /v1/messages: <cause>`) is written: anything
+   * with `warn(message)` and `error(message)` (console, a pino or winston logger); the line goes to `error`.
+   * Unused when `onError` is given. A logger that throws loses the line, never the answer.
+   * @default console
+   * @example
+   * ```ts
+   * errorHandler({ logger: pino() })
+   * ```
+   */
+  logger?: Logger;
 }
 
 /** The decisions an adapter asks for when an error reaches it. */
@@ -45,7 +57,7 @@ export interface ErrorResponder {
   afterHeadersSent(err: unknown, method: string, path: string): void;
 }
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(['onError', 'format', 'problemTypeBase']);
+const OPTION_NAMES: ReadonlySet<string> = new Set(['onError', 'format', 'problemTypeBase', 'logger']);
 
 /**
  * Builds the shared error policy of every adapter: formatting, the `onError` hook and its default
@@ -64,7 +76,8 @@ export function createErrorResponder(options: ErrorHandlerOptions = {}, name = '
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new TypeError(`${name}: options.onError must be a function`);
   }
-  const report = options.onError ?? defaultLogger;
+  const logger = validateLogger(name, options.logger);
+  const report = options.onError ?? ((event: ErrorEvent) => defaultLine(logger, event));
   const safeReport = (event: ErrorEvent) => {
     try {
       report(event);
@@ -91,11 +104,9 @@ export function createErrorResponder(options: ErrorHandlerOptions = {}, name = '
   };
 }
 
-function defaultLogger(event: ErrorEvent): void {
+function defaultLine(logger: Logger, event: ErrorEvent): void {
   const cause = describe(event.cause);
   const when = event.afterHeadersSent ? ' (after headers were sent; connection ended)' : '';
   const dropped = event.droppedHeaders ? ` (headers not sent: ${event.droppedHeaders.join(', ')})` : '';
-  console.error(
-    `bulwark: ${event.error.status} ${event.error.code} ${event.method} ${event.path}${when}${dropped}: ${cause.split('\n')[0]}`,
-  );
+  logLine(logger, 'error', `bulwark: ${event.error.status} ${event.error.code} ${event.method} ${event.path}${when}${dropped}: ${cause.split('\n')[0]}`);
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Logger } from '../events/logger.js';
 import type { CapturedResponse, HeaderPairs, ResponseSink } from '../guard/types.js';
 import { withTimeout } from '../stores/store-error.js';
 import { publishIdempotency } from './events.js';
@@ -17,6 +18,8 @@ export interface EngineSettings {
   storeTimeoutMs: number;
   /** Told when exactly-once is at risk (see {@link RecordErrorEvent}); the default writes one stderr line. */
   onRecordError?: (event: RecordErrorEvent) => void;
+  /** Where the default line goes when there is no `onRecordError` (default: console). */
+  logger?: Logger;
 }
 
 type InFlight = Extract<ClaimResult, { type: 'in_flight' }>;
@@ -233,7 +236,11 @@ export class IdempotencyEngine {
   }
 
   #report(claim: Claim, kind: RecordErrorEvent['kind'], error: unknown, message: string): void {
-    reportRecordError(this.settings.onRecordError, { kind, id: claim.key.slice(0, 12), message, ...(error === undefined ? {} : { error }) });
+    reportRecordError(
+      this.settings.onRecordError,
+      { kind, id: claim.key.slice(0, 12), message, ...(error === undefined ? {} : { error }) },
+      this.settings.logger,
+    );
   }
 
   #hold(key: string, token: string, sent: number): Claim {

@@ -6,6 +6,7 @@ import type { Decision, Guard, RequestBody, RequestView } from '../guard/types.j
 import { MemoryStore } from '../stores/memory/index.js';
 import { StoreUnavailableError } from '../stores/store-error.js';
 import { publishIdempotency } from './events.js';
+import { type Logger, validateLogger } from '../events/logger.js';
 import { type BeginResult, IdempotencyEngine } from './engine.js';
 import { fingerprint } from './fingerprint.js';
 import { readKey, scopedKey } from './key.js';
@@ -154,6 +155,17 @@ export interface IdempotencyOptions<Req = unknown> {
    * ```
    */
   onRecordError?: (event: RecordErrorEvent) => void;
+  /**
+   * Where the default `onRecordError` line (`bulwark: idempotency: ...`) is written: anything with
+   * `warn(message)` and `error(message)` (console, a pino or winston logger); the line goes to `error`.
+   * Unused when `onRecordError` is given. A logger that throws loses the line, never the request.
+   * @default console
+   * @example
+   * ```ts
+   * idempotency({ store, logger: pino() })
+   * ```
+   */
+  logger?: Logger;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -173,6 +185,7 @@ const OPTION_NAMES: ReadonlySet<string> = new Set([
   'header',
   'storeTimeoutMs',
   'onRecordError',
+  'logger',
 ]);
 
 /**
@@ -224,6 +237,7 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
   const storeTimeoutMs = positiveInteger(options.storeTimeoutMs ?? 1000, 'storeTimeoutMs');
   const onRecordError = options.onRecordError;
   if (onRecordError !== undefined && typeof onRecordError !== 'function') throw new TypeError(`${NAME}: options.onRecordError must be a function`);
+  const logger = validateLogger(NAME, options.logger);
 
   const engine = new IdempotencyEngine({
     store,
@@ -234,6 +248,7 @@ export function createIdempotency<Req = unknown>(options: IdempotencyOptions<Req
     shouldStore,
     storeTimeoutMs,
     onRecordError,
+    logger,
   });
 
   /** The scope of a request: the `scope` option's answer, or the credential headers (see defaultScope). */

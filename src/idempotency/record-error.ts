@@ -1,3 +1,5 @@
+import { CONSOLE_LOGGER, type Logger, logLine } from '../events/logger.js';
+
 /**
  * What the `onRecordError` hook of `idempotency()` receives: a moment when the store could not keep the
  * promise "a completed request never runs again".
@@ -25,13 +27,20 @@ export interface RecordErrorEvent {
   error?: unknown;
 }
 
-/** Calls `hook`, or writes the default line; a hook that throws changes nothing. @internal */
-export function reportRecordError(hook: ((event: RecordErrorEvent) => void) | undefined, event: RecordErrorEvent): void {
+/**
+ * Calls `hook`, or writes the default line to `logger` (its `error`); a hook or a logger that throws
+ * changes nothing. @internal
+ */
+export function reportRecordError(
+  hook: ((event: RecordErrorEvent) => void) | undefined,
+  event: RecordErrorEvent,
+  logger: Logger = CONSOLE_LOGGER,
+): void {
   try {
     if (hook) hook(event);
     else {
       const cause = event.error instanceof Error ? ` (${event.error.name}: ${event.error.message.split('\n')[0]})` : '';
-      console.error(`bulwark: idempotency: ${event.message} [key #${event.id}]${cause}`);
+      logLine(logger, 'error', `bulwark: idempotency: ${event.message} [key #${event.id}]${cause}`);
     }
   } catch {
     // a failing hook must not change what the client gets
