@@ -11,51 +11,8 @@ import type {
 } from '../../throttle/store.js';
 import { StoreUnavailableError } from '../store-error.js';
 import type { RedisStoreOptions } from './index.js';
+import { GCRA_REFUND_START, GCRA_START, NOW, SLIDING_START } from './lua-exact.js';
 import { hashTag, type RedisClient, RedisScript } from './script.js';
-
-/**
- * Redis time from `TIME` (never the application's clock): `now` in whole microseconds (an exact integer,
- * about 1.7e15), `nowMs` in milliseconds. Then exact integer arithmetic, the same as
- * src/throttle/exact.ts: Lua numbers are doubles, so every value stays an integer below 2^53 and
- * `a * b / m` never forms a product a double cannot hold. `fmt` writes an integer with all its digits.
- */
-const NOW = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local nowMs = now / 1000
-local function fmt(x) return string.format('%.0f', x) end
-local EXACT = 4503599627370496
-local function divFloor(x, m)
-  local q = math.floor(x / m)
-  local r = x - q * m
-  if r < 0 then q = q - 1 elseif r >= m then q = q + 1 end
-  return q
-end
-local function mulDivMod(a, b, m)
-  local p = a * b
-  if p <= EXACT then
-    local q = divFloor(p, m)
-    return q, p - q * m
-  end
-  local bq = divFloor(b, m)
-  local br = b - bq * m
-  local step = 2
-  while step * 4 * m <= EXACT do step = step * 2 end
-  local digits = {}
-  local rest = a
-  while rest > 0 do
-    local hi = math.floor(rest / step)
-    digits[#digits + 1] = rest - hi * step
-    rest = hi
-  end
-  local qq, rr = 0, 0
-  for i = #digits, 1, -1 do
-    local x = rr * step + digits[i] * br
-    local q = divFloor(x, m)
-    qq = qq * step + q
-    rr = x - q * m
-  end
-  return a * bq + qq, rr
-end`;
 
 /**
  * GCRA, the same arithmetic as src/throttle/gcra.ts. KEYS[1] holds the theoretical arrival time as
@@ -64,24 +21,14 @@ end`;
  * (-1: never) and until one more unit is there.
  */
 const GCRA = new RedisScript(
-  `${NOW}
-if ARGV[5] then now = tonumber(ARGV[5]) end
-local limit = tonumber(ARGV[1])
-local w = tonumber(ARGV[2]) * 1000
+  `${GCRA_START}
 local burst = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
 local capQ, capR = mulDivMod(burst, w, limit)
 local usedQ, usedR = 0, 0
 local held = redis.call('GET', KEYS[1])
 if held then
-  local hq, hr = string.match(held, '^(%d+):(%d+)$')
-  local tq, tr = nil, 0
-  if hq then
-    tq = tonumber(hq)
-    tr = tonumber(hr)
-  elseif tonumber(held) then
-    tq = math.ceil(tonumber(held) * 1000)
-  end
+  local tq, tr = arrival(held)
   if tq and tq >= now then
     usedQ = tq - now
     usedR = tr
@@ -92,23 +39,13 @@ if held then
   end
 end
 local function outcome(allowed, uq, ur, retry)
-  local fq = capQ - uq
-  local fr = capR - ur
-  if fr < 0 then
-    fr = fr + limit
-    fq = fq - 1
-  end
+  local fq, fr = minus(capQ, capR, uq, ur)
   local a, b = mulDivMod(fq, limit, w)
   local remaining = a + divFloor(b + fr, w)
   local nextUs = 0
   if remaining < burst then
     local nq, nr = mulDivMod(remaining + 1, w, limit)
-    local gq = nq - fq
-    local gr = nr - fr
-    if gr < 0 then
-      gr = gr + limit
-      gq = gq - 1
-    end
+    local gq, gr = minus(nq, nr, fq, fr)
     nextUs = gq
     if gr > 0 then nextUs = nextUs + 1 end
   end
@@ -120,24 +57,14 @@ if cost > burst then
   return outcome(0, usedQ, usedR, -1)
 end
 local kq, kr = mulDivMod(cost, w, limit)
-local dq = usedQ + kq
-local dr = usedR + kr
-if dr >= limit then
-  dr = dr - limit
-  dq = dq + 1
-end
+local dq, dr = plus(usedQ, usedR, kq, kr)
 if dq < capQ or (dq == capQ and dr <= capR) then
   if cost > 0 then
     redis.call('SET', KEYS[1], fmt(now + dq) .. ':' .. fmt(dr), 'PX', math.floor(dq / 1000) + 1001)
   end
   return outcome(1, dq, dr, 0)
 end
-local waitQ = dq - capQ
-local waitR = dr - capR
-if waitR < 0 then
-  waitR = waitR + limit
-  waitQ = waitQ - 1
-end
+local waitQ, waitR = minus(dq, dr, capQ, capR)
 if waitR > 0 then waitQ = waitQ + 1 end
 return outcome(0, usedQ, usedR, waitQ)
 `,
@@ -150,10 +77,7 @@ return outcome(0, usedQ, usedR, waitQ)
  * keeps members unique. Reply as for GCRA, then the member admitted (empty when none), for a refund.
  */
 const SLIDING = new RedisScript(
-  `${NOW}
-if ARGV[5] then now = tonumber(ARGV[5]) end
-local limit = tonumber(ARGV[1])
-local w = tonumber(ARGV[2]) * 1000
+  `${SLIDING_START}
 local cost = tonumber(ARGV[4])
 local log
 if cost > 0 then
@@ -215,35 +139,19 @@ return {0, math.max(limit - used, 0), span(last), fmt(retry), span(first)}
  * limit, windowMs, cost (and a test clock). Reply: 1 when units were given back.
  */
 const GCRA_REFUND = new RedisScript(
-  `${NOW}
-if ARGV[4] then now = tonumber(ARGV[4]) end
-local limit = tonumber(ARGV[1])
-local w = tonumber(ARGV[2]) * 1000
+  `${GCRA_REFUND_START}
 local cost = tonumber(ARGV[3])
 local held = redis.call('GET', KEYS[1])
 if not held then return 0 end
-local hq, hr = string.match(held, '^(%d+):(%d+)$')
-local tq, tr = nil, 0
-if hq then
-  tq = tonumber(hq)
-  tr = tonumber(hr)
-elseif tonumber(held) then
-  tq = math.ceil(tonumber(held) * 1000)
-else
-  return 0
-end
+local tq, tr = arrival(held)
+if not tq then return 0 end
 if tq < now or (tq == now and tr == 0) or cost <= 0 then return 0 end
 if tr >= limit then
   tq = tq + 1
   tr = 0
 end
 local kq, kr = mulDivMod(cost, w, limit)
-local q = tq - kq
-local r = tr - kr
-if r < 0 then
-  r = r + limit
-  q = q - 1
-end
+local q, r = minus(tq, tr, kq, kr)
 if q < now then
   redis.call('DEL', KEYS[1])
 else
