@@ -3,7 +3,7 @@ import { refuseUnknownOptions } from '../../src/options/unknown-options.js';
 import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions } from '../../src/allowlist/ip-allowlist.js';
 import { createRateLimiter, type RateLimiterGuard, type RateLimitOptions } from '../../src/throttle/rate-limiter.js';
 import { createSpendCap, type SpendCapGuard, type SpendCapOptions } from '../../src/throttle/spend-cap.js';
-import { type ControlName, withControls } from '../../src/guard/controls.js';
+import { type ControlsOf, withControls } from '../../src/guard/controls.js';
 import { ApiError } from '../../src/errors/api-error.js';
 import { createErrorResponder, type ErrorHandlerOptions } from '../../src/errors/error-responder.js';
 import { formatError } from '../../src/errors/format.js';
@@ -89,7 +89,7 @@ export interface GuardOptions<Rest extends unknown[] = unknown[]> {
  * The run-time controls of one built guard: those it has of `peek(key)`, `replace(list)` and
  * `setMode(mode)`, and its read-only `mode`, called on the guard itself (they are its own closures).
  */
-export type GuardControlsOf<G> = Pick<G, Extract<keyof G, ControlName | 'mode'>>;
+export type GuardControlsOf<G> = ControlsOf<G>;
 
 /**
  * The run-time controls of the guards that {@link guard} built, one entry per configured guard, in the

@@ -80,6 +80,34 @@ describe('guard() controls', () => {
     expect(allowlist.mode).toBe('enforce');
   });
 
+  it('setMode and mode of the rate limiters and the spend cap pass through (shadow lets the refused request through)', async () => {
+    const guarded = guard(ok, {
+      rateLimit: [
+        { limit: 1, windowMs: 60_000, name: 'tight' },
+        { limit: 100, windowMs: 60_000, name: 'loose' },
+      ],
+      spendCap: { daily: 1, key: () => 'acct_1' },
+      clientIp,
+    });
+    const [tight, loose] = guarded.controls.rateLimit;
+    const cap = guarded.controls.spendCap!;
+    expect([tight!.mode, loose!.mode, cap.mode]).toEqual(['enforce', 'enforce', 'enforce']);
+    expect(await ask(guarded, '203.0.113.7')).toBe(200);
+    expect(await ask(guarded, '203.0.113.7')).toBe(429);
+    tight!.setMode('shadow');
+    expect(tight!.mode).toBe('shadow');
+    expect(loose!.mode).toBe('enforce');
+    // The tight limit now only reports; the spend cap (1 a day, spent) refuses.
+    expect(await ask(guarded, '203.0.113.7')).toBe(403);
+    cap.setMode('shadow');
+    expect(cap.mode).toBe('shadow');
+    expect(await ask(guarded, '203.0.113.7')).toBe(200);
+    tight!.setMode('enforce');
+    expect(await ask(guarded, '203.0.113.7')).toBe(429);
+    expect(() => loose!.setMode('off' as never)).toThrow(TypeError);
+    expect(loose!.mode).toBe('enforce');
+  });
+
   it('the controls of an allowlist passed in built are its own', async () => {
     const built = createIpAllowlist<Request>({ allow: ['203.0.113.0/24'] });
     const guarded = guard(ok, { ipAllowlist: built, clientIp });
@@ -104,7 +132,8 @@ describe('guard() controls', () => {
     });
     expect(Object.keys(full.controls)).toEqual(['ipAllowlist', 'rateLimit', 'spendCap']);
     expect(Object.keys(full.controls.ipAllowlist!).sort()).toEqual(['mode', 'replace', 'setMode']);
-    expect(typeof full.controls.rateLimit[0]!.peek).toBe('function');
+    expect(Object.keys(full.controls.rateLimit[0]!).sort()).toEqual(['mode', 'peek', 'setMode']);
+    expect(Object.keys(full.controls.spendCap!).sort()).toEqual(['mode', 'peek', 'setMode']);
     expect(Object.isFrozen(full.controls)).toBe(true);
     expect(Object.isFrozen(full.controls.rateLimit)).toBe(true);
     expect(Object.isFrozen(full.controls.ipAllowlist)).toBe(true);
