@@ -14,7 +14,7 @@ import express4 from 'express4';
 import { expect } from 'vitest';
 import * as expressAdapter from '../../adapters/express.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
-import { describeCaptureProperty, shown, whole } from './property.js';
+import { describeCaptureProperty, type Sent, shown, whole } from './property.js';
 import type { Exchange, RawResponse } from './raw-http.js';
 import { type Listening, listening } from './servers.js';
 
@@ -131,57 +131,50 @@ function sizes(p: Program): { beforeEnd: number; total: number; wrote: boolean }
   return { beforeEnd, total: beforeEnd + last, wrote: beforeEnd > 0 };
 }
 
-describeCaptureProperty({
-  frameworks: [
-    ['Express 5', express],
-    ['Express 4', express4 as unknown as typeof express],
-  ],
-  server,
-  program,
-  programs,
-  numRuns: NUM_RUNS,
-  check: (p, { without, first, again }) => {
-    const { beforeEnd, total, wrote } = sizes(p);
-    const streamed = beforeEnd > MAX;
-    expect(first.surplus.length).toBe(0);
-    expect(again.surplus.length).toBe(0);
-    if (p.end.t === 'destroy' || (p.end.t === 'throw' && streamed)) {
-      // Broken off after the head went out (or before anything did): cut, and the key is free.
-      expect(cut(without)).toBe(true);
-      expect(cut(first)).toBe(true);
-      expect(cut(again)).toBe(true);
-      return;
-    }
-    expect(whole(first)).toBe(true);
-    const firstResponse = first.responses[0]!;
-    if (p.end.t === 'throw') {
-      // Nothing went out before the error: the documented JSON error, alone; the retry runs again.
-      expect(firstResponse.status).toBe(500);
-      expect(JSON.parse(firstResponse.body.toString())).toMatchObject({ error: 'internal_error' });
-      if (!wrote && !p.writeHead) expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
-      else expect(cut(without)).toBe(true);
-      expect(whole(again)).toBe(true);
-      expect(wire(again.responses[0]!)).toEqual(wire(firstResponse));
-      return;
-    }
-    expect(whole(without)).toBe(true);
-    expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
+/** What must hold of one program's three exchanges. */
+function check(p: Program, { without, first, again }: Sent): void {
+  const { beforeEnd, total, wrote } = sizes(p);
+  const streamed = beforeEnd > MAX;
+  expect(first.surplus.length).toBe(0);
+  expect(again.surplus.length).toBe(0);
+  if (p.end.t === 'destroy' || (p.end.t === 'throw' && streamed)) {
+    // Broken off after the head went out (or before anything did): cut, and the key is free.
+    expect(cut(without)).toBe(true);
+    expect(cut(first)).toBe(true);
+    expect(cut(again)).toBe(true);
+    return;
+  }
+  expect(whole(first)).toBe(true);
+  const firstResponse = first.responses[0]!;
+  if (p.end.t === 'throw') {
+    // Nothing went out before the error: the documented JSON error, alone; the retry runs again.
+    expect(firstResponse.status).toBe(500);
+    expect(JSON.parse(firstResponse.body.toString())).toMatchObject({ error: 'internal_error' });
+    if (!wrote && !p.writeHead) expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
+    else expect(cut(without)).toBe(true);
     expect(whole(again)).toBe(true);
-    const replay = again.responses[0]!;
-    // (An application error can answer instead, as res.send does for a Content-Type it cannot parse.)
-    if (firstResponse.status >= 500) {
-      // Not stored: the retry runs again and answers the same.
-      expect(replay.headers.some(([h]) => h === 'idempotent-replayed')).toBe(false);
-      expect(shown(replay)).toEqual(shown(firstResponse));
-    } else if (total > MAX) {
-      expect(replay.status).toBe(422);
-      expect(JSON.parse(replay.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
-    } else {
-      expect(replay.headers).toContainEqual(['idempotent-replayed', 'true']);
-      // Byte-identical but for the date, the replay marker, and the framing a length gives.
-      expect(shown(replay)).toEqual(shown(firstResponse));
-      expect(replay.framing).toBe('length');
-      expect(Number(replay.headers.find(([h]) => h === 'content-length')?.[1])).toBe(replay.body.byteLength);
-    }
-  },
-});
+    expect(wire(again.responses[0]!)).toEqual(wire(firstResponse));
+    return;
+  }
+  expect(whole(without)).toBe(true);
+  expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
+  expect(whole(again)).toBe(true);
+  const replay = again.responses[0]!;
+  // (An application error can answer instead, as res.send does for a Content-Type it cannot parse.)
+  if (firstResponse.status >= 500) {
+    // Not stored: the retry runs again and answers the same.
+    expect(replay.headers.some(([h]) => h === 'idempotent-replayed')).toBe(false);
+    expect(shown(replay)).toEqual(shown(firstResponse));
+  } else if (total > MAX) {
+    expect(replay.status).toBe(422);
+    expect(JSON.parse(replay.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
+  } else {
+    expect(replay.headers).toContainEqual(['idempotent-replayed', 'true']);
+    // Byte-identical but for the date, the replay marker, and the framing a length gives.
+    expect(shown(replay)).toEqual(shown(firstResponse));
+    expect(replay.framing).toBe('length');
+    expect(Number(replay.headers.find(([h]) => h === 'content-length')?.[1])).toBe(replay.body.byteLength);
+  }
+}
+
+describeCaptureProperty({ frameworks: [['Express 5', express], ['Express 4', express4 as unknown as typeof express]], server, program, programs, numRuns: NUM_RUNS, check });

@@ -12,7 +12,7 @@ import Koa2 from 'koa2';
 import { expect } from 'vitest';
 import * as koaAdapter from '../../adapters/koa.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
-import { describeCaptureProperty, shown, whole } from './property.js';
+import { describeCaptureProperty, type Sent, shown, whole } from './property.js';
 import { type Listening, listening } from './servers.js';
 
 const MAX = 64;
@@ -109,33 +109,26 @@ function size(body: Body): number {
   return 0;
 }
 
-describeCaptureProperty({
-  frameworks: [
-    ['Koa 3', Koa],
-    ['Koa 2', Koa2 as unknown as typeof Koa],
-  ],
-  server,
-  program,
-  programs,
-  numRuns: NUM_RUNS,
-  check: (p, { without, first, again }) => {
-    expect(whole(without)).toBe(true);
-    expect(whole(first)).toBe(true);
-    expect(whole(again)).toBe(true);
-    const firstResponse = first.responses[0]!;
-    const replay = again.responses[0]!;
-    expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
-    const stored = p.body.t !== 'throw' && firstResponse.status < 500;
-    if (!stored) {
-      // Released: the retry runs again and answers the same.
-      expect(replay.headers.some(([h]) => h === 'idempotent-replayed')).toBe(false);
-      expect(shown(replay)).toEqual(shown(firstResponse));
-    } else if (size(p.body) > MAX) {
-      expect(replay.status).toBe(422);
-      expect(JSON.parse(replay.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
-    } else {
-      expect(replay.headers).toContainEqual(['idempotent-replayed', 'true']);
-      expect(shown(replay)).toEqual(shown(firstResponse));
-    }
-  },
-});
+/** What must hold of one program's three exchanges. */
+function check(p: Program, { without, first, again }: Sent): void {
+  expect(whole(without)).toBe(true);
+  expect(whole(first)).toBe(true);
+  expect(whole(again)).toBe(true);
+  const firstResponse = first.responses[0]!;
+  const replay = again.responses[0]!;
+  expect(shown(firstResponse)).toEqual(shown(without.responses[0]!));
+  const stored = p.body.t !== 'throw' && firstResponse.status < 500;
+  if (!stored) {
+    // Released: the retry runs again and answers the same.
+    expect(replay.headers.some(([h]) => h === 'idempotent-replayed')).toBe(false);
+    expect(shown(replay)).toEqual(shown(firstResponse));
+  } else if (size(p.body) > MAX) {
+    expect(replay.status).toBe(422);
+    expect(JSON.parse(replay.body.toString())).toMatchObject({ error: 'idempotency_key_used', replayable: false });
+  } else {
+    expect(replay.headers).toContainEqual(['idempotent-replayed', 'true']);
+    expect(shown(replay)).toEqual(shown(firstResponse));
+  }
+}
+
+describeCaptureProperty({ frameworks: [['Koa 3', Koa], ['Koa 2', Koa2 as unknown as typeof Koa]], server, program, programs, numRuns: NUM_RUNS, check });
