@@ -56,11 +56,11 @@ export type { AllowList, IpAllowlist, IpAllowlistOptions, IpDenyEvent, IpDenyRea
  * app.use(rateLimit({ limit: 100, windowMs: 60_000, store: new RedisStore(redis), getConnInfo }));
  * ```
  */
-export function rateLimit(options: RateLimitOptions<Context> & HonoPeerOptions): MiddlewareHandler {
+export function rateLimit(options: RateLimitOptions<Context> & HonoPeerOptions) {
   const split = splitPeer('rateLimit', options);
   const guard = createRateLimiter(split.options);
   warnSharedKey('rateLimit', split.options, split.peerOf);
-  return fromGuard(guard, split.peerOf);
+  return withControls(guard, (g) => fromGuard(g, split.peerOf));
 }
 export type { RateLimitOptions } from '../src/throttle/rate-limiter.js';
 
@@ -94,10 +94,10 @@ export type { IdempotencyOptions } from '../src/idempotency/idempotency.js';
  * app.use(spendCap({ daily: 10_000, monthly: 200_000, timeZone: 'Europe/Paris', key: (c) => c.get('accountId'), store }));
  * ```
  */
-export function spendCap(options: SpendCapOptions<Context> & HonoPeerOptions): MiddlewareHandler {
+export function spendCap(options: SpendCapOptions<Context> & HonoPeerOptions) {
   const split = splitPeer('spendCap', options);
   const guard = createSpendCap(split.options);
   warnSharedKey('spendCap', split.options, split.peerOf);
-  return fromGuard(guard, split.peerOf);
+  return withControls(guard, (g) => fromGuard(g, split.peerOf));
 }
 export type { SpendCapOptions, SpendPeriod } from '../src/throttle/spend-cap.js';

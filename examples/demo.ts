@@ -17,11 +17,11 @@ import { Redis } from 'ioredis';
 import { recordMetrics } from '../src/otel/index.js';
 import { createExpressApp } from './messaging/express-app.js';
 import { memoryStore } from './messaging/guards.js';
-import { CONDITIONS } from './messaging/rules.js';
-import { runTour, type TourRow } from './tour.js';
+import { runTour } from './tour.js';
 import { startApiProcesses } from './tour/processes.js';
 import { listen, logUnexpected, requestedPort } from './tour/serve.js';
 import { formatTourTable } from './tour/table.js';
+import { TOUR_LEGEND, tourSummary, tryLines } from './tour/summary.js';
 
 const OUTSIDER_ALLOW = '192.0.2.0/24';
 const redisUrl = process.env.REDIS_URL;
@@ -67,32 +67,15 @@ if (redisUrl) {
 
 console.log('Tour: each request goes through bulwark/client (createFetch: Retry-After up to 2 s, a breaker');
 console.log(`per origin).${servers.length > 1 ? ' Rows marked A and B ran on two processes sharing Redis.' : ''}\n`);
+console.log(`${TOUR_LEGEND.join('\n')}\n`);
 const started = Date.now();
 const rows = await runTour({ servers, outsider: outsider.url, outsiderAllow: OUTSIDER_ALLOW });
 await outsider.close();
 console.log(formatTourTable(rows));
-console.log(`\n${summary(rows)} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+console.log(`\n${tourSummary(rows)} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
 
-const url = servers[0];
-const json = `-H 'Content-Type: application/json'`;
-const alice = `-H 'Authorization: Bearer demo_alice'`;
-console.log('Try:');
-console.log(`  curl -i -X POST ${url}/v1/messages ${alice} ${json} -d '{"from":"BULWARK","to":"+15550123","text":"hi"}'`);
-console.log(`  curl -i -X POST ${url}/v1/messages ${alice} ${json} -d '{"from":"NOPE","to":"+15550123","text":"hi"}'`);
-console.log(
-  `  curl -i -X POST ${url}/v1/messages -H 'Authorization: Bearer demo_broke' ${json} -d '{"from":"BULWARK","to":"+15550123","text":"hi"}'`,
-);
-console.log(`  curl -i ${url}/v1/messages/msg_unknown ${alice}`);
-console.log(`  curl -i -X POST ${url}/v1/lookups ${alice} ${json} -d '{"numbers":["12"]}'`);
-console.log(`  curl -i '${url}/v1/faults/flaky?id=mine&fail=1'    # 503 once, then 200`);
+for (const line of tryLines(servers)) console.log(line);
 console.log(`  curl -s ${metricsUrl} | grep ^bulwark_    # the tour's decisions, counted (Prometheus text format)`);
-if (servers.length > 1) {
-  const key = `-H 'Idempotency-Key: try-${Date.now().toString(36)}'`;
-  const body = `-d '{"from":"BULWARK","to":"+15550123","text":"hi"}'`;
-  console.log('Shared through Redis: send with a key to A, then the same to B (replayed):');
-  console.log(`  curl -i -X POST ${servers[0]}/v1/messages ${alice} ${json} ${key} ${body}`);
-  console.log(`  curl -i -X POST ${servers[1]}/v1/messages ${alice} ${json} ${key} ${body}`);
-}
 console.log('\nPress Ctrl+C to stop.');
 
 /** `app` behind `GET /metrics`, which answers the recorded metrics in the Prometheus text format. */
@@ -102,14 +85,6 @@ function withMetrics(app: Express): Express {
   front.get('/metrics', (req: IncomingMessage, res: ServerResponse) => exporter.getMetricsRequestHandler(req, res));
   front.use(app);
   return front;
-}
-
-/** One line: whether every documented code was answered with its documented status. */
-function summary(tourRows: readonly TourRow[]): string {
-  const missing = CONDITIONS.filter((c) => !tourRows.some((r) => r.code === c.code && r.status === c.status));
-  return missing.length === 0
-    ? `All ${CONDITIONS.length} documented codes answered with their documented status.`
-    : `Not seen: ${missing.map((c) => `${c.status} ${c.code}`).join(', ')}.`;
 }
 
 /** Fails with one line when Redis does not answer. */

@@ -49,7 +49,7 @@ export {
   type IpDenyReason,
 } from './allowlist/ip-allowlist.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/index.js';
-export { createRateLimiter, type RateLimiterGuard, type RateLimitOptions, type RatePeek } from './throttle/rate-limiter.js';
+export { createRateLimiter, type RateLimiterGuard, type RateLimitOptions, type RatePeek, type RatePeekOptions } from './throttle/rate-limiter.js';
 export {
   createSpendCap,
   type SpendCapGuard,
