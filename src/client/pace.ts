@@ -372,12 +372,10 @@ export class Pacer {
       const needed = ahead + 1 - Math.max(0, bucket.remaining);
       if (needed <= 0) continue;
       const first = Math.max(0, bucket.nextAt(now) - now);
-      // After the refill time a known quota is likely back whole (the estimate errs on the early side;
-      // the limit timer still bounds the wait).
-      const rest =
-        bucket.quota !== undefined
-          ? Math.floor((needed - 1) / bucket.quota) * bucket.intervalMs * bucket.quota
-          : (needed - 1) * bucket.intervalMs;
+      // The estimate errs on the early side, so that only a call that would certainly wait too long is
+      // refused at once (the limit timer still bounds the wait): after the refill time a known quota is
+      // taken to be back whole, and an unknown one (Retry-After alone) to admit every waiting call.
+      const rest = bucket.quota !== undefined ? Math.floor((needed - 1) / bucket.quota) * bucket.intervalMs * bucket.quota : 0;
       wait = Math.max(wait, first + rest);
     }
     return wait;
@@ -458,8 +456,9 @@ export function readHeaders(response: Response, now: number): Observation[] | un
     }
   }
   if (status === 429 || status === 503) {
-    const retryAfter = parseRetryAfter(headers.get('retry-after'), now);
-    if (retryAfter !== undefined) {
+    const asked = parseRetryAfter(headers.get('retry-after'), now);
+    if (asked !== undefined) {
+      const retryAfter = Math.min(asked, MAX_SECONDS * 1000);
       if (observations === undefined || observations.length === 0) {
         observations = [{ key: 'retry-after', remaining: 0, untilMs: retryAfter, quota: undefined, windowMs: undefined }];
       } else {
@@ -483,11 +482,18 @@ export function readHeaders(response: Response, now: number): Observation[] | un
   return observations !== undefined && observations.length > 0 ? observations : undefined;
 }
 
-const MAX_SECONDS = 2_000_000; // about 23 days: a longer reset is read as this long.
+/**
+ * Longest wait remembered, in seconds: a longer `t`, `reset` or `Retry-After` is read as an hour, after
+ * which one call goes to ask again (a stray header never blocks an origin for days).
+ */
+const MAX_SECONDS = 3600;
 
-function seconds(value: unknown): number | undefined {
+/** Longest policy window read, in seconds (a month); a policy's window only spaces the calls let through. */
+const MAX_WINDOW_SECONDS = 31 * 86_400;
+
+function seconds(value: unknown, max = MAX_SECONDS): number | undefined {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return undefined;
-  return Math.min(value, MAX_SECONDS) * 1000;
+  return Math.min(value, max) * 1000;
 }
 
 function units(value: unknown): number | undefined {
@@ -518,7 +524,7 @@ export function parseRateLimit(value: string, policy: string | null): Observatio
       remaining,
       untilMs: seconds(member.params.t),
       quota: units(described?.q),
-      windowMs: seconds(described?.w),
+      windowMs: seconds(described?.w, MAX_WINDOW_SECONDS),
     });
     if (out.length >= MAX_BUCKETS) break;
   }
@@ -538,7 +544,7 @@ function parseDraft7(text: string, policy: string | null): Observation[] {
   const described = policy === null ? null : /^\s*(\d+)\s*;\s*w\s*=\s*(\d+)/.exec(policy);
   if (described) {
     quota ??= Number(described[1]);
-    windowMs = seconds(Number(described[2]));
+    windowMs = seconds(Number(described[2]), MAX_WINDOW_SECONDS);
   }
   return [{ key: 'draft-7', remaining, untilMs: seconds(fields.get('reset')), quota, windowMs }];
 }

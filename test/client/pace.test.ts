@@ -224,6 +224,13 @@ describe('pacing on Retry-After, other header styles, routes and bounds', () => 
     // Retry-After on a 429 holds the spent policies until then.
     const refused = new Response(null, { status: 429, headers: { ratelimit: '"p";r=0;t=1', 'retry-after': '5' } });
     expect(readHeaders(refused, now)?.[0]?.untilMs).toBe(5000);
+    // A Retry-After alone on a 503 blocks its route; a wait over an hour is remembered as an hour.
+    const away = new Response(null, { status: 503, headers: { 'retry-after': '99999' } });
+    expect(readHeaders(away, now)).toEqual([
+      { key: 'retry-after', remaining: 0, untilMs: 3_600_000, quota: undefined, windowMs: undefined },
+    ]);
+    // A Retry-After on a 200 says nothing about the limits.
+    expect(readHeaders(new Response(null, { headers: { 'retry-after': '5' } }), now)).toBeUndefined();
   });
 
   it('keeps at most maxOrigins origins: the least recently used is forgotten (and sent to again)', async () => {
