@@ -552,7 +552,7 @@ export function matrix(
   describe(`matrix: ${name}`, () => {
     const seen = new Map<Variant, Result[]>();
     for (const variant of VARIANTS) {
-      it(variant, async () => {
+      it(`${name}: ${variant}`, async () => {
         const server = await SERVERS[variant](typeof spec === 'function' ? spec() : spec);
         try {
           const results = await scenario({
@@ -567,7 +567,7 @@ export function matrix(
         }
       });
     }
-    it('identical across adapters', () => {
+    it(`${name}: identical across adapters`, () => {
       const reference = seen.get('express5');
       expect(reference, 'express5 ran').toBeDefined();
       for (const variant of VARIANTS) {
