@@ -83,3 +83,17 @@ export type {
   StoreAnswer,
   StoredResponse,
 } from './idempotency/store.js';
+export {
+  type AllowlistEvent,
+  type BulwarkEvent,
+  CHANNELS,
+  type ChannelName,
+  type ClientEvent,
+  type GuardMode,
+  hashKey,
+  type IdempotencyEvent,
+  type RateLimitEvent,
+  type SpendCapEvent,
+  type StoreEvent,
+} from './events/channels.js';
+export type { Logger } from './events/logger.js';

@@ -16,7 +16,6 @@ const FOREIGN: Readonly<Record<string, string>> = {
   allowList: 'use `skip: (request) => boolean`',
   ban: 'not offered; use `ipAllowlist` to refuse addresses',
   // express-ipfilter
-  mode: "only allowlists are offered: `ipAllowlist({ allow })`",
   detectIp: 'use `trustProxy` (and `forwarded`); on fetch, `clientIp`',
   log: 'use `onDeny`',
   logLevel: 'use `onDeny`',

@@ -16,7 +16,7 @@ describe('an unknown option is refused when the middleware or store is built, wi
     ['idempotency (Express)', () => express.idempotency({ ttl: 1000 } as never), /^idempotency: unknown option "ttl" \(use `ttlMs` \(milliseconds\)\)$/],
     ['idempotency (Koa)', () => koa.idempotency({ idempotencyKeyHeader: 'X-Key' } as never), /"idempotencyKeyHeader" \(use `header`\)/],
     ['idempotency, two names', () => express.idempotency({ dataAdapter: {}, ttlMs: 5000, tll: 1 } as never), /unknown options "dataAdapter" \(use `store`\), "tll"$/],
-    ['ipAllowlist', () => express.ipAllowlist({ allow: ['loopback'], mode: 'deny' } as never), /^ipAllowlist: unknown option "mode" \(only allowlists/],
+    ['ipAllowlist', () => express.ipAllowlist({ allow: ['loopback'], mode: 'deny' } as never), /^ipAllowlist: options\.mode must be 'enforce' or 'shadow' \(express-ipfilter/],
     ['ipAllowlist (express-ipfilter)', () => koa.ipAllowlist({ allow: ['loopback'], detectIp: () => '' } as never), /"detectIp" \(use `trustProxy`/],
     ['errorHandler', () => express.errorHandler({ onerror: () => {} } as never), /^errorHandler: unknown option "onerror"$/],
     ['errorHandler (Koa)', () => koa.errorHandler({ formatter: 'json' } as never), /^errorHandler: unknown option "formatter"$/],
