@@ -14,7 +14,7 @@ import { MemoryStore } from '../../src/stores/memory/index.js';
 describe.each([
   ['Koa 3', Koa],
   ['Koa 2', Koa2 as unknown as typeof Koa],
-])('%s: a keyed response without a Content-Type', (_name, K) => {
+])('%s: a keyed response without a Content-Type', (name, K) => {
   it.each([
     ['bytes whose type was removed', (ctx: Koa.Context) => {
       ctx.status = 201;
@@ -26,7 +26,7 @@ describe.each([
       ctx.body = null;
       ctx.status = 201;
     }],
-  ])('%s: the first response and its replay carry none', async (_case, handler) => {
+  ])(`${name}: %s: the first response and its replay carry none`, async (_case, handler) => {
     const app = new K();
     app.use(idempotency({ store: new MemoryStore() }));
     app.use(handler as Koa.Middleware);

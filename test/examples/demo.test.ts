@@ -85,7 +85,7 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
 
   afterAll(() => close(server));
 
-  it.each(Object.keys(cases))('answers %s on its documented condition', async (code) => {
+  it.each(Object.keys(cases))(`${name}: answers %s on its documented condition`, async (code) => {
     const res = await cases[code]!();
     const body = await res.json();
     const documented = CONDITIONS.find((c) => c.code === code)!;
@@ -96,13 +96,13 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
     if (code === 'traffic_not_routable') expect(body.traffic_type).toBe('marketing');
   });
 
-  it('answers 400 bad_request, not a 500, to a path with a malformed percent-encoding', async () => {
+  it(`${name}: answers 400 bad_request, not a 500, to a path with a malformed percent-encoding`, async () => {
     const res = await call('GET', '/v1/messages/%E0%A4%A', 'demo_alice');
     expect(res.status).toBe(400);
     expect((await res.json()).error).toBe('bad_request');
   });
 
-  it('sends, then shows the message only to its own account', async () => {
+  it(`${name}: sends, then shows the message only to its own account`, async () => {
     const sent = await call('POST', '/v1/messages', 'demo_alice', sms);
     expect(sent.status).toBe(202);
     const { id } = await sent.json();
@@ -112,7 +112,7 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
     expect((await other.json()).error).toBe('not_found');
   });
 
-  it('answers spend_limit_exceeded with the period once a send would pass the daily cap', async () => {
+  it(`${name}: answers spend_limit_exceeded with the period once a send would pass the daily cap`, async () => {
     const tenRecipients = { ...sms, to: Array.from({ length: 10 }, (_, i) => `+1555010${String(i).padStart(4, '0')}`) };
     expect((await call('POST', '/v1/messages', 'demo_bob', tenRecipients)).status).toBe(202);
     expect((await call('POST', '/v1/messages', 'demo_bob', tenRecipients)).status).toBe(202);
@@ -121,7 +121,7 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
     expect(await capped.json()).toMatchObject({ error: 'spend_limit_exceeded', period: 'daily' });
   });
 
-  it('answers ip_not_allowed to a client outside the allowlist', async () => {
+  it(`${name}: answers ip_not_allowed to a client outside the allowlist`, async () => {
     const guarded = await APPS[name]!(new MessagingService(), ['192.0.2.0/24']);
     try {
       const res = await fetch(`http://127.0.0.1:${(guarded.address() as AddressInfo).port}/v1/messages/x`, {
@@ -136,7 +136,7 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
     }
   });
 
-  it('answers throttled with Retry-After once an account passes its burst', async () => {
+  it(`${name}: answers throttled with Retry-After once an account passes its burst`, async () => {
     const fresh = await APPS[name]!(new MessagingService());
     const statuses: number[] = [];
     let throttled: Response | undefined;
@@ -159,7 +159,7 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
     }
   });
 
-  it('runs a send once per Idempotency-Key: 409 while in flight, then a replay', async () => {
+  it(`${name}: runs a send once per Idempotency-Key: 409 while in flight, then a replay`, async () => {
     const service = new MessagingService();
     service.sendDelayMs = 300;
     const slow = await APPS[name]!(service);
@@ -189,7 +189,7 @@ describe.each(Object.keys(APPS))('the demo messaging API on %s', (name) => {
     }
   });
 
-  it('says audio_error for voice text it cannot synthesise', async () => {
+  it(`${name}: says audio_error for voice text it cannot synthesise`, async () => {
     const res = await call('POST', '/v1/messages', 'demo_alice', { ...sms, type: 'voice', text: 'x'.repeat(501) });
     expect(res.status).toBe(422);
     expect((await res.json()).error).toBe('audio_error');

@@ -15,7 +15,7 @@ afterAll(async () => {
 });
 
 describe.each(NODE_VARIANTS)('error answers on %s', (variant) => {
-  it.each([false, true])('drop the headers the application set for its own body (idempotency: %s)', async (keyed) => {
+  it.each([false, true])(`${variant}: drop the headers the application set for its own body (idempotency: %s)`, async (keyed) => {
     const server = await startServer(variant, {
       errors: { onError: () => {} },
       guards: keyed ? [{ kind: 'idempotency', options: { store: new MemoryStore() } }] : [],

@@ -49,7 +49,7 @@ for (const [name, Koa] of [
   ['koa2', Koa2],
 ] as const) {
   describe(`${name}: errors that reach Koa itself`, () => {
-    it('a body JSON cannot write (a bigint) gets the documented 500, reported once', async () => {
+    it(`${name}: a body JSON cannot write (a bigint) gets the documented 500, reported once`, async () => {
       const events: ErrorEvent[] = [];
       const app = new (Koa as unknown as typeof Koa3)();
       app.silent = true;

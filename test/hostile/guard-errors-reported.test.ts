@@ -45,7 +45,7 @@ describe.each(VARIANTS)('guard failures on %s', (variant) => {
     return server;
   }
 
-  it('a key callback that throws: 500 internal_error, reported once to onError with its cause', async () => {
+  it(`${variant}: a key callback that throws: 500 internal_error, reported once to onError with its cause`, async () => {
     events.length = 0;
     const server = await serve();
     const res = await send(server.url, { path: '/v1/balance' });
@@ -58,7 +58,7 @@ describe.each(VARIANTS)('guard failures on %s', (variant) => {
     expect(events[0]!.path).toBe('/v1/balance');
   });
 
-  it('the same failure in the error handler\'s problem+json format', async () => {
+  it(`${variant}: the same failure in the error handler's problem+json format`, async () => {
     events.length = 0;
     const server = await serve('problem');
     const res = await send(server.url, { path: '/v1/balance' });
@@ -68,7 +68,7 @@ describe.each(VARIANTS)('guard failures on %s', (variant) => {
     expect(events).toHaveLength(1);
   });
 
-  it('a cost callback that returns garbage, and an idempotency store that is down: reported too', async () => {
+  it(`${variant}: a cost callback that returns garbage, and an idempotency store that is down: reported too`, async () => {
     events.length = 0;
     const server = await startServer(variant, {
       errors: { onError: (event) => events.push(event) },

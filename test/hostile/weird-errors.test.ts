@@ -192,7 +192,7 @@ for (const variant of VARIANTS) {
     });
 
     for (const site of SITES) {
-      it(`thrown from ${site}: the documented JSON body, and the server stays up`, async () => {
+      it(`${variant}: thrown from ${site}: the documented JSON body, and the server stays up`, async () => {
         for (const [i, c] of WEIRD_CASES.entries()) {
           const where = `${variant} ${site}: ${c.name}`;
           events.length = 0;

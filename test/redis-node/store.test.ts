@@ -84,7 +84,7 @@ describe.each([5, 4] as const)('node-redis %i on its own redis-server', (version
     await server?.stop();
   });
 
-  it('one round trip (one EVALSHA) per decision in the steady state, idempotency included', async () => {
+  it(`node-redis ${version}: one round trip (one EVALSHA) per decision in the steady state, idempotency included`, async () => {
     const store = new RedisStore(client, { prefix: testPrefix(`nr${version}-rt`), onWarning: () => {} });
     await store.throttle.consume(rate);
     expect(await store.idempotency.claim('warm', 'fp', 't0', 1_000, 10_000)).toEqual({ type: 'claimed' });
@@ -103,7 +103,7 @@ describe.each([5, 4] as const)('node-redis %i on its own redis-server', (version
     expect(replay).toEqual({ type: 'completed', fingerprint: 'fp', response: { status: 201, headers: [['x', 'y']], body: new Uint8Array([1, 2]) } });
   });
 
-  it('after SCRIPT FLUSH: EVAL once on NOSCRIPT, then EVALSHA again', async () => {
+  it(`node-redis ${version}: after SCRIPT FLUSH: EVAL once on NOSCRIPT, then EVALSHA again`, async () => {
     const store = new RedisStore(client, { prefix: testPrefix(`nr${version}-flush`) });
     const request = { ...rate, algorithm: 'sliding-window' as const, limit: 5, burst: 5 };
     expect((await store.throttle.consume(request)).remaining).toBe(4);
@@ -116,7 +116,7 @@ describe.each([5, 4] as const)('node-redis %i on its own redis-server', (version
     expect(calls.evalsha).toBe(2);
   });
 
-  it('warns once when maxmemory-policy may evict idempotency records, and not under noeviction', async () => {
+  it(`node-redis ${version}: warns once when maxmemory-policy may evict idempotency records, and not under noeviction`, async () => {
     const store = new RedisStore(client, { prefix: testPrefix(`nr${version}-policy`) });
     await server.admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
     try {
@@ -129,7 +129,7 @@ describe.each([5, 4] as const)('node-redis %i on its own redis-server', (version
     expect(await policyWarnings(store)).toEqual([]);
   });
 
-  it('a killed server: every decision rejects within the deadline (offline queue on and off), guards answer 503, then Redis is used again', async () => {
+  it(`node-redis ${version}: a killed server: every decision rejects within the deadline (offline queue on and off), guards answer 503, then Redis is used again`, async () => {
     const queueless = await connectNodeRedis(version, server.url, { disableOfflineQueue: true });
     const prefix = testPrefix(`nr${version}-down`);
     const stores = [client, queueless].map((redis) => new RedisStore(redis, { prefix, commandTimeoutMs: DEADLINE_MS, onWarning: () => {} }));
