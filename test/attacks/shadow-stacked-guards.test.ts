@@ -11,41 +11,42 @@
  * - Enforcing, a request the rate limit refuses never reaches the spend cap. In shadow mode it does, and
  *   is charged: the cap fills up (and reports `deny` decisions) as enforcing never would.
  *
- * Both run the same requests through Express over a real socket, once with every guard enforcing and
+ * Each runs the same requests through Express over a real socket, once with every guard enforcing and
  * once with every guard in shadow mode, and compare the published decisions and the guards' state.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rateLimit, spendCap } from '../../adapters/express.js';
 import { CHANNELS, type GuardMode } from '../../src/events/channels.js';
 
-let cleanup: Array<() => void> = [];
+const cleanup: Array<() => void> = [];
 afterEach(() => {
   for (const undo of cleanup.splice(0)) undo();
 });
 
-/** The decisions published on the channels, without the fields that differ by mode on purpose. */
-function listen(): Array<Record<string, unknown>> {
-  const events: Array<Record<string, unknown>> = [];
-  for (const name of [CHANNELS.rateLimit, CHANNELS.spendCap]) {
-    const listener = (message: unknown) => {
-      const { mode: _mode, wouldDeny: _wouldDeny, ...rest } = message as Record<string, unknown>;
-      events.push(rest);
-    };
-    subscribe(name, listener);
-    cleanup.push(() => unsubscribe(name, listener));
+/** `policy decision` of each event published on the channels while `during` runs. */
+async function decisionsDuring(during: () => Promise<void>): Promise<string[]> {
+  const events: string[] = [];
+  const listener = (message: unknown) => {
+    const { policy, decision } = message as Record<string, unknown>;
+    events.push(`${String(policy)} ${String(decision)}`);
+  };
+  for (const name of [CHANNELS.rateLimit, CHANNELS.spendCap]) subscribe(name, listener);
+  try {
+    await during();
+  } finally {
+    for (const name of [CHANNELS.rateLimit, CHANNELS.spendCap]) unsubscribe(name, listener);
   }
   return events;
 }
 
-async function serve(app: express.Express): Promise<{ url: string; server: Server }> {
+async function serve(app: express.Express): Promise<{ url: string }> {
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   cleanup.push(() => server.close());
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
 }
 
 async function send(url: string, count: number): Promise<void> {
@@ -66,10 +67,9 @@ describe('shadow mode predicts what enforcing does, for guards in a chain', () =
       app.use(sustained, burst);
       app.get('/', (_req, res) => res.json({ ok: true }));
       const { url } = await serve(app);
-      const events = listen();
-      await send(url, 10);
+      const events = await decisionsDuring(() => send(url, 10));
       const state = { sustained: (await sustained.peek('acct_1')).remaining, burst: (await burst.peek('acct_1')).remaining };
-      return { events: events.map(({ decision, policy }) => `${policy} ${decision}`), state };
+      return { events, state };
     };
     const enforced = await run('enforce');
     const shadowed = await run('shadow');
@@ -86,10 +86,9 @@ describe('shadow mode predicts what enforcing does, for guards in a chain', () =
       app.use(limiter, cap);
       app.get('/', (_req, res) => res.json({ ok: true }));
       const { url } = await serve(app);
-      const events = listen();
-      await send(url, 12);
+      const events = await decisionsDuring(() => send(url, 12));
       const used = (await cap.peek('acct_1')).daily?.used;
-      return { events: events.map(({ decision, policy }) => `${policy} ${decision}`), used };
+      return { events, used };
     };
     const enforced = await run('enforce');
     const shadowed = await run('shadow');
