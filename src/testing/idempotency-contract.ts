@@ -12,13 +12,19 @@ const DAY = 86_400_000;
  * key for one lease, not for the record's TTL) while renewals keep them, byte-exact stored responses
  * (with their own reason phrase, if any), completed-but-not-replayable records, and record TTLs. Runs on real time (about a second in total).
  *
+ * @param factory - makes a fresh store for each test.
+ * @param name - the store's name, put before every test title (`MemoryStore: throttle (gcra): ...`), so that
+ *   a line about one test says which store it ran on. @default undefined: the titles alone
+ *
  * @example
  * ```ts
  * import { idempotencyStoreContract } from 'bulwark/testing';
- * idempotencyStoreContract(() => ({ store: new MemoryStore() }));
+ * idempotencyStoreContract(() => ({ store: new MemoryStore() }), 'MemoryStore');
  * ```
  */
-export function idempotencyStoreContract(factory: StoreFactory): void {
+export function idempotencyStoreContract(factory: StoreFactory, name?: string): void {
+  // Each title names the store, so a line about one test (a slow one, a failure) says which store it ran on.
+  const title = (text: string): string => (name === undefined ? text : `${name}: ${text}`);
   let cleanups: Array<() => void | Promise<void>> = [];
   afterEach(async () => {
     const pending = cleanups;
@@ -45,7 +51,7 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
     body: new Uint8Array([0, 1, 2, 127, 128, 200, 255, 0x7b, 0x22, 10, 13, 0]),
   };
 
-  it('idempotency: of 50 concurrent claims of one key exactly one wins; the others see it in flight', async () => {
+  it(title('idempotency: of 50 concurrent claims of one key exactly one wins; the others see it in flight'), async () => {
     const store = await open();
     const k = key();
     const results = await Promise.all(Array.from({ length: 50 }, () => store.claim(k, 'fp-1', token(), 5000, DAY)));
@@ -60,7 +66,7 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
     }
   });
 
-  it('idempotency: a completed key returns its response byte for byte, headers in order, to every later claim', async () => {
+  it(title('idempotency: a completed key returns its response byte for byte, headers in order, to every later claim'), async () => {
     const store = await open();
     const k = key();
     const owner = token();
@@ -78,7 +84,7 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
     }
   });
 
-  it("idempotency: a stored response keeps the application's own reason phrase; one without keeps none", async () => {
+  it(title("idempotency: a stored response keeps the application's own reason phrase; one without keeps none"), async () => {
     const store = await open();
     for (const statusText of ['Created Nicely', 'Créé, avec soin', undefined]) {
       const k = key();
@@ -95,7 +101,7 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
     }
   });
 
-  it('idempotency: renew, complete and release by another token change nothing', async () => {
+  it(title('idempotency: renew, complete and release by another token change nothing'), async () => {
     const store = await open();
     const k = key();
     const owner = token();
@@ -109,7 +115,7 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
     expect(await store.release(k, owner)).toBe(false);
   });
 
-  it('idempotency: a released key can be claimed again, with another fingerprint', async () => {
+  it(title('idempotency: a released key can be claimed again, with another fingerprint'), async () => {
     const store = await open();
     const k = key();
     const owner = token();
@@ -121,7 +127,7 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
     expect(seen.type === 'in_flight' && seen.fingerprint).toBe('fp-2');
   });
 
-  it('idempotency: a lapsed lease frees the key long before the TTL; the stale owner can no longer write', async () => {
+  it(title('idempotency: a lapsed lease frees the key long before the TTL; the stale owner can no longer write'), async () => {
     const store = await open();
     const k = key();
     const stale = token();
@@ -138,7 +144,7 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
     expect(done.type === 'completed' && done.response?.status).toBe(202);
   });
 
-  it('idempotency: renewing keeps a claim past its first lease', async () => {
+  it(title('idempotency: renewing keeps a claim past its first lease'), async () => {
     const store = await open();
     const k = key();
     const owner = token();
@@ -151,7 +157,7 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
     expect(await store.complete(k, owner, response, DAY)).toBe(true);
   });
 
-  it('idempotency: a completed-but-not-replayable key stays completed with no response', async () => {
+  it(title('idempotency: a completed-but-not-replayable key stays completed with no response'), async () => {
     const store = await open();
     const k = key();
     const owner = token();
@@ -161,7 +167,7 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
     expect(again).toEqual({ type: 'completed', fingerprint: 'fp-1', response: null });
   });
 
-  it('idempotency: a completed record lives for its TTL, then the key is free', async () => {
+  it(title('idempotency: a completed record lives for its TTL, then the key is free'), async () => {
     const store = await open();
     const k = key();
     const owner = token();
@@ -172,7 +178,7 @@ export function idempotencyStoreContract(factory: StoreFactory): void {
     expect((await store.claim(k, 'fp-1', token(), 5000, DAY)).type).toBe('claimed');
   });
 
-  it('idempotency: keys are independent', async () => {
+  it(title('idempotency: keys are independent'), async () => {
     const store = await open();
     const a = key();
     const b = key();

@@ -10,7 +10,8 @@ export type StoreFactory<Store = unknown> = () =>
 /**
  * The conformance suite every bulwark store must pass: the throttle side (exact admission under
  * concurrency, Retry-After, costs) and the idempotency side (claim, lease, complete, replay).
- * Call it inside a vitest test file.
+ * Call it inside a vitest test file. Every test title starts with `name` (`MemoryStore: idempotency: ...`),
+ * so that a line about one test (a slow one, a failure) says which store it ran on.
  *
  * @example
  * ```ts
@@ -21,7 +22,7 @@ export type StoreFactory<Store = unknown> = () =>
  */
 export function storeContract(name: string, factory: StoreFactory): void {
   describe(`store contract: ${name}`, () => {
-    throttleStoreContract(factory);
-    idempotencyStoreContract(factory);
+    throttleStoreContract(factory, name);
+    idempotencyStoreContract(factory, name);
   });
 }

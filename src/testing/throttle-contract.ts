@@ -11,13 +11,19 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * all-or-nothing spend counters of spend caps. Runs on real time (a store may take its time from its own
  * server), so it waits about a second in total.
  *
+ * @param factory - makes a fresh store for each test.
+ * @param name - the store's name, put before every test title (`MemoryStore: throttle (gcra): ...`), so that
+ *   a line about one test says which store it ran on. @default undefined: the titles alone
+ *
  * @example
  * ```ts
  * import { throttleStoreContract } from 'bulwark/testing';
- * throttleStoreContract(() => ({ store: new MemoryStore() }));
+ * throttleStoreContract(() => ({ store: new MemoryStore() }), 'MemoryStore');
  * ```
  */
-export function throttleStoreContract(factory: StoreFactory): void {
+export function throttleStoreContract(factory: StoreFactory, name?: string): void {
+  // Each title names the store, so a line about one test (a slow one, a failure) says which store it ran on.
+  const title = (text: string): string => (name === undefined ? text : `${name}: ${text}`);
   let cleanups: Array<() => void | Promise<void>> = [];
   afterEach(async () => {
     const pending = cleanups;
@@ -43,7 +49,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
   });
 
   for (const algorithm of ['gcra', 'sliding-window'] as const) {
-    it(`throttle (${algorithm}): 60 concurrent decisions at one key with room for 20 admit exactly 20`, async () => {
+    it(title(`throttle (${algorithm}): 60 concurrent decisions at one key with room for 20 admit exactly 20`), async () => {
       const store = await open();
       const request = rate({ algorithm });
       const results = await Promise.all(Array.from({ length: 60 }, () => store.consume({ ...request })));
@@ -58,7 +64,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
       expect(results.map((r) => r.remaining).sort((a, b) => a - b).slice(-1)[0]).toBe(19);
     });
 
-    it(`throttle (${algorithm}): concurrent random costs never sum beyond the limit`, async () => {
+    it(title(`throttle (${algorithm}): concurrent random costs never sum beyond the limit`), async () => {
       const store = await open();
       const request = rate({ algorithm, limit: 50, burst: 50 });
       const costs = Array.from({ length: 80 }, (_, i) => 1 + ((i * 7) % 5));
@@ -68,7 +74,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
       expect(admitted).toBeGreaterThanOrEqual(46); // every refusal happened with fewer than its cost left
     });
 
-    it(`throttle (${algorithm}): a refused request consumes nothing`, async () => {
+    it(title(`throttle (${algorithm}): a refused request consumes nothing`), async () => {
       const store = await open();
       const request = rate({ algorithm, limit: 10, burst: 10 });
       expect((await store.consume({ ...request, cost: 8 })).allowed).toBe(true);
@@ -78,7 +84,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
       expect(last.remaining).toBe(0);
     });
 
-    it(`throttle (${algorithm}): a cost beyond the bucket is refused with retryAfterMs -1 and consumes nothing`, async () => {
+    it(title(`throttle (${algorithm}): a cost beyond the bucket is refused with retryAfterMs -1 and consumes nothing`), async () => {
       const store = await open();
       const request = rate({ algorithm, limit: 5, burst: 5 });
       const refused = await store.consume({ ...request, cost: 6 });
@@ -89,7 +95,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
       expect(admitted.remaining).toBe(0);
     });
 
-    it(`throttle (${algorithm}): cost 0 is admitted on an empty bucket and reports it`, async () => {
+    it(title(`throttle (${algorithm}): cost 0 is admitted on an empty bucket and reports it`), async () => {
       const store = await open();
       const request = rate({ algorithm, limit: 3, burst: 3 });
       expect((await store.consume({ ...request, cost: 3 })).allowed).toBe(true);
@@ -99,7 +105,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
       expect(probe.resetMs).toBeGreaterThan(3_500_000);
     });
 
-    it(`throttle (${algorithm}): retryAfterMs is neither early nor late`, async () => {
+    it(title(`throttle (${algorithm}): retryAfterMs is neither early nor late`), async () => {
       const store = await open();
       const request = rate({ algorithm, limit: 2, windowMs: 600, burst: 2 });
       expect((await store.consume(request)).allowed).toBe(true);
@@ -115,7 +121,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
       expect((await store.consume(request)).allowed).toBe(true);
     });
 
-    it(`throttle (${algorithm}): keys are independent`, async () => {
+    it(title(`throttle (${algorithm}): keys are independent`), async () => {
       const store = await open();
       const a = rate({ algorithm, limit: 1, burst: 1 });
       const b = rate({ algorithm, limit: 1, burst: 1 });
@@ -126,7 +132,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
     });
   }
 
-  it('throttle: GCRA refills at limit per window and never holds more than burst', async () => {
+  it(title('throttle: GCRA refills at limit per window and never holds more than burst'), async () => {
     const store = await open();
     const request = rate({ limit: 10, windowMs: 1_000, burst: 3 });
     const first = await store.consume(request);
@@ -140,7 +146,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
     expect(later.remaining).toBe(0);
   });
 
-  it('throttle: GCRA is exact at high rates (a fresh 60/s key has 59 left; 10^7/s neither loses nor invents units)', async () => {
+  it(title('throttle: GCRA is exact at high rates (a fresh 60/s key has 59 left; 10^7/s neither loses nor invents units)'), async () => {
     const store = await open();
     const sixty = rate({ limit: 60, windowMs: 1_000, burst: 60 });
     expect((await store.consume(sixty)).remaining).toBe(59);
@@ -160,7 +166,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
     return { periods: [`${current}-prev`, current, `${current}-next`] as const, starts: [now - 60_000, now + 60_000] as const, limit, ttlMs };
   };
 
-  it('spend: counters add all or nothing and name the first exceeded', async () => {
+  it(title('spend: counters add all or nothing and name the first exceeded'), async () => {
     const store = await open();
     const key = `contract:${randomUUID()}`;
     const counters = [counter('d2025-03-14', 10), counter('m2025-03', 12)];
@@ -172,7 +178,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
     expect(await store.spend({ key, counters: nextDay, cost: 0 })).toEqual({ allowed: true, exceeded: -1, used: [5, 12] });
   });
 
-  it("spend: the store's clock picks the period, whatever the caller took for the current one", async () => {
+  it(title("spend: the store's clock picks the period, whatever the caller took for the current one"), async () => {
     const store = await open();
     const key = `contract:${randomUUID()}`;
     const now = Date.now();
@@ -190,7 +196,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
     expect(await store.spend({ key, counters: ahead, cost: 4 })).toEqual({ allowed: false, exceeded: 0, used: [2] });
   });
 
-  it('spend: 60 concurrent spends with room for 20 record exactly 20', async () => {
+  it(title('spend: 60 concurrent spends with room for 20 record exactly 20'), async () => {
     const store = await open();
     const key = `contract:${randomUUID()}`;
     const counters = [counter('d2025-01-01', 20)];
@@ -199,7 +205,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
     expect(Math.max(...results.flatMap((r) => r.used))).toBe(20);
   });
 
-  it('spend: a refund gives a spend back once, in the period it went into, never below zero', async () => {
+  it(title('spend: a refund gives a spend back once, in the period it went into, never below zero'), async () => {
     const store = await open();
     expect(typeof store.refundSpend).toBe('function');
     const key = `contract:${randomUUID()}`;
@@ -230,7 +236,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
     expect((await store.spend({ key, counters: [day], cost: 50, receiptTtlMs: 60_000 })).receipt).toBeUndefined();
   });
 
-  it('spend: 100 concurrent spends and refunds of half of them leave exactly the other half', async () => {
+  it(title('spend: 100 concurrent spends and refunds of half of them leave exactly the other half'), async () => {
     const store = await open();
     const key = `contract:${randomUUID()}`;
     const counters = [counter('d2025-01-01', 1_000_000), counter('m2025-01', 1_000_000)];
@@ -247,7 +253,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
     expect(await store.spend({ key, counters, cost: 0 })).toMatchObject({ used: [total, total] });
   });
 
-  it('spend: a named receipt tells a retry from a new spend: held, it is admitted without charging, whatever room is left', async () => {
+  it(title('spend: a named receipt tells a retry from a new spend: held, it is admitted without charging, whatever room is left'), async () => {
     const store = await open();
     const key = `contract:${randomUUID()}`;
     const counters = [counter('d2025-01-01', 10)];
@@ -267,7 +273,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
   });
 
   for (const algorithm of ['gcra', 'sliding-window'] as const) {
-    it(`throttle (${algorithm}): a refund gives the units back once, never past the bucket`, async () => {
+    it(title(`throttle (${algorithm}): a refund gives the units back once, never past the bucket`), async () => {
       const store = await open();
       expect(typeof store.refundRate).toBe('function');
       const request = rate({ algorithm, limit: 10, burst: 10 });
@@ -287,7 +293,7 @@ export function throttleStoreContract(factory: StoreFactory): void {
     });
   }
 
-  it('spend: a counter is forgotten after its ttl', async () => {
+  it(title('spend: a counter is forgotten after its ttl'), async () => {
     const store = await open();
     const key = `contract:${randomUUID()}`;
     const counters = [counter('d2025-01-01', 5, 150)];
