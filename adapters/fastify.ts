@@ -21,7 +21,7 @@ import { createSpendCap, type SpendCapOptions } from '../src/throttle/spend-cap.
 import { createRateLimiter, type RateLimitOptions } from '../src/throttle/rate-limiter.js';
 import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions } from '../src/allowlist/ip-allowlist.js';
 import { guardPlugin } from './fastify/guard-plugin.js';
-export { errorHandler } from './fastify/errors.js';
+export { errorHandler, frameworkErrors } from './fastify/errors.js';
 export type { BulwarkRouteConfig } from './fastify/guard-plugin.js';
 export type { ErrorEvent, ErrorHandlerOptions } from '../src/errors/error-responder.js';
 

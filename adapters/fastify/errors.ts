@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../src/errors/api-error.js';
+import { codeForStatus, messageForStatus } from '../../src/errors/catalog.js';
 import { createErrorResponder, type ErrorHandlerOptions, type ErrorResponder } from '../../src/errors/error-responder.js';
 import { read } from '../../src/errors/safe-read.js';
 import { BODY_ERRORS } from '../../src/errors/to-api-error.js';
@@ -15,6 +16,17 @@ const FASTIFY_BODY_ERRORS: Readonly<Record<string, keyof typeof BODY_ERRORS>> = 
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'request.size.invalid',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'entity.parse.failed',
   FST_ERR_CTP_INVALID_JSON_BODY: 'entity.parse.failed',
+};
+
+/**
+ * Fastify's own errors that carry something of the request in their message (Fastify 4 puts the
+ * request's Content-Type in FST_ERR_CTP_INVALID_MEDIA_TYPE's, every version the path in FST_ERR_BAD_URL's):
+ * each gets a fixed message instead.
+ */
+const FASTIFY_REQUEST_ERRORS: Readonly<Record<string, () => ApiError<string>>> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new ApiError('unsupported_media_type'),
+  FST_ERR_BAD_URL: () => new ApiError('bad_request', { message: 'The request URL is malformed (an invalid percent-encoding).' }),
+  FST_ERR_MAX_PARAM_LENGTH: () => new ApiError<string>('uri_too_long', { status: 414, message: 'A parameter in the request URL is too long.' }),
 };
 
 /**
@@ -38,7 +50,12 @@ export function fromFastifyError(err: unknown): unknown {
     const mapped = BODY_ERRORS[FASTIFY_BODY_ERRORS[code]!];
     return new ApiError(mapped.code, { message: mapped.message, cause: err });
   }
+  if (typeof code === 'string' && Object.hasOwn(FASTIFY_REQUEST_ERRORS, code)) return withCause(FASTIFY_REQUEST_ERRORS[code]!(), err);
   return err;
+}
+
+function withCause(error: ApiError<string>, cause: unknown): ApiError<string> {
+  return new ApiError<string>(error.code, { status: error.status, message: error.message, cause });
 }
 
 /**
@@ -60,6 +77,8 @@ export function fromFastifyError(err: unknown): unknown {
  */
 export const errorHandler = skipOverride<ErrorHandlerOptions>('errorHandler', (instance: FastifyInstance, options) => {
   const responder = createErrorResponder(options ?? {}, 'errorHandler');
+  // frameworkErrors answers with the options of the errorHandler registered at the top of the app.
+  RESPONDERS.set(instance, responder);
   // Requests of this context carry the mark (on their prototype: nothing per request), so that a guard
   // hands its 5xx to this handler rather than to Fastify's default, which would send the thrown message.
   if (!instance.hasRequestDecorator(BULWARK_ERROR_HANDLER as unknown as string)) {
@@ -82,6 +101,68 @@ export const errorHandler = skipOverride<ErrorHandlerOptions>('errorHandler', (i
     done(null, payload);
   });
 });
+
+/** The responder of the errorHandler registered on each instance (weakly: an app that is gone is forgotten). */
+const RESPONDERS = new WeakMap<object, ErrorResponder>();
+let defaultResponder: ErrorResponder | undefined;
+
+/**
+ * Fastify's `frameworkErrors` option: answers the errors Fastify raises before any route, hook or error
+ * handler runs, with the documented JSON body, where Fastify would answer with its own JSON (which
+ * echoes the path). Fastify reads it only from its factory options, so it is not a plugin: pass it as
+ * `Fastify({ frameworkErrors })`. Works with Fastify 4 and 5.
+ *
+ * - A malformed URL (`FST_ERR_BAD_URL`: `GET /%`, `GET /v1/messages/%E0%A4%A`) is a 400 `bad_request`.
+ * - A path parameter longer than Fastify's `maxParamLength` (`FST_ERR_MAX_PARAM_LENGTH`, Fastify 5; on
+ *   Fastify 4 that request is a 404) is a 414 `uri_too_long`.
+ * - An asynchronous route constraint that fails (`FST_ERR_ASYNC_CONSTRAINT`) is a 500 `internal_error`,
+ *   reported like every 5xx.
+ * - Any other framework error keeps its status with the generic message of that status.
+ *
+ * Neither the path nor Fastify's message is ever sent. The body's format (`format`, `problemTypeBase`) and
+ * the report of a 5xx (`onError`, `logger`) are those of the {@link errorHandler} registered at the top of
+ * the app, if there is one; else the defaults (JSON, one line to `console.error` for a 5xx). These requests
+ * reach no route and no hook: bulwark's guards do not see them.
+ *
+ * Errors about a request body that Fastify raises once a route is found (a Content-Type with no parser,
+ * `FST_ERR_CTP_INVALID_MEDIA_TYPE`, a 415 `unsupported_media_type`; a malformed JSON body) go to the error
+ * handler instead: register {@link errorHandler} too.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { errorHandler, frameworkErrors } from 'bulwark/fastify';
+ * const app = Fastify({ frameworkErrors });
+ * await app.register(errorHandler, { format: 'problem' });
+ * // GET /% → 400 {"message":"The request URL is malformed (an invalid percent-encoding).","error":"bad_request",...}
+ * ```
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  let responder: ErrorResponder | undefined;
+  try {
+    responder = RESPONDERS.get(request.server);
+  } catch {
+    // a request without its server: the defaults answer
+  }
+  responder ??= defaultResponder ??= createErrorResponder({}, 'frameworkErrors');
+  answer(responder, fromFrameworkError(error), request, reply);
+}
+
+/**
+ * A framework error in bulwark's terms, never its message (it holds the path) nor a code of Fastify's. A
+ * 5xx (or an error without a status) is left as it is: formatting makes it a 500 `internal_error` with the
+ * generic message, and Fastify's error is the cause reported to `onError`.
+ */
+function fromFrameworkError(err: unknown): unknown {
+  if (typeof err !== 'object' || err === null) return err;
+  const code = read(err, 'code');
+  if (typeof code === 'string' && Object.hasOwn(FASTIFY_REQUEST_ERRORS, code)) return withCause(FASTIFY_REQUEST_ERRORS[code]!(), err);
+  const status = read(err, 'statusCode');
+  if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status < 500) {
+    return new ApiError<string>(codeForStatus(status), { status, message: messageForStatus(status), cause: err });
+  }
+  return err;
+}
 
 function answer(responder: ErrorResponder, err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const method = request.method;
