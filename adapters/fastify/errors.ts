@@ -25,7 +25,7 @@ const FASTIFY_BODY_ERRORS: Readonly<Record<string, keyof typeof BODY_ERRORS>> = 
  */
 const FASTIFY_REQUEST_ERRORS: Readonly<Record<string, () => ApiError<string>>> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new ApiError('unsupported_media_type'),
-  FST_ERR_BAD_URL: () => new ApiError('bad_request', { message: 'The request URL is malformed (an invalid percent-encoding).' }),
+  FST_ERR_BAD_URL: () => new ApiError('bad_request', { message: 'The request path holds a malformed percent-encoding.' }),
   FST_ERR_MAX_PARAM_LENGTH: () => new ApiError<string>('uri_too_long', { status: 414, message: 'A parameter in the request URL is too long.' }),
 };
 
@@ -134,7 +134,7 @@ let defaultResponder: ErrorResponder | undefined;
  * import { errorHandler, frameworkErrors } from 'bulwark/fastify';
  * const app = Fastify({ frameworkErrors });
  * await app.register(errorHandler, { format: 'problem' });
- * // GET /% → 400 {"message":"The request URL is malformed (an invalid percent-encoding).","error":"bad_request",...}
+ * // GET /% → 400 {"message":"The request path holds a malformed percent-encoding.","error":"bad_request",...}
  * ```
  */
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {

@@ -48,7 +48,7 @@ function request(port: number, path: string, options: { method?: string; headers
   });
 }
 
-const BAD_URL = { message: 'The request URL is malformed (an invalid percent-encoding).', error: 'bad_request' };
+const BAD_URL = { message: 'The request path holds a malformed percent-encoding.', error: 'bad_request' };
 const INTERNAL = { message: 'An internal error occurred. Retry with backoff.', error: 'internal_error' };
 
 /** A route constraint whose asynchronous derivation fails (a tenant lookup that is down, say). */
