@@ -31,11 +31,16 @@ afterEach(() => {
   expect(rejections).toEqual([]);
 });
 
-/** An Express app with a rate limit and idempotency on `store`, listening on a free port. */
-async function serve(store: PostgresStore): Promise<{ url: string; server: Server }> {
+/**
+ * An Express app with a rate limit and idempotency on `store`, listening on a free port; `lines` collects
+ * what the rate limiter would print (a store switching off and on), so it is checked instead of printed.
+ */
+async function serve(store: PostgresStore): Promise<{ url: string; server: Server; lines: string[] }> {
+  const lines: string[] = [];
+  const logger = { warn: (line: string) => void lines.push(line), error: (line: string) => void lines.push(line) };
   const app = express();
   app.use(express.json());
-  app.get('/limited', rateLimit({ limit: 1000, windowMs: 60_000, key: () => 'outage', store }), (_req, res) => {
+  app.get('/limited', rateLimit({ limit: 1000, windowMs: 60_000, key: () => 'outage', store, logger }), (_req, res) => {
     res.json({ ok: true });
   });
   app.use(idempotency({ store, storeTimeoutMs: DEADLINE_MS * 2 }));
@@ -45,8 +50,10 @@ async function serve(store: PostgresStore): Promise<{ url: string; server: Serve
   app.use(errorHandler({ onError: () => {} }));
   const server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, lines };
 }
+
+const FELL_BACK = /^bulwark: rateLimit "1000-in-60s": store unavailable, deciding with a per-process limiter \(StoreUnavailableError: /;
 
 /** One request; its status and how long it took. */
 async function timed(url: string, init?: RequestInit): Promise<{ status: number; ms: number; body: string }> {
@@ -80,11 +87,12 @@ async function freePort(): Promise<number> {
 describe('PostgreSQL unreachable (nothing listens on the port)', () => {
   let server: Server;
   let url: string;
+  let lines: string[];
   let pool: pg.Pool;
   beforeAll(async () => {
     pool = new pg.Pool({ host: '127.0.0.1', port: await freePort(), user: 'postgres', database: 'test', connectionTimeoutMillis: 5_000 });
     pool.on('error', () => {});
-    ({ url, server } = await serve(new PostgresStore(pool, { schema: TEST_SCHEMA, tablePrefix: PREFIX, commandTimeoutMs: DEADLINE_MS })));
+    ({ url, server, lines } = await serve(new PostgresStore(pool, { schema: TEST_SCHEMA, tablePrefix: PREFIX, commandTimeoutMs: DEADLINE_MS })));
   });
   afterAll(async () => {
     server.close();
@@ -101,6 +109,8 @@ describe('PostgreSQL unreachable (nothing listens on the port)', () => {
     }
     // Bounded: the deadline plus the app's own time on a loaded machine, never a hang.
     expect(Math.max(...limited.map((r) => r.ms), ...keyedReplies.map((r) => r.ms))).toBeLessThan(5_000);
+    // One line for the switch to the fallback, however many decisions failed.
+    expect(lines).toEqual([expect.stringMatching(FELL_BACK)]);
   });
 
   it('migrate() rejects (it never hangs) when the database cannot be reached', async () => {
@@ -112,6 +122,7 @@ describe('PostgreSQL unreachable (nothing listens on the port)', () => {
 describe('PostgreSQL reachable but stalled, then cutting connections', () => {
   let server: Server;
   let url: string;
+  let lines: string[];
   let pool: pg.Pool;
   let admin: pg.Pool;
   beforeAll(async () => {
@@ -120,7 +131,7 @@ describe('PostgreSQL reachable but stalled, then cutting connections', () => {
     // The deployment setting the store's docs ask for: the server cancels what the store gave up on.
     pool = new pg.Pool({ connectionString: databaseUrl(), application_name: APP_NAME, max: 10, statement_timeout: DEADLINE_MS });
     pool.on('error', () => {});
-    ({ url, server } = await serve(new PostgresStore(pool, { schema: TEST_SCHEMA, tablePrefix: PREFIX, commandTimeoutMs: DEADLINE_MS })));
+    ({ url, server, lines } = await serve(new PostgresStore(pool, { schema: TEST_SCHEMA, tablePrefix: PREFIX, commandTimeoutMs: DEADLINE_MS })));
   });
   afterAll(async () => {
     server.close();
@@ -142,6 +153,7 @@ describe('PostgreSQL reachable but stalled, then cutting connections', () => {
       for (const r of limited) expect(r.status).toBe(200);
       for (const r of keyedReplies) expect(r.status).toBe(503);
       expect(Math.max(...limited.map((r) => r.ms), ...keyedReplies.map((r) => r.ms))).toBeLessThan(5_000);
+      expect(lines).toEqual([expect.stringMatching(FELL_BACK)]);
     } finally {
       await locker.query('ROLLBACK');
       locker.release();
@@ -172,5 +184,7 @@ describe('PostgreSQL reachable but stalled, then cutting connections', () => {
     expect(statuses.length).toBeGreaterThan(0);
     for (const status of statuses) expect([200, 201, 503]).toContain(status);
     expect(await created(url, 'after-cut')).toBe(201);
+    // Each switch is one line: to the fallback, or back to the store.
+    for (const line of lines) expect(line).toMatch(/^bulwark: rateLimit "1000-in-60s": store (unavailable, deciding with a per-process limiter|available again)/);
   });
 });
