@@ -23,7 +23,6 @@
  * `run()` returns the table rows, so that `npm run bench` can combine them.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -137,9 +136,7 @@ async function serve(kind: ServerKind): Promise<void> {
   const { MemoryStore: Store } = source ? await import('../src/index.js') : await built('bulwark');
   if (kind === 'otel' && !source) {
     // The built recordMetrics (the channels are shared by name, but the bench measures what ships).
-    if (!existsSync(fileURLToPath(new URL('../dist/otel.js', import.meta.url)))) throw new Error('bench: dist/otel.js is missing; run `npm run build` first');
-    const specifier: string = 'bulwark/otel';
-    const otel = (await import(specifier)) as typeof import('../src/otel/index.js');
+    const otel = await built('bulwark/otel');
     otel.recordMetrics({ meterProvider: new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] }) });
   } else if (kind !== 'none-again') {
     listen(kind);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CAPACITY } from './support/compare.js';
 import { INSTRUCTION_SHARE } from './support/instructions.js';
+import { SCRIPTS_PER_REQUEST } from './throttle.js';
 import { loadGenerator } from './support/load.js';
 import type { Row } from './support/print-tables.js';
 
@@ -20,7 +21,7 @@ interface BenchModule {
   run(): Promise<Row[]>;
 }
 
-const SCRIPTS = ['allowlist', 'throttle', 'idempotency', 'client', 'stores', 'instructions'] as const;
+const SCRIPTS = ['allowlist', 'throttle', 'idempotency', 'client', 'stores', 'stores-http', 'events', 'instructions'] as const;
 type Script = (typeof SCRIPTS)[number];
 
 /** One line of the combined table. */
@@ -131,6 +132,18 @@ function headlines(script: Script, rows: Row[]): Headline[] {
           target: '',
         },
         { area: 'throttle', measurement: 'A/A check: a second bare Koa process vs bare Koa', result: text(against(/A\/A check/)), target: '100%' },
+        {
+          area: 'throttle',
+          measurement: 'Express spendCap capacity, every request refunded (422) vs none (200), memory / Redis',
+          result: `${text(against(/^express \+ spendCap \(memory\), handler 422/))} / ${text(against(/^express \+ spendCap \(Redis\), handler 422/))}`,
+          target: '',
+        },
+        {
+          area: 'throttle',
+          measurement: 'Express spendCap on Redis: scripts per response, no refund / every request refunded',
+          result: `${text(server(/^express \+ spendCap \(Redis\), handler 200/)?.[SCRIPTS_PER_REQUEST])} / ${text(server(/^express \+ spendCap \(Redis\), handler 422/)?.[SCRIPTS_PER_REQUEST])}`,
+          target: '1 / 2 (a refund is one round trip)',
+        },
       ];
     }
     case 'idempotency': {
@@ -197,6 +210,35 @@ function headlines(script: Script, rows: Row[]): Headline[] {
         }
       }
       return lines;
+    }
+    case 'stores-http': {
+      const capacity = (server: RegExp) => text(find(rows, (r) => has(r, 'server', server))?.[VS_IT]);
+      return [
+        {
+          area: 'stores',
+          measurement: 'Express rateLimit + idempotency (fresh keys) capacity vs MemoryStore: A/A / ioredis / node-redis 5 / PostgresStore',
+          result: `${capacity(/A\/A check/)} / ${capacity(/RedisStore on ioredis/)} / ${capacity(/RedisStore on node-redis/)} / ${capacity(/PostgresStore/)}`,
+          target: '',
+        },
+      ];
+    }
+    case 'events': {
+      const capacity = (server: RegExp) => text(find(rows, (r) => has(r, 'server', server))?.[VS_IT]);
+      const decision = (listening: RegExp) => text(find(rows, (r) => has(r, 'listening', listening))?.['vs no subscriber']);
+      return [
+        {
+          area: 'events',
+          measurement: 'rate-limit decision in process, one no-op subscriber / recordMetrics, vs no subscriber',
+          result: `${decision(/^one no-op subscriber/)} / ${decision(/^recordMetrics/)}`,
+          target: '',
+        },
+        {
+          area: 'events',
+          measurement: 'Express rateLimit + idempotency capacity vs no subscriber: A/A / one no-op subscriber / recordMetrics',
+          result: `${capacity(/A\/A check/)} / ${capacity(/one no-op subscriber/)} / ${capacity(/recordMetrics/)}`,
+          target: '',
+        },
+      ];
     }
     case 'client': {
       const lines: Headline[] = [];

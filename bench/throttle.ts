@@ -9,6 +9,15 @@
  *    Express with express-rate-limit, all in this run. Each server runs in a child process; each contender
  *    is measured in the same window as the server it is compared with (in turns), and the headline is its capacity:
  *    the CPU time per request of the other over its own (see `support/compare.ts` for why).
+ * 4. The spend-cap refund path as server capacity: Express with `spendCap` whose handler answers 422 (so
+ *    every request's reservation is refunded) against the same app whose handler answers 200 (nothing
+ *    refunded), on the memory store and on Redis (ioredis), in this run; the Redis app without refunds is
+ *    also measured against the memory one. Each Redis app has a redis-server of its own, so that `INFO
+ *    commandstats` counts its scripts alone: scripts (EVALSHA + EVAL) per response, 1 without refunds and 2
+ *    with (the refund stays one round trip).
+ *
+ * Flags: `--rounds=N` (default 5), `--seconds=N` per window (default 6), `--only=decisions,throughput,spend`
+ * (the parts to run; default all).
  *
  * `run()` returns the table rows, so that `npm run bench` can combine them.
  */
@@ -25,6 +34,7 @@ import { commandCalls, startRedisServer } from '../test/support/redis.js';
 import { built } from './support/built.js';
 import { printTables, type Row } from './support/print-tables.js';
 import { type Contender, getLoad, measureCapacities, median } from './support/compare.js';
+import { sendLoad } from './support/load.js';
 import { listenAndReport } from './support/server-process.js';
 
 /** The environment variable that makes this script a server of one kind. */
@@ -145,9 +155,58 @@ type ServerKind =
   | 'koa-bulwark'
   | 'koa-bulwark-quiet'
   | 'koa-empty'
-  | 'koa-headers';
+  | 'koa-headers'
+  | SpendKind;
+
+/** The spend-cap servers: their store, and whether the handler answers 200 (no refund) or 422 (refunded). */
+type SpendKind = `spend-${'memory' | 'redis'}-${'ok' | 'refund'}`;
+
+/**
+ * The stores' deadline per command in these servers: long, because a server is stopped (SIGSTOP) between
+ * its turns and while the other servers are measured or warmed up, for up to a minute, and a command (a
+ * refund sent after its response, say) still on its way when the server was stopped would find its
+ * deadline passed when continued: a store "unavailable" that only the measuring made so.
+ */
+const STOPPED_MS = 120_000;
+
+/** The environment variable holding the URL of a Redis spend-cap server's own redis-server. */
+const redisEnvOf = (kind: SpendKind) => `BULWARK_BENCH_THROTTLE_REDIS_${kind.replaceAll('-', '_').toUpperCase()}`;
+
+/**
+ * Express with one `spendCap` (one spender: the client address, a cost of 1, a daily cap never reached)
+ * before a handler that answers 200, or 422 so that every reservation is refunded (the default rule refunds
+ * any status outside 2xx). The two bodies have the same length. `onStoreError: 'closed'`: a store that
+ * failed would answer 503 (and print a line), never fall back to memory unnoticed; the store's deadline is
+ * {@link STOPPED_MS}.
+ */
+async function serveSpend(kind: SpendKind): Promise<void> {
+  const http = await import('node:http');
+  const { default: express } = await import('express');
+  const { spendCap } = await built('bulwark/express');
+  let store: import('../src/throttle/store.js').HasThrottleStore;
+  if (kind.startsWith('spend-redis')) {
+    const { RedisStore: BuiltRedisStore } = await built('bulwark/redis');
+    const redis = new Redis(process.env[redisEnvOf(kind)]!, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => {});
+    store = new BuiltRedisStore(redis, { prefix: `bench-spend:${process.pid}:`, commandTimeoutMs: STOPPED_MS });
+  } else {
+    const { MemoryStore: BuiltMemoryStore } = await built('bulwark');
+    store = new BuiltMemoryStore();
+  }
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(spendCap({ daily: 1e12, store, onStoreError: 'closed' }));
+  const refund = kind.endsWith('-refund');
+  app.get('/', (_req, res) => {
+    if (refund) res.status(422).json({ outcome: 'fail' });
+    else res.status(200).json({ outcome: 'done' });
+  });
+  listenAndReport(http.createServer(app));
+}
 
 async function serve(kind: ServerKind): Promise<void> {
+  if (kind.startsWith('spend-')) return serveSpend(kind as SpendKind);
   const http = await import('node:http');
   let handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
   if (kind.startsWith('express')) {
@@ -229,18 +288,137 @@ export const THROUGHPUT_CONTENDERS: readonly Contender[] = [
   { id: 'koa + bulwark rateLimit (memory), headers: false (reference)', kind: 'koa-bulwark-quiet', baseline: 'koa bare' },
 ];
 
-async function throughputRows(rounds: number): Promise<Row[]> {
-  return measureCapacities(THROUGHPUT_CONTENDERS, { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, load: getLoad() }, 'throughput');
+async function throughputRows(rounds: number, seconds: number): Promise<Row[]> {
+  return measureCapacities(
+    THROUGHPUT_CONTENDERS,
+    { script: fileURLToPath(import.meta.url), env: SERVER_ENV, rounds, seconds, load: getLoad() },
+    'throughput',
+  );
 }
 
-/** Runs the whole benchmark and returns its table rows. */
-export async function run(options: { rounds?: number } = {}): Promise<Row[]> {
-  return [...(await memoryRows()), ...(await redisRows()), ...(await throughputRows(options.rounds ?? 5))];
+const SPEND_MEMORY_OK = 'express + spendCap (memory), handler 200 (no refund)';
+const SPEND_REDIS_OK = 'express + spendCap (Redis), handler 200 (no refund)';
+
+/** The spend-cap servers: each refunding app against the same app without refunds, on its store. */
+export const SPEND_CONTENDERS: readonly Contender[] = [
+  { id: SPEND_MEMORY_OK, kind: 'spend-memory-ok', baseline: SPEND_MEMORY_OK },
+  { id: 'express + spendCap (memory), handler 422 (every request refunded)', kind: 'spend-memory-refund', baseline: SPEND_MEMORY_OK },
+  { id: SPEND_REDIS_OK, kind: 'spend-redis-ok', baseline: SPEND_MEMORY_OK },
+  { id: 'express + spendCap (Redis), handler 422 (every request refunded)', kind: 'spend-redis-refund', baseline: SPEND_REDIS_OK },
+];
+
+/** The column of the spend-cap table with the scripts each Redis server ran per response. */
+export const SCRIPTS_PER_REQUEST = 'Redis scripts per response (EVALSHA+EVAL)';
+
+/**
+ * The spend-cap refund path as capacities ({@link SPEND_CONTENDERS}), and for each Redis server the scripts
+ * its redis-server ran (EVALSHA + EVAL, from `INFO commandstats`) per response the load received, warm-up
+ * included.
+ */
+async function spendRows(rounds: number, seconds: number): Promise<Row[]> {
+  const redisKinds = SPEND_CONTENDERS.map((c) => c.kind as SpendKind).filter((kind) => kind.startsWith('spend-redis'));
+  const servers = new Map<SpendKind, Awaited<ReturnType<typeof startRedisServer>>>();
+  const responses = new Map<string, number>();
+  const plain = getLoad();
+  try {
+    for (const kind of redisKinds) {
+      const server = await startRedisServer();
+      servers.set(kind, server);
+      // Read by the server child, which is forked with this process's environment.
+      process.env[redisEnvOf(kind)] = server.url;
+    }
+    const rows = await measureCapacities(
+      SPEND_CONTENDERS,
+      {
+        script: fileURLToPath(import.meta.url),
+        env: SERVER_ENV,
+        rounds,
+        seconds,
+        async load(port, windowSeconds, connections, kind) {
+          if (!kind.endsWith('-refund')) {
+            const result = await plain(port, windowSeconds, connections, kind);
+            responses.set(kind, (responses.get(kind) ?? 0) + result.requests);
+            return result;
+          }
+          // Every answer of a refunding server is its handler's 422: only errors count as failures.
+          const result = await sendLoad(port, windowSeconds, connections, { path: '/' });
+          responses.set(kind, (responses.get(kind) ?? 0) + result.requests);
+          return { requests: result.requests, failures: result.errors };
+        },
+      },
+      'spend cap refund path',
+    );
+    const scripts = new Map<string, string>();
+    for (const [kind, server] of servers) {
+      const admin = new Redis(server.url);
+      try {
+        const calls = await commandCalls(admin);
+        scripts.set(kind, (((calls.evalsha ?? 0) + (calls.eval ?? 0)) / Math.max(responses.get(kind) ?? 0, 1)).toFixed(2));
+      } finally {
+        admin.disconnect();
+      }
+    }
+    return rows.map((row, i) => ({ ...row, [SCRIPTS_PER_REQUEST]: scripts.get(SPEND_CONTENDERS[i]!.kind) ?? '' }));
+  } finally {
+    for (const [kind, server] of servers) {
+      delete process.env[redisEnvOf(kind)];
+      await server.stop();
+    }
+  }
+}
+
+/** The parts of the benchmark. */
+export type Part = 'decisions' | 'throughput' | 'spend';
+
+/** Options of {@link run}. */
+export interface RunOptions {
+  /** Measured rounds of each server table. @default 5 */
+  rounds?: number;
+  /** Seconds per measurement window (shared in turns by the two servers of a pair). @default 6 */
+  seconds?: number;
+  /** Only these parts. @default all */
+  only?: readonly Part[];
+}
+
+/** Runs the whole benchmark (or the parts in `only`) and returns its table rows. */
+export async function run(options: RunOptions = {}): Promise<Row[]> {
+  const rounds = options.rounds ?? 5;
+  const seconds = options.seconds ?? 6;
+  const parts = options.only ?? ['decisions', 'throughput', 'spend'];
+  const rows: Row[] = [];
+  if (parts.includes('decisions')) rows.push(...(await memoryRows()), ...(await redisRows()));
+  if (parts.includes('throughput')) rows.push(...(await throughputRows(rounds, seconds)));
+  if (parts.includes('spend')) rows.push(...(await spendRows(rounds, seconds)));
+  return rows;
+}
+
+function cliOptions(args: readonly string[]): RunOptions {
+  const options: RunOptions = {};
+  const count = (arg: string, value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new TypeError(`bench/throttle: ${arg} needs a whole number >= 1`);
+    return n;
+  };
+  for (const arg of args) {
+    const [name, value = ''] = arg.replace(/^--/, '').split('=');
+    if (name === 'rounds') options.rounds = count(arg, value);
+    else if (name === 'seconds') options.seconds = count(arg, value);
+    else if (name === 'only') {
+      const parts = value.split(',');
+      for (const part of parts) {
+        if (part !== 'decisions' && part !== 'throughput' && part !== 'spend') throw new TypeError(`bench/throttle: unknown part ${part} in ${arg}`);
+      }
+      options.only = parts as Part[];
+    } else throw new TypeError(`bench/throttle: unknown argument ${arg} (--rounds=N --seconds=N --only=decisions,throughput,spend)`);
+  }
+  return options;
 }
 
 const serverKind = process.env[SERVER_ENV] as ServerKind | undefined;
 if (serverKind) {
   await serve(serverKind);
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  printTables('Throttle', await run());
+  const started = Date.now();
+  printTables('Throttle', await run(cliOptions(process.argv.slice(2))));
+  console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }

@@ -10,7 +10,9 @@ interface Entries {
   'bulwark/express': typeof import('../../adapters/express.js');
   'bulwark/koa': typeof import('../../adapters/koa.js');
   'bulwark/redis': typeof import('../../src/stores/redis/index.js');
+  'bulwark/postgres': typeof import('../../src/stores/postgres/index.js');
   'bulwark/client': typeof import('../../src/client/index.js');
+  'bulwark/otel': typeof import('../../src/otel/index.js');
 }
 
 const DIST = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
