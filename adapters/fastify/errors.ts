@@ -32,8 +32,10 @@ const FASTIFY_REQUEST_ERRORS: Readonly<Record<string, () => ApiError<string>>> =
 /**
  * Fastify's own errors in bulwark's terms: a schema validation failure (`error.validation`) is a 422
  * `invalid_request` carrying Fastify's message (it names the failing property, never a value); a body
- * too large a 413 `payload_too_large`; a malformed, empty or misframed JSON body a 422 `invalid_request`.
- * Anything else is left to `formatError` (an http-errors-style `statusCode` keeps its status). @internal
+ * too large a 413 `payload_too_large`; a malformed, empty or misframed JSON body a 422 `invalid_request`;
+ * a Content-Type without a parser a 415 `unsupported_media_type` (with the catalog's message: Fastify 4's
+ * repeats the type). Anything else is left to `formatError` (an http-errors-style `statusCode` keeps its
+ * status). @internal
  */
 export function fromFastifyError(err: unknown): unknown {
   if (typeof err !== 'object' || err === null) return err;
