@@ -3,7 +3,7 @@ import { ApiError } from '../../src/errors/api-error.js';
 import { codeForStatus, messageForStatus } from '../../src/errors/catalog.js';
 import { createErrorResponder, type ErrorHandlerOptions, type ErrorResponder } from '../../src/errors/error-responder.js';
 import { read } from '../../src/errors/safe-read.js';
-import { BODY_ERRORS } from '../../src/errors/to-api-error.js';
+import { BODY_ERRORS, MALFORMED_PATH } from '../../src/errors/to-api-error.js';
 import { clearForErrorBody } from '../../src/guard/node-headers.js';
 import { BULWARK_ERROR_HANDLER, endedByApplication, markThrown } from '../node/thrown.js';
 import { replyHeaders } from './reply-headers.js';
@@ -25,7 +25,7 @@ const FASTIFY_BODY_ERRORS: Readonly<Record<string, keyof typeof BODY_ERRORS>> = 
  */
 const FASTIFY_REQUEST_ERRORS: Readonly<Record<string, () => ApiError<string>>> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new ApiError('unsupported_media_type'),
-  FST_ERR_BAD_URL: () => new ApiError('bad_request', { message: 'The request path holds a malformed percent-encoding.' }),
+  FST_ERR_BAD_URL: () => new ApiError('bad_request', { message: MALFORMED_PATH }),
   FST_ERR_MAX_PARAM_LENGTH: () => new ApiError<string>('uri_too_long', { status: 414, message: 'A parameter in the request URL is too long.' }),
 };
 

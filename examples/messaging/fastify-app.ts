@@ -6,12 +6,10 @@
  * `onRequest` hook (before the body is read); `spendCap` and `idempotency` in a `preHandler` hook, once
  * Fastify parsed the body, so the spend cap's `cost` reads `request.body`.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { formatError } from '../../src/index.js';
-import { errorHandler, idempotency, ipAllowlist, rateLimit, spendCap } from '../../adapters/fastify.js';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { errorHandler, frameworkErrors, idempotency, ipAllowlist, rateLimit, spendCap } from '../../adapters/fastify.js';
 import type { DemoAppOptions } from './express-app.js';
 import { demoGuards, memoryStore, type RequestReader } from './guards.js';
-import { malformedPath } from './path.js';
 import type { Caller } from './service.js';
 import { MessagingService } from './service.js';
 
@@ -61,17 +59,4 @@ export async function createFastifyApp(options: Omit<DemoAppOptions, 'faults'> =
     return reply.code(looked.status).send(looked.body);
   });
   return app;
-}
-
-/**
- * Fastify answers a path it cannot decode (a malformed percent-encoding, `FST_ERR_BAD_URL`) or a path
- * parameter that is too long before any route, hook or error handler of the app runs, in a body of its own.
- * `frameworkErrors` gets those errors: formatted by bulwark, they are 400 `bad_request` and 414 in the
- * documented body (without the path, which Fastify's message repeats), as the other versions answer them.
- */
-function frameworkErrors(error: Error & { code?: string }, _request: FastifyRequest, reply: FastifyReply): void {
-  const { status, headers, body } = formatError(
-    error.code === 'FST_ERR_BAD_URL' ? malformedPath(error) : error,
-  );
-  void reply.code(status).headers(headers).send(body);
 }

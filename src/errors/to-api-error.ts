@@ -2,6 +2,9 @@ import { ApiError, isApiError } from './api-error.js';
 import { copyRecord, entriesOf, isInstance, read, THREW } from './safe-read.js';
 import { codeForStatus, messageForStatus } from './catalog.js';
 
+/** The message of a path that cannot be decoded (the path itself is never repeated). @internal */
+export const MALFORMED_PATH = 'The request path holds a malformed percent-encoding.';
+
 /** Messages for body-parser / raw-body error types. */
 export const BODY_ERRORS = {
   'entity.parse.failed': { code: 'invalid_request', message: 'The request body could not be parsed (malformed JSON or form data).' },
@@ -68,6 +71,11 @@ export function toApiError(value: unknown): ApiError<string> {
   // co-body (Koa's body parsers) marks a JSON SyntaxError with status 400 instead of a type.
   if (status === 400 && isInstance(value, SyntaxError)) {
     return new ApiError<string>('invalid_request', { message: BODY_ERRORS['entity.parse.failed'].message, cause: value });
+  }
+  // Express's router fails to decode a path parameter (`/m/%E0%A4%A`) with a 400 URIError whose message repeats
+  // the parameter: answered with a message of bulwark's own.
+  if (status === 400 && isInstance(value, URIError)) {
+    return new ApiError<string>('bad_request', { message: MALFORMED_PATH, cause: value });
   }
   const message = read(value, 'message');
   // inflation (Koa's body parsers) refuses an unknown Content-Encoding with a bare 415, where body-parser
