@@ -15,9 +15,9 @@
  * Redis comes from REDIS_URL (default redis://127.0.0.1:6379), with a key prefix of this run; its records
  * expire within a minute and are deleted at the end. PostgreSQL comes from BULWARK_BENCH_POSTGRES_URL
  * (default postgres://postgres@127.0.0.1:5432/test), in a schema of this run (`migrate()` creates it,
- * dropped at the end). The stores' deadline per command is long (see `STOPPED_MS`), and the rate limit has
- * `onStoreError: 'closed'`: a store that failed answers 503, counted as a failure, never a silent
- * fall-back to memory.
+ * dropped at the end). The stores' deadline per command and idempotency's `storeTimeoutMs` are long (see
+ * `STOPPED_MS`), and the rate limit has `onStoreError: 'closed'`: a store that failed answers 503, counted
+ * as a failure, never a silent fall-back to memory.
  *
  * Flags: `--rounds=N` (default 5), `--seconds=N` per window (default 6), `--warm-up=N` seconds per server
  * (default 10), `--only=ioredis,node-redis,postgres` (the contenders besides memory; default all).
@@ -42,10 +42,10 @@ type ServerKind = 'memory' | 'memory-again' | Store;
 const redisUrl = () => process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const postgresUrl = () => process.env.BULWARK_BENCH_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
 /**
- * The stores' deadline per command in these servers: long, because a server is stopped (SIGSTOP) between
- * its turns and while the other servers are measured or warmed up, for up to a minute, and a command (a
- * refund sent after its response, say) still on its way when the server was stopped would find its
- * deadline passed when continued: a store "unavailable" that only the measuring made so.
+ * The stores' deadline per command (and idempotency's `storeTimeoutMs`) in these servers: long, because a
+ * server is stopped (SIGSTOP) between its turns and while the other servers are measured or warmed up, for
+ * up to a minute, and a command still on its way when the server was stopped would find its deadline passed
+ * when continued: a store "unavailable" that only the measuring made so.
  */
 const STOPPED_MS = 120_000;
 /** The Redis key prefix of a run: every key this benchmark writes starts with it. */
@@ -94,7 +94,7 @@ async function serve(kind: ServerKind): Promise<void> {
   app.set('etag', false);
   app.use(rateLimit({ limit: 1e9, windowMs: 60_000, store, onStoreError: 'closed' }));
   app.use(express.json());
-  app.use(idempotency({ store, ttlMs: 60_000 }));
+  app.use(idempotency({ store, ttlMs: 60_000, storeTimeoutMs: STOPPED_MS }));
   let seq = 0;
   app.post('/v1/messages', (req, res) => {
     res.status(201).json({ id: `msg_${process.pid}_${++seq}`, to: (req.body as { to?: unknown }).to, status: 'queued' });
