@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { AdaptiveThrottle, type AdaptiveThrottleOptions } from './adaptive.js';
-import { observed, publish } from './hooks.js';
+import { callHook, observed, publish } from './hooks.js';
 import { RetryBudget, type RetryBudgetOptions } from './budget.js';
 import { CircuitOpenError } from './errors.js';
 import { isBreakerFailureStatus } from './retry.js';
@@ -384,10 +384,7 @@ export class OriginPool {
   }
 }
 
+/** A hook is for observation: its failure (a throw, or a rejected promise) must not break the breaker's timers or the request. */
 function safely<T>(hook: (event: T) => void, event: T): void {
-  try {
-    hook(event);
-  } catch {
-    // A hook is for observation: its failure must not break the breaker's timers or the request.
-  }
+  callHook(hook, event);
 }

@@ -706,11 +706,8 @@ class Call implements Attempt {
       if (response !== undefined) event.status = response.status;
       else event.error = outcome.error;
       if (plan.idempotencyKey !== undefined) event.idempotencyKey = plan.idempotencyKey;
-      try {
-        settings.onRetry(event);
-      } catch {
-        // A hook is for observation; its failure does not change the call.
-      }
+      // A hook is for observation; its failure (a throw or a rejected promise) does not change the call.
+      callHook(settings.onRetry, event);
     }
     // The response is kept unread through the wait (a small body is already buffered, and its connection
     // back in the pool): if the breaker opens meanwhile, the call ends with it rather than with circuit_open.

@@ -100,14 +100,28 @@ export interface Hooks {
   onCallEnd: ((event: CallEndEvent) => void) | undefined;
 }
 
-/** Calls a hook; a hook that throws is ignored (hooks are for observation). */
-export function callHook<T>(hook: ((event: T) => void) | undefined, event: T): void {
+/**
+ * Calls a hook; a hook that throws is ignored (hooks are for observation), and so is one that returns a
+ * promise (or any thenable) that rejects: an `async` hook type-checks as `(event) => void`, and its
+ * rejection left unhandled would end a Node process.
+ */
+export function callHook<T>(hook: ((event: T) => unknown) | undefined, event: T): void {
   if (hook === undefined) return;
   try {
-    hook(event);
+    const returned: unknown = hook(event);
+    if (typeof returned === 'object' || typeof returned === 'function') {
+      if (returned !== null) {
+        const then = (returned as { then?: unknown }).then;
+        if (typeof then === 'function') then.call(returned, undefined, ignore);
+      }
+    }
   } catch {
     // A hook's failure never changes the call.
   }
+}
+
+function ignore(): void {
+  // A hook's rejection never changes the call.
 }
 
 /** Publishes on `bulwark:client` (callers check `hasSubscribers` first, so that no subscriber costs nothing). */
