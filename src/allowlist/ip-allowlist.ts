@@ -7,6 +7,7 @@ import type { Decision, Guard, RequestView } from '../guard/types.js';
 import { type ClientIpOptions, compileClientIp } from './client-ip.js';
 import { formatIp, type IpValue, newIpValue } from './ip-parse.js';
 import { IpSet } from './ip-set.js';
+import { callHook } from '../events/call-hook.js';
 
 /** A list of allowed addresses, CIDR blocks and ranges (see {@link IpSet}), or a built `IpSet`. */
 export type AllowList = ReadonlyArray<string> | IpSet;
@@ -201,11 +202,8 @@ export function createIpAllowlist<Req = unknown>(options: IpAllowlistOptions<Req
       if (value) event.address = formatIp(value);
       if (cause !== undefined) event.cause = cause;
       if (shadow) event.shadow = true;
-      try {
-        onDeny(event);
-      } catch {
-        // A logging hook never changes the answer.
-      }
+      // A logging hook never changes the answer, whether it throws or rejects.
+      callHook(onDeny, event);
     }
     return shadow ? NEXT : DENIED;
   };

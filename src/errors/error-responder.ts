@@ -3,6 +3,7 @@ import { refuseUnknownOptions } from '../options/unknown-options.js';
 import type { ApiError } from './api-error.js';
 import { type FormatOptions, type FormattedError, formatError, validateFormatOptions } from './format.js';
 import { describe } from './safe-read.js';
+import { callHook } from '../events/call-hook.js';
 
 /** What the `onError` hook receives. */
 export interface ErrorEvent {
@@ -79,11 +80,8 @@ export function createErrorResponder(options: ErrorHandlerOptions = {}, name = '
   const logger = validateLogger(name, options.logger);
   const report = options.onError ?? ((event: ErrorEvent) => defaultLine(logger, event));
   const safeReport = (event: ErrorEvent) => {
-    try {
-      report(event);
-    } catch {
-      // a failing hook must not turn one error into two
-    }
+    // a failing hook (a throw, a rejection) must not turn one error into two
+    callHook(report, event);
   };
   const format: FormatOptions = { format: options.format, problemTypeBase: options.problemTypeBase };
   return {

@@ -1,3 +1,5 @@
+import { quiet } from './call-hook.js';
+
 /**
  * Where bulwark writes the lines it prints by default (a 5xx, a store that stopped or started answering,
  * a refund that was lost). Anything with `warn` and `error` methods that take a string: `console`, a pino or
@@ -32,7 +34,8 @@ export function validateLogger(what: string, logger: unknown): Logger {
 /** Writes one line, never throwing (a logger that throws must not fail a request). @internal */
 export function logLine(logger: Logger, level: 'warn' | 'error', message: string): void {
   try {
-    logger[level](message);
+    // An async logger's rejection is handled too: a broken logger loses the line, never the request.
+    quiet((logger[level] as (message: string) => unknown)(message));
   } catch {
     // a broken logger loses the line, never the request
   }

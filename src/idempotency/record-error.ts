@@ -1,4 +1,5 @@
 import { CONSOLE_LOGGER, type Logger, logLine } from '../events/logger.js';
+import { callHook } from '../events/call-hook.js';
 
 /**
  * What the `onRecordError` hook of `idempotency()` receives: a moment when the store could not keep the
@@ -37,7 +38,7 @@ export function reportRecordError(
   logger: Logger = CONSOLE_LOGGER,
 ): void {
   try {
-    if (hook) hook(event);
+    if (hook) callHook(hook, event);
     else {
       const cause = event.error instanceof Error ? ` (${event.error.name}: ${event.error.message.split('\n')[0]})` : '';
       logLine(logger, 'error', `bulwark: idempotency: ${event.message} [key #${event.id}]${cause}`);

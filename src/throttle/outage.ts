@@ -3,6 +3,7 @@ import { channels, type StoreEvent } from '../events/channels.js';
 import { CONSOLE_LOGGER, type Logger, logLine } from '../events/logger.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import type { MemoryThrottleStore } from '../stores/memory/throttle.js';
+import { callHook } from '../events/call-hook.js';
 
 /**
  * What a limiter or spend cap does while its store is unavailable (down, slow beyond its deadline):
@@ -116,7 +117,7 @@ export class StoreHealth {
     this.failed(error);
     try {
       if (this.refundHook) {
-        this.refundHook({ name: this.name, error });
+        callHook(this.refundHook, { name: this.name, error });
         return;
       }
       this.#lostRefunds += 1;
@@ -177,12 +178,8 @@ export class StoreHealth {
       const message: StoreEvent = { guard: this.guard, decision: event.state, policy: this.policy, outage: this.mode };
       channels.store.publish(message);
     }
-    try {
-      if (this.hook) this.hook(event);
-      else this.#log(event);
-    } catch {
-      // a failing hook must not change the decision
-    }
+    if (this.hook) callHook(this.hook, event);
+    else this.#log(event);
   }
 
   #log(event: StoreSwitchEvent): void {

@@ -6,6 +6,7 @@ import type { RedisStoreOptions } from './index.js';
 import { storeClient } from './client.js';
 import { checkEvictionPolicy } from './policy.js';
 import { hashTag, type RedisClient, RedisScript } from './script.js';
+import { callHook } from '../../events/call-hook.js';
 
 /*
  * One hash per key: s = state (1 in flight, 2 completed), f = fingerprint, t = owner token (kept after
@@ -132,13 +133,11 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     checkEvictionPolicy(storeClient(this.redis), this.options.commandTimeoutMs).then((outcome) => {
       if (outcome.type === 'unreachable') this.#policyCheckAt = performance.now() + 60_000;
       if (outcome.type !== 'evicts') return;
-      try {
-        this.options.onWarning(
-          `bulwark: RedisStore: Redis maxmemory-policy is ${outcome.policy}: it may evict idempotency records (they carry a TTL), and a retry of an evicted key runs again; use maxmemory-policy noeviction for exactly-once`,
-        );
-      } catch {
-        // a failing hook changes nothing
-      }
+      // a failing hook (a throw, a rejection) changes nothing
+      callHook(
+        this.options.onWarning,
+        `bulwark: RedisStore: Redis maxmemory-policy is ${outcome.policy}: it may evict idempotency records (they carry a TTL), and a retry of an evicted key runs again; use maxmemory-policy noeviction for exactly-once`,
+      );
     });
   }
 }
