@@ -7,7 +7,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { createIpAllowlist, type IpAllowlist, type IpAllowlistOptions } from '../src/allowlist/ip-allowlist.js';
-import { withControls } from '../src/guard/controls.js';
+import { type ControlsOf, withControls } from '../src/guard/controls.js';
 import { createIdempotency, type IdempotencyOptions } from '../src/idempotency/idempotency.js';
 import { createRateLimiter, type RateLimitOptions } from '../src/throttle/rate-limiter.js';
 import { createSpendCap, type SpendCapOptions } from '../src/throttle/spend-cap.js';
@@ -36,7 +36,7 @@ export type { ErrorEvent, ErrorHandlerOptions } from '../src/errors/error-respon
 export function ipAllowlist(
   options: (IpAllowlistOptions<Context> & HonoPeerOptions) | IpAllowlist<Context>,
   peer?: HonoPeerOptions,
-): MiddlewareHandler & Pick<IpAllowlist<Context>, 'replace'> {
+): MiddlewareHandler & ControlsOf<IpAllowlist<Context>> {
   const split = splitPeer('ipAllowlist', options);
   const peerOf = split.peerOf ?? splitPeer('ipAllowlist', peer ?? {}).peerOf;
   requirePeer('ipAllowlist', peerOf);

@@ -171,7 +171,9 @@ export const channels: { readonly [K in keyof typeof CHANNELS]: Channel } = {
 
 /**
  * The digest by which events name a key: the first 16 hex digits of its SHA-256. The same key always
- * gives the same digest (so events of one key can be grouped), and the key cannot be read back from it.
+ * gives the same digest (so events of one key can be grouped). It is not salted: a key drawn from a small set
+ * (a client address, a sequential account id) can be found by hashing candidates, so treat events as you treat
+ * logs that hold those values; a secret key (a token, an `Idempotency-Key`) cannot be read back.
  * @example `hashKey('acct_42')`
  */
 export function hashKey(key: string): string {
