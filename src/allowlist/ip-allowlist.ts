@@ -8,6 +8,7 @@ import { type ClientIpOptions, compileClientIp } from './client-ip.js';
 import { formatIp, type IpValue, newIpValue } from './ip-parse.js';
 import { IpSet } from './ip-set.js';
 import { callHook } from '../events/call-hook.js';
+import { inShadowChain, shadowPass } from '../throttle/mode.js';
 
 /** A list of allowed addresses, CIDR blocks and ranges (see {@link IpSet}), or a built `IpSet`. */
 export type AllowList = ReadonlyArray<string> | IpSet;
@@ -205,7 +206,7 @@ export function createIpAllowlist<Req = unknown>(options: IpAllowlistOptions<Req
       // A logging hook never changes the answer, whether it throws or rejects.
       callHook(onDeny, event);
     }
-    return shadow ? NEXT : DENIED;
+    return shadow ? shadowPass(403) : DENIED;
   };
 
   const allowed = (value: IpValue): Decision => {
@@ -297,6 +298,9 @@ export function createIpAllowlist<Req = unknown>(options: IpAllowlistOptions<Req
       },
     };
   }
+  // In a chain of shadow guards, a request an earlier one refused is left alone, and this one's refusals are
+  // marked for the guards after it (see inShadowChain).
+  inShadowChain(allowlist, () => mode);
   BUILT.add(allowlist);
   return allowlist;
 }

@@ -9,7 +9,7 @@ import { compileMetered } from './metered-guard.js';
 import { askStore, type MaybePromise } from './decide.js';
 import { MAX_MODULUS } from './exact.js';
 import { type HeadersMode, type HeaderWriter, headerWriter, isSfStringSafe, MAX_HEADER_INTEGER } from './headers.js';
-import { checkSetMode, validateFlag, validateMode } from './mode.js';
+import { checkSetMode, inShadowChain, shadowPass, validateFlag, validateMode } from './mode.js';
 import {
   type OutageMode,
   type RefundErrorEvent,
@@ -453,7 +453,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
         if (refund !== undefined) {
           asked.remaining = result.remaining;
           asked.source = source;
-          const onOutcome = outcomeRefund(rule!, asked.view.request, health, refund, result.receipt, refundReport, asked);
+          const onOutcome = outcomeRefund(rule!, asked.view.request, health, refund, result.receipt, refundReport, asked, mode === 'shadow');
           return headers.length === 0 ? { type: 'next', onOutcome } : { type: 'next', headers, onOutcome };
         }
       }
@@ -461,7 +461,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
     }
     const costly = result.retryAfterMs < 0;
     if (channels.rateLimit.hasSubscribers) publish(costly ? 'too-costly' : 'throttle', request, result.remaining, result.retryAfterMs, source);
-    if (mode === 'shadow') return headers.length === 0 ? NEXT : { type: 'next', headers };
+    if (mode === 'shadow') return shadowPass(costly ? 422 : 429, headers);
     return costly ? tooCostly(request, headers) : throttled(result, headers);
   };
 
@@ -473,7 +473,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
       return NEXT;
     }
     if (channels.rateLimit.hasSubscribers) publish('throttle', request, 0, 1000, 'closed');
-    return mode === 'shadow' ? NEXT : errorDecision(unavailableError());
+    return mode === 'shadow' ? shadowPass(503) : errorDecision(unavailableError());
   };
 
   // Without refunds, a decision is the store's answer alone: no wrapper object, no outcome callback.
@@ -490,7 +490,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
     if (units > capacity) {
       // No bucket of this limit can ever hold the cost: refused without asking the store.
       if (channels.rateLimit.hasSubscribers) publish('too-costly', request, 0, 0, 'store');
-      return mode === 'shadow' ? NEXT : tooCostly(request, []);
+      return mode === 'shadow' ? shadowPass(422) : tooCostly(request, []);
     }
     if (rule === undefined) return askStore(health, request, plainConsume, plainDecided, plainOutage);
     return askStore(health, { rate: request, view, remaining: 0, source: 'store' }, consume, decided, askedOutage);
@@ -547,7 +547,7 @@ export function createRateLimiter<Req = unknown>(options: RateLimitOptions<Req>)
   const setMode = (next: GuardMode): void => {
     mode = checkSetMode(NAME, next);
   };
-  const limiter = Object.assign(guard, { peek, setMode });
+  const limiter = Object.assign(inShadowChain(guard, () => mode), { peek, setMode });
   Object.defineProperty(limiter, 'mode', { get: () => mode, enumerable: true, configurable: true });
   return limiter as RateLimiterGuard<Req>;
 }

@@ -2,6 +2,7 @@ import type { Channel } from 'node:diagnostics_channel';
 import type { Outcome } from '../guard/types.js';
 import type { StoreHealth } from './outage.js';
 import type { MaybePromise } from './decide.js';
+import { shadowRefusedStatus } from './mode.js';
 import type { RefundResult } from './store.js';
 
 /** What a `refund` option of `spendCap` or `rateLimit` is asked about: how one request ended, and the request. */
@@ -90,11 +91,16 @@ export function outcomeRefund<Req, T, A = undefined>(
   receipt: T,
   report?: RefundReport<A>,
   arg?: A,
+  shadow = false,
 ): (outcome: Outcome) => void {
   let done = false;
-  return (outcome) => {
+  return (answered) => {
     if (done) return;
     done = true;
+    // A guard that decided in shadow mode takes the refusal a later shadow guard would have answered as the
+    // outcome, as enforcing would have ended the request there (see inShadowChain).
+    const refused = shadow ? shadowRefusedStatus(request) : undefined;
+    const outcome: Outcome = refused === undefined ? answered : { status: refused, replayed: false, thrown: false, ran: false, completed: true };
     let give: boolean;
     try {
       give = rule({ status: outcome.status, replayed: outcome.replayed, thrown: outcome.thrown, ran: outcome.ran, completed: outcome.completed, request }) === true;

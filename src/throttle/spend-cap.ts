@@ -8,7 +8,7 @@ import type { Decision, Guard, Outcome, RequestView } from '../guard/types.js';
 import { compileMetered } from './metered-guard.js';
 import { Calendar, type SpendPeriod } from './calendar.js';
 import { askStore, type MaybePromise } from './decide.js';
-import { checkSetMode, validateMode } from './mode.js';
+import { checkSetMode, inShadowChain, shadowPass, validateMode } from './mode.js';
 import {
   type OutageMode,
   type RefundErrorEvent,
@@ -314,11 +314,11 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Sp
         if (result.retried === true && asked.view !== undefined) return { type: 'next', onOutcome: chargeIfWorked(from, asked) };
         if (refund === undefined || result.receipt === undefined || asked.view === undefined) return NEXT;
         asked.source = source;
-        return { type: 'next', onOutcome: outcomeRefund(rule!, asked.view.request, health, refund, result.receipt, refundReport, asked) };
+        return { type: 'next', onOutcome: outcomeRefund(rule!, asked.view.request, health, refund, result.receipt, refundReport, asked, mode === 'shadow') };
       }
       const period = caps[result.exceeded]?.period ?? 'daily';
       if (channels.spendCap.hasSubscribers) publish('deny', asked.spend, source, period);
-      if (mode === 'shadow') return NEXT;
+      if (mode === 'shadow') return shadowPass(403);
       let text: string;
       try {
         text = message(period);
@@ -361,7 +361,7 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Sp
       return NEXT;
     }
     if (channels.spendCap.hasSubscribers) publish('deny', asked.spend, 'closed');
-    return mode === 'shadow' ? NEXT : errorDecision(unavailableError());
+    return mode === 'shadow' ? shadowPass(503) : errorDecision(unavailableError());
   };
   const receiptTtlMs = storeRefund !== undefined ? RECEIPT_TTL_MS : undefined;
   const guard = metered.guard((key, units, view) => {
@@ -398,7 +398,7 @@ export function createSpendCap<Req = unknown>(options: SpendCapOptions<Req>): Sp
   const setMode = (next: GuardMode): void => {
     mode = checkSetMode(NAME, next);
   };
-  const cap = Object.assign(guard, { peek, setMode });
+  const cap = Object.assign(inShadowChain(guard, () => mode), { peek, setMode });
   Object.defineProperty(cap, 'mode', { get: () => mode, enumerable: true, configurable: true });
   return cap as SpendCapGuard<Req>;
 }
