@@ -16,8 +16,16 @@
  * when a spent bucket's time (`t`, `reset`, `Retry-After`) comes, one call is let through, and then one
  * more per `w / q` (the policy's average spacing) until an answer says how many units are really there.
  * Which buckets apply: those the last response of the call's route (method and path) carried; for a
- * route not seen yet, those that every route seen on the origin carried (one limiter in front of the
- * whole API, the common case). A route whose last answer carried no rate-limit header is not paced.
+ * route not seen yet, those that every rate-limited route seen on the origin carried (one limiter in
+ * front of the whole API, the common case; a route answered without any rate-limit header, such as a
+ * health check the limiter skips, has no say). A route whose last answer carried no rate-limit header is
+ * not paced. A spent bucket never waits less than its policy's spacing (draft-11 rounds `t` down, so it
+ * says `t=0` when the next unit comes within the second), and no wait, spacing included, is read as
+ * longer than an hour. A redirected response teaches nothing: its headers are another server's.
+ *
+ * The queue of waiting calls costs time linear in its length: each bucket counts the calls waiting for
+ * it, a call that leaves the queue is only marked (the queue is compacted once half of it is gone), and a
+ * look at the queue stops once every bucket it waits for is known to be spent.
  *
  * Memory is bounded: at most `maxOrigins` origins (least recently used dropped), {@link MAX_ROUTES} routes
  * and {@link MAX_BUCKETS} buckets per origin. An origin that never sent a rate-limit header costs nothing.
@@ -76,6 +84,10 @@ class Bucket {
   seq = -1;
   /** Routes whose last answer carried this bucket. */
   routes = 0;
+  /** Calls in the queue that wait for this bucket. */
+  waiting = 0;
+  /** Whether the units now are those let through one per spacing after a wait (no answer has said more since). */
+  dribbling = false;
   dead = false;
 
   constructor(readonly key: string) {}
@@ -86,6 +98,7 @@ class Bucket {
     const units = 1 + Math.floor((now - this.refillAt) / this.intervalMs);
     this.remaining = this.quota === undefined ? units : Math.min(units, this.quota);
     this.refillAt += units * this.intervalMs;
+    this.dribbling = true;
   }
 
   available(now: number): boolean {
@@ -106,6 +119,14 @@ class Bucket {
     return this.refillAt === 0 ? now + this.intervalMs : this.refillAt;
   }
 
+  /** Units there would be at `at` (not before now), without changing the bucket. */
+  unitsAt(at: number): number {
+    if (this.dead) return Number.POSITIVE_INFINITY;
+    if (this.remaining > 0 || this.refillAt === 0 || at < this.refillAt) return Math.max(0, this.remaining);
+    const units = 1 + Math.floor((at - this.refillAt) / this.intervalMs);
+    return this.quota === undefined ? units : Math.min(units, this.quota);
+  }
+
   /**
    * Applies an answer: its units less the calls still in flight (the origin may count them after it,
    * whenever they were sent: requests overtake each other on parallel connections).
@@ -122,12 +143,23 @@ class Bucket {
     const { quota, windowMs, untilMs } = observation;
     if (quota !== undefined && quota > 0) {
       this.quota = quota;
-      if (windowMs !== undefined && windowMs > 0) this.intervalMs = Math.max(1, windowMs / quota);
+      // The spacing is a wait too: never more than an hour, however long the policy's window.
+      if (windowMs !== undefined && windowMs > 0) this.intervalMs = Math.min(MAX_SECONDS * 1000, Math.max(1, windowMs / quota));
     }
+    if (observation.remaining > 0) this.dribbling = false;
     this.remaining = Math.max(0, observation.remaining - inFlight);
-    if (untilMs !== undefined) this.refillAt = now + untilMs;
-    else if (this.remaining <= 0) this.refillAt = now + this.intervalMs;
-    else this.refillAt = 0;
+    if (untilMs === undefined) this.refillAt = this.remaining <= 0 ? now + this.intervalMs : 0;
+    else if (this.remaining > 0) this.refillAt = now + untilMs;
+    else if (untilMs > 0 || observation.remaining > 0) this.refillAt = now + Math.max(untilMs, this.intervalMs);
+    else if (this.dribbling) {
+      // Spent again while units come one per spacing: the spacing goes on.
+      this.refillAt = Math.max(this.refillAt, now + this.intervalMs);
+    } else {
+      // `r=0;t=0`: draft-11 rounds `t` down, so the next unit comes within the second, not now; the
+      // whole second is waited (a sliding window frees units only as its previous window fades), never
+      // less than the policy's spacing.
+      this.refillAt = now + Math.max(1000, this.intervalMs);
+    }
   }
 }
 
@@ -144,9 +176,20 @@ class OriginPace {
   readonly buckets = new Map<string, Bucket>();
   /** Route key to the buckets its last answer carried, least recently used first. */
   readonly routes = new Map<string, Bucket[]>();
+  /** Routes whose last answer carried at least one bucket. */
+  limitedRoutes = 0;
   /** Sequence numbers of the calls released to this origin whose answer has not come. */
   readonly inFlight = new Set<number>();
-  readonly queue: Waiter[] = [];
+  /**
+   * Waiting calls in order, from `head`; a call that left is only marked `done` (and skipped), and the
+   * array is compacted once most of it is done, so that joining and leaving cost constant time.
+   */
+  queue: Waiter[] = [];
+  head = 0;
+  /** Calls in the queue not done. */
+  waiting = 0;
+  /** Buckets some waiting call waits for (at most {@link MAX_BUCKETS}, and the dead ones still waited on). */
+  readonly waited = new Set<Bucket>();
   timer: NodeJS.Timeout | undefined;
   timerAt = 0;
 
@@ -155,23 +198,58 @@ class OriginPace {
     const known = this.routes.get(route);
     if (known !== undefined) return known;
     const all: Bucket[] = [];
-    const count = this.routes.size;
+    const count = this.limitedRoutes;
     if (count === 0) return all;
     for (const bucket of this.buckets.values()) if (bucket.routes === count) all.push(bucket);
     return all;
+  }
+
+  enqueue(waiter: Waiter): void {
+    this.queue.push(waiter);
+    this.waiting += 1;
+    for (const bucket of waiter.buckets) {
+      if (bucket.waiting++ === 0) this.waited.add(bucket);
+    }
+  }
+
+  /** The waiter leaves the queue (let through, refused or aborted): it is marked, and skipped from now on. */
+  leave(waiter: Waiter): void {
+    waiter.done = true;
+    this.waiting -= 1;
+    for (const bucket of waiter.buckets) {
+      if (--bucket.waiting === 0) this.waited.delete(bucket);
+    }
+    if (this.waiting === 0) {
+      this.queue = [];
+      this.head = 0;
+      return;
+    }
+    const queue = this.queue;
+    while (this.head < queue.length && (queue[this.head] as Waiter).done) this.head++;
+    if (this.head > 1024 && this.head * 2 > queue.length) {
+      this.queue = queue.slice(this.head);
+      this.head = 0;
+    } else if (queue.length > 1024 && this.waiting * 2 < queue.length - this.head) {
+      this.queue = queue.filter((entry, index) => index >= this.head && !entry.done);
+      this.head = 0;
+    }
   }
 
   setRoute(route: string, buckets: Bucket[]): void {
     const previous = this.routes.get(route);
     if (previous !== undefined) {
       this.routes.delete(route);
+      if (previous.length > 0) this.limitedRoutes -= 1;
       for (const bucket of previous) bucket.routes -= 1;
     } else if (this.routes.size >= MAX_ROUTES) {
       const oldest = this.routes.keys().next().value as string;
-      for (const bucket of this.routes.get(oldest) as Bucket[]) bucket.routes -= 1;
+      const dropped = this.routes.get(oldest) as Bucket[];
+      if (dropped.length > 0) this.limitedRoutes -= 1;
+      for (const bucket of dropped) bucket.routes -= 1;
       this.routes.delete(oldest);
     }
     for (const bucket of buckets) bucket.routes += 1;
+    if (buckets.length > 0) this.limitedRoutes += 1;
     this.routes.set(route, buckets);
     // A bucket no route carries any more says nothing about any call: it is dropped.
     if (previous !== undefined) {
@@ -216,6 +294,8 @@ export class Pacer {
   readonly #origins = new Map<string, OriginPace>();
   /** The last sequence number given: every call released gets the next, whatever its origin. */
   #seq = 0;
+  /** The calls waiting with each signal (one abort listener per signal). */
+  readonly #aborts = new WeakMap<AbortSignal, { listener: () => void; finishers: Set<() => void> }>();
 
   constructor(options: Required<PaceOptions>) {
     this.maxWaitMs = options.maxWaitMs;
@@ -245,14 +325,14 @@ export class Pacer {
     this.#origins.set(origin, state);
     const buckets = state.applicable(route);
     if (buckets.length === 0) return this.#release(state);
-    if (state.queue.length > 0) this.#drain(state, now);
+    if (state.waiting > 0) this.#drain(state, now);
     let free = true;
-    for (const bucket of buckets) if (!bucket.available(now)) free = false;
-    if (free && !state.queue.some((waiter) => waiter.buckets.some((bucket) => buckets.includes(bucket)))) {
+    for (const bucket of buckets) if (!bucket.available(now) || bucket.waiting > 0) free = false;
+    if (free) {
       for (const bucket of buckets) bucket.take(now);
       return this.#release(state);
     }
-    const waitMs = this.#estimate(state, buckets, now);
+    const waitMs = this.#estimate(buckets, now, now);
     if (waitMs > limitMs) return new PaceRefusal(waitMs);
     let waiter!: Waiter;
     const promise = new Promise<number>((resolve, reject) => {
@@ -260,30 +340,67 @@ export class Pacer {
     });
     const finish = (error: unknown) => {
       if (waiter.done) return;
-      waiter.done = true;
-      const index = state.queue.indexOf(waiter);
-      if (index !== -1) state.queue.splice(index, 1);
+      state.leave(waiter);
       waiter.reject(error);
     };
     // Not unref'd, like a retry's wait: the caller awaits it. Bounded by limitMs.
     const limit = setTimeout(() => finish(new PaceRefusal(waitMs)), limitMs);
     const onAbort = () => finish(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal !== undefined) this.#onAbort(signal, onAbort);
     const resolve = waiter.resolve;
     waiter.resolve = (seq) => {
       clearTimeout(limit);
-      signal?.removeEventListener('abort', onAbort);
+      if (signal !== undefined) this.#offAbort(signal, onAbort);
       resolve(seq);
     };
     const reject = waiter.reject;
     waiter.reject = (error) => {
       clearTimeout(limit);
-      signal?.removeEventListener('abort', onAbort);
+      if (signal !== undefined) this.#offAbort(signal, onAbort);
       reject(error);
     };
-    state.queue.push(waiter);
+    state.enqueue(waiter);
     this.#schedule(state, now);
     return { waitMs, promise };
+  }
+
+  /**
+   * The wait pacing estimates for a call of `route` to `origin` that would ask at `at` (later than `now`,
+   * as a retry after its backoff does), behind the calls already waiting; 0 when it would go at once.
+   * Changes nothing.
+   */
+  estimate(origin: string, route: string, now: number, at: number): number {
+    const state = this.#origins.get(origin);
+    if (state === undefined) return 0;
+    const buckets = state.applicable(route);
+    return buckets.length === 0 ? 0 : this.#estimate(buckets, now, Math.max(now, at));
+  }
+
+  /**
+   * Runs `finish` when `signal` aborts. One listener per signal, whatever the number of calls waiting
+   * with it: an EventTarget looks through its listeners on each add and remove, so a batch of calls
+   * sharing one signal would cost time quadratic in the batch.
+   */
+  #onAbort(signal: AbortSignal, finish: () => void): void {
+    let entry = this.#aborts.get(signal);
+    if (entry === undefined) {
+      const finishers = new Set<() => void>();
+      const listener = () => {
+        this.#aborts.delete(signal);
+        for (const each of finishers) each();
+      };
+      entry = { listener, finishers };
+      this.#aborts.set(signal, entry);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    entry.finishers.add(finish);
+  }
+
+  #offAbort(signal: AbortSignal, finish: () => void): void {
+    const entry = this.#aborts.get(signal);
+    if (entry === undefined || !entry.finishers.delete(finish) || entry.finishers.size > 0) return;
+    this.#aborts.delete(signal);
+    signal.removeEventListener('abort', entry.listener);
   }
 
   /** A sequence number for a call sent to `origin` without pacing (counted in flight when the origin is known). */
@@ -355,23 +472,30 @@ export class Pacer {
   /** Lets every waiting call of a forgotten origin go: nothing is known about it any more. */
   #letGo(state: OriginPace): void {
     if (state.timer !== undefined) clearTimeout(state.timer);
-    for (const waiter of state.queue.splice(0)) {
-      waiter.done = true;
+    state.timer = undefined;
+    const queue = state.queue;
+    for (let index = state.head; index < queue.length; index++) {
+      const waiter = queue[index] as Waiter;
+      if (waiter.done) continue;
+      state.leave(waiter);
       waiter.resolve(0);
     }
   }
 
-  /** Estimated wait before a new call needing `buckets` gets its turn, behind the calls already waiting. */
-  #estimate(state: OriginPace, buckets: Bucket[], now: number): number {
+  /**
+   * Estimated wait, from `at` (not before `now`), before a new call needing `buckets` gets its turn,
+   * behind the calls already waiting. Changes no bucket.
+   */
+  #estimate(buckets: Bucket[], now: number, at: number): number {
     let wait = 0;
     for (const bucket of buckets) {
       if (bucket.dead) continue;
-      let ahead = 0;
-      for (const waiter of state.queue) if (waiter.buckets.includes(bucket)) ahead += 1;
       bucket.refill(now);
-      const needed = ahead + 1 - Math.max(0, bucket.remaining);
+      const units = bucket.unitsAt(at);
+      const needed = bucket.waiting + 1 - units;
       if (needed <= 0) continue;
-      const first = Math.max(0, bucket.nextAt(now) - now);
+      // Spent at `at`: its next unit comes at refillAt (or one spacing on, when no time is known).
+      const first = units > 0 ? 0 : bucket.refillAt === 0 ? bucket.intervalMs : Math.max(0, bucket.refillAt - at);
       // The estimate errs on the early side, so that only a call that would certainly wait too long is
       // refused at once (the limit timer still bounds the wait): after the refill time a known quota is
       // taken to be back whole, and an unknown one (Retry-After alone) to admit every waiting call.
@@ -381,35 +505,52 @@ export class Pacer {
     return wait;
   }
 
-  /** Lets through, in order, every waiting call whose buckets have units; schedules the next look. */
+  /**
+   * Lets through, in order, every waiting call whose buckets have units; schedules the next look. The
+   * look stops as soon as every bucket waited for is spent: no call behind could go.
+   */
   #drain(state: OriginPace, now: number): void {
-    const queue = state.queue;
-    for (let index = 0; index < queue.length; ) {
-      const waiter = queue[index] as Waiter;
-      let free = true;
-      for (const bucket of waiter.buckets) if (!bucket.available(now)) free = false;
-      if (!free) {
+    let open = 0;
+    for (const bucket of state.waited) if (bucket.available(now)) open += 1;
+    if (open > 0) {
+      const spent = new Set<Bucket>();
+      // Waiters let through are marked and skipped; `leave` may compact the array (then the look starts
+      // again from its head: the calls still waiting keep their order).
+      for (let index = state.head; state.waiting > 0 && spent.size < state.waited.size; ) {
+        const waiter = state.queue[index];
+        if (waiter === undefined) break;
         index++;
-        continue;
+        if (waiter.done) continue;
+        let free = true;
+        for (const bucket of waiter.buckets) {
+          if (!bucket.available(now)) {
+            free = false;
+            spent.add(bucket);
+          }
+        }
+        if (!free) continue;
+        for (const bucket of waiter.buckets) bucket.take(now);
+        const before = state.queue;
+        state.leave(waiter);
+        waiter.resolve(this.#release(state));
+        if (state.queue !== before) {
+          // Compacted: the live entries after this one now start at the head.
+          index = state.head;
+        }
+        for (const bucket of waiter.buckets) if (!bucket.available(now)) spent.add(bucket);
       }
-      for (const bucket of waiter.buckets) bucket.take(now);
-      queue.splice(index, 1);
-      waiter.done = true;
-      waiter.resolve(this.#release(state));
     }
     this.#schedule(state, now);
   }
 
   #schedule(state: OriginPace, now: number): void {
-    if (state.queue.length === 0) {
+    if (state.waiting === 0) {
       if (state.timer !== undefined) clearTimeout(state.timer);
       state.timer = undefined;
       return;
     }
     let at = Number.POSITIVE_INFINITY;
-    for (const waiter of state.queue) {
-      for (const bucket of waiter.buckets) if (!bucket.available(now)) at = Math.min(at, bucket.nextAt(now));
-    }
+    for (const bucket of state.waited) if (!bucket.available(now)) at = Math.min(at, bucket.nextAt(now));
     if (at === Number.POSITIVE_INFINITY) at = now;
     if (state.timer !== undefined && state.timerAt === at) return;
     if (state.timer !== undefined) clearTimeout(state.timer);
