@@ -106,8 +106,9 @@ function send(
   input: RequestInfo | URL,
   callerInit: BulwarkRequestInit | undefined,
 ): Promise<Response> {
+  const calledAt = performance.now();
+  let settings = instanceSettings;
   try {
-    let settings = instanceSettings;
     let key: string | false | undefined;
     let init: RequestInit | undefined = callerInit;
     // Per-call options are read, validated and taken out of the init: fetch never sees them.
@@ -128,11 +129,60 @@ function send(
 
     const pending = snapshotRequestBody(input, init);
     const target: Target = { base, isRequest, callerSignal, url, origin, key, pacer };
-    if (pending instanceof Promise) return pending.then((body) => start(settings, pool, input, init, target, body));
-    return start(settings, pool, input, init, target, pending);
+    const callSettingsUsed = settings;
+    const begin = (body: BodySnapshot): Promise<Response> => {
+      try {
+        return start(callSettingsUsed, pool, input, init, target, body);
+      } catch (error) {
+        endedEarly(callSettingsUsed, input, callerInit, error, calledAt);
+        return Promise.reject(error);
+      }
+    };
+    if (pending instanceof Promise) {
+      return pending.then(begin, (error: unknown) => {
+        endedEarly(callSettingsUsed, input, callerInit, error, calledAt);
+        throw error;
+      });
+    }
+    return begin(pending);
   } catch (error) {
+    endedEarly(settings, input, callerInit, error, calledAt);
     return Promise.reject(error);
   }
+}
+
+/**
+ * A call that rejects before the wrapper starts it (the caller's signal already aborted, bad per-call
+ * options, a body that cannot be read): it ends like any other call that rejects, with `onCallEnd` and
+ * a `call-end` event (attempts 0). A URL that is not http(s) is fetch's own and reports nothing.
+ */
+function endedEarly(
+  settings: Settings,
+  input: RequestInfo | URL,
+  init: BulwarkRequestInit | undefined,
+  error: unknown,
+  calledAt: number,
+): void {
+  const hook = settings.onCallEnd;
+  const listened = observed();
+  if (hook === undefined && !listened) return;
+  let url: string;
+  let method: string;
+  try {
+    const isRequest = input instanceof Request;
+    url = typeof input === 'string' ? input : isRequest ? input.url : input instanceof URL ? input.href : String(input);
+    const given = init !== undefined && init !== null ? init.method : undefined;
+    method = String(given ?? (isRequest ? input.method : 'GET')).toUpperCase();
+  } catch {
+    return;
+  }
+  const origin = originOf(url);
+  if (origin === undefined) return;
+  const signal = (init !== undefined && init !== null ? init.signal : undefined) ?? (input instanceof Request ? input.signal : undefined);
+  const code = codeOf(error, signal?.aborted === true);
+  const durationMs = performance.now() - calledAt;
+  if (hook !== undefined) callHook(hook, { method, url, origin, outcome: 'error', error, code, attempts: 0, durationMs });
+  if (listened) publish({ decision: 'call-end', origin, method, outcome: 'error', code, attempts: 0, durationMs });
 }
 
 /** What {@link send} worked out about a call before its body was read. */
@@ -523,10 +573,16 @@ class Call implements Attempt {
     const pacer = this.target.pacer;
     if (pacer === undefined) return;
     const now = Date.now();
-    const observations = readHeaders(response, now);
     const origin = this.target.origin;
     const seq = this.#seq;
     this.#seq = 0;
+    if (response.redirected) {
+      // The headers are those of the redirect's target, another server (or another route): they say
+      // nothing about the origin called, whose call is only no longer in flight.
+      pacer.done(origin, seq);
+      return;
+    }
+    const observations = readHeaders(response, now);
     if (observations === undefined && !pacer.knows(origin)) return;
     pacer.learn(origin, this.#routeKey(), seq, observations, now);
   }
@@ -681,6 +737,18 @@ class Call implements Attempt {
       if (observed()) publish({ decision: 'shed', origin: target.origin, method: plan.method, attempt: retry + 2, code: 'load_shed' });
       return this.#stop(outcome, 'shed');
     }
+    const pacer = target.pacer;
+    if (pacer !== undefined && settings.pace && pacer.knows(target.origin)) {
+      // Pacing is asked before the retry is announced: a retry whose turn would come too long after its
+      // backoff is not made, and the attempt says so ('paced'), rather than announcing a retry never sent.
+      const waitMs = pacer.estimate(target.origin, this.#routeKey(), now, now + delayMs);
+      if (waitMs > Math.min(settings.paceMaxWaitMs, this.deadlineAt - now - delayMs)) {
+        if (observed()) {
+          publish({ decision: 'paced', origin: target.origin, method: plan.method, attempt: retry + 2, delayMs: waitMs, code: 'throttled' });
+        }
+        return this.#stop(outcome, 'paced');
+      }
+    }
 
     this.#attemptEnd(true, 'retryable', response, outcome.error, delayMs);
     if (observed()) {
@@ -726,9 +794,9 @@ class Call implements Attempt {
       // exactly as when the breaker was open before the wait. A response keeps the deadline for its body.
       return this.#keep(outcome, timer);
     }
-    const pacer = target.pacer;
     if (pacer !== undefined) {
-      // The origin's rate limit decides when the retry goes; one that would wait too long is not made.
+      // The origin's rate limit decides when the retry goes; one that would wait too long is not made
+      // (it was estimated before the backoff; what the origin said meanwhile can still refuse it here).
       const gate = this.#pace(pacer);
       if (gate instanceof PaceRefusal) return this.#keep(outcome, timer);
       if (gate !== undefined) {
