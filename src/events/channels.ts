@@ -119,7 +119,8 @@ export interface StoreEvent {
 export interface ClientEvent {
   /**
    * `'attempt'` (one is sent), `'attempt-end'` (it answered or failed), `'retry'` (another will be sent),
-   * `'budget-refused'` (the retry budget said no), `'paced'` (a call waits for the origin's quota),
+   * `'budget-refused'` (the retry budget said no), `'paced'` (a call waits for the origin's quota; with
+   * `code: 'throttled'`, a call or retry pacing refused at once, never sent, as its turn would come too late),
    * `'shed'` (adaptive throttling refused locally), `'breaker-open'`, `'breaker-half-open'`,
    * `'breaker-close'`, `'call-end'` (the call returned or threw).
    */

@@ -100,7 +100,8 @@ export const INSTRUMENTS = {
     kind: 'counter',
     unit: '{refusal}',
     attributes: ['method', 'reason', 'origin'],
-    description: 'Sends refused locally: a retry the retry budget refused (budget), a call adaptive throttling shed (shed).',
+    description:
+      "Sends refused locally: a retry the retry budget refused (budget), a call adaptive throttling shed (shed), a call or retry pacing refused because its turn would come too late (paced).",
   },
   'bulwark.client.paced': {
     kind: 'counter',
@@ -305,8 +306,11 @@ export function recordMetrics(options: RecordMetricsOptions = {}): StopRecording
         case 'paced': {
           const method = methodOf(event.method);
           const origin = originOf(event, origins);
-          const reason = decision === 'paced' ? undefined : decision === 'shed' ? 'shed' : 'budget';
-          const totals = decision === 'paced' ? paced : refusals;
+          // A 'paced' event with code 'throttled' is a call (or retry) refused at once, never sent and
+          // never waiting: a refusal, not a wait.
+          const waited = decision === 'paced' && event.code !== 'throttled';
+          const reason = waited ? undefined : decision === 'shed' ? 'shed' : decision === 'paced' ? 'paced' : 'budget';
+          const totals = waited ? paced : refusals;
           const key = `${method ?? ''}\0${reason ?? ''}\0${origin ?? ''}`;
           if (!totals.add(key, 1)) totals.create(key, 1, defined({ method, reason, origin }));
           return;
