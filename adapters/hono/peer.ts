@@ -65,7 +65,7 @@ export function warnSharedKey(name: string, options: unknown, peerOf: PeerOf | u
   if ((options as { key?: unknown }).key !== undefined) return;
   warned = true;
   process.emitWarning(
-    `${name}: no getConnInfo and no key: every client shares one key ('unknown'); ${HOW}, or give a key function`,
+    `bulwark: ${name}: no getConnInfo and no key: every client shares one key ('unknown'); ${HOW}, or give a key function`,
     { code: 'BULWARK_HONO_NO_PEER' },
   );
 }

@@ -60,7 +60,7 @@ async function cachedBody(c: Context, limit: number): Promise<RequestBody> {
     // one body for another, so the request fails, and the process is told once how to mount the guard.
     if (!warned) {
       warned = true;
-      process.emitWarning(ALREADY_READ, { code: 'BULWARK_BODY_ALREADY_READ' });
+      process.emitWarning(`bulwark: ${ALREADY_READ}`, { code: 'BULWARK_BODY_ALREADY_READ' });
     }
     throw new TypeError(ALREADY_READ);
   }

@@ -32,7 +32,7 @@ let warned = false;
 function alreadyRead(): TypeError {
   if (!warned) {
     warned = true;
-    process.emitWarning(ALREADY_READ, { code: 'BULWARK_BODY_ALREADY_READ' });
+    process.emitWarning(`bulwark: ${ALREADY_READ}`, { code: 'BULWARK_BODY_ALREADY_READ' });
   }
   return new TypeError(ALREADY_READ);
 }
