@@ -3,42 +3,19 @@
  * through fetch guard(); the list and its entries never appear in an event.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import type { AddressInfo } from 'node:net';
-import express, { type Express } from 'express';
-import { afterEach, describe, expect, it } from 'vitest';
+import express from 'express';
+import { describe, expect, it } from 'vitest';
 import { ipAllowlist } from '../../adapters/express.js';
 import { guard } from '../../adapters/fetch.js';
 import { type AllowlistEvent, CHANNELS } from '../../src/events/channels.js';
+import { collectOn, serving } from '../support/events.js';
 
 /** Entries chosen so that no address a request comes from is spelt the same way. */
 const ENTRIES = ['203.0.113.0/25', '2001:db8:ab::/48', '198.51.100.7-198.51.100.9'];
 
-let listeners: Array<(message: unknown) => void> = [];
-
 /** Collects every event published on `bulwark:allowlist` until the test ends. */
-function collect(): AllowlistEvent[] {
-  const seen: AllowlistEvent[] = [];
-  const listener = (message: unknown) => seen.push(message as AllowlistEvent);
-  subscribe(CHANNELS.allowlist, listener);
-  listeners.push(listener);
-  return seen;
-}
+const collect = () => collectOn<AllowlistEvent>(CHANNELS.allowlist);
 
-afterEach(() => {
-  for (const listener of listeners) unsubscribe(CHANNELS.allowlist, listener);
-  listeners = [];
-});
-
-async function serving<T>(app: Express, use: (url: string) => Promise<T>): Promise<T> {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  try {
-    return await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  } finally {
-    server.closeAllConnections();
-    server.close();
-  }
-}
 
 /** GET / from `client` (the app trusts loopback, so X-Forwarded-For names the client). */
 async function from(url: string, client: string): Promise<number> {

@@ -2,11 +2,9 @@
  * The `bulwark:idempotency` channel: the exact steps of keyed requests through a real Express app over a
  * socket and through fetch guard(); no event carries the key, the scope, or the stored key.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import type { AddressInfo } from 'node:net';
-import express, { type Express } from 'express';
+import express from 'express';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { errorHandler, idempotency } from '../../adapters/express.js';
 import { guard } from '../../adapters/fetch.js';
 import { CHANNELS, hashKey, type IdempotencyEvent } from '../../src/events/channels.js';
@@ -15,35 +13,14 @@ import { MemoryStore } from '../../src/stores/memory/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { leaveOnceReached, signal } from '../support/leaving-client.js';
 import { startRedisServer, TEST_CLIENT_OPTIONS, testPrefix } from '../support/redis.js';
+import { collectOn, serving } from '../support/events.js';
 
 const SCOPE = 'Bearer sk_live_scope_4f9a1c';
 const KEY = 'order-key-7d3e2b9c';
 
-let listeners: Array<(message: unknown) => void> = [];
+/** Collects every event published on `bulwark:idempotency` until the test ends. */
+const collect = () => collectOn<IdempotencyEvent>(CHANNELS.idempotency);
 
-function collect(): IdempotencyEvent[] {
-  const seen: IdempotencyEvent[] = [];
-  const listener = (message: unknown) => seen.push(message as IdempotencyEvent);
-  subscribe(CHANNELS.idempotency, listener);
-  listeners.push(listener);
-  return seen;
-}
-
-afterEach(() => {
-  for (const listener of listeners) unsubscribe(CHANNELS.idempotency, listener);
-  listeners = [];
-});
-
-async function serving<T>(app: Express, use: (url: string) => Promise<T>): Promise<T> {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  try {
-    return await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  } finally {
-    server.closeAllConnections();
-    server.close();
-  }
-}
 
 /** A keyed JSON POST of `body` with the scope in Authorization. */
 const post = (key: string, body = '{"to":"+15550100"}'): RequestInit => ({

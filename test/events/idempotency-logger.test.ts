@@ -3,8 +3,7 @@
  * 5xx line): the lines go to the logger given, console stays the default, and a logger that throws never
  * changes an answer.
  */
-import type { AddressInfo } from 'node:net';
-import express, { type Express } from 'express';
+import express from 'express';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { errorHandler, idempotency } from '../../adapters/express.js';
@@ -13,6 +12,7 @@ import type { Logger } from '../../src/events/logger.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { signal } from '../support/leaving-client.js';
 import { startRedisServer, TEST_CLIENT_OPTIONS, testPrefix } from '../support/redis.js';
+import { serving } from '../support/events.js';
 
 function collecting(): Logger & { lines: Array<[level: string, line: string]> } {
   const lines: Array<[string, string]> = [];
@@ -28,16 +28,6 @@ const throwing: Logger = {
   },
 };
 
-async function serving<T>(app: Express, use: (url: string) => Promise<T>): Promise<T> {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  try {
-    return await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  } finally {
-    server.closeAllConnections();
-    server.close();
-  }
-}
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -2,44 +2,21 @@
  * Shadow mode of the IP allowlist: it decides as enforcing mode does and says so on the channel and to
  * onDeny, but lets every request through; setMode switches a mounted allowlist at run time.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ipAllowlist } from '../../adapters/express.js';
 import { guard } from '../../adapters/fetch.js';
 import { createIpAllowlist, type IpDenyEvent } from '../../src/allowlist/ip-allowlist.js';
 import { type AllowlistEvent, CHANNELS } from '../../src/events/channels.js';
+import { collectOn, serving, stopCollecting } from '../support/events.js';
 
 const ENTRIES = ['203.0.113.0/24'];
 /** Listed, not listed, listed (IPv4-mapped), malformed, not listed. */
 const SEQUENCE = ['203.0.113.5', '192.0.2.1', '::ffff:203.0.113.6', 'not-an-address', '2001:db8::1'];
 
-let listeners: Array<(message: unknown) => void> = [];
+/** Collects every event published on `bulwark:allowlist` until the test ends. */
+const collect = () => collectOn<AllowlistEvent>(CHANNELS.allowlist);
 
-function collect(): AllowlistEvent[] {
-  const seen: AllowlistEvent[] = [];
-  const listener = (message: unknown) => seen.push(message as AllowlistEvent);
-  subscribe(CHANNELS.allowlist, listener);
-  listeners.push(listener);
-  return seen;
-}
-
-afterEach(() => {
-  for (const listener of listeners) unsubscribe(CHANNELS.allowlist, listener);
-  listeners = [];
-});
-
-async function serving<T>(app: Express, use: (url: string) => Promise<T>): Promise<T> {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  try {
-    return await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  } finally {
-    server.closeAllConnections();
-    server.close();
-  }
-}
 
 async function from(url: string, client: string): Promise<number> {
   const response = await fetch(`${url}/`, { headers: { 'x-forwarded-for': client } });
@@ -73,8 +50,7 @@ describe('ipAllowlist shadow mode', () => {
         for (const client of SEQUENCE) out.push(await from(url, client));
         return out;
       });
-      for (const listener of listeners) unsubscribe(CHANNELS.allowlist, listener);
-      listeners = [];
+      stopCollecting();
       runs[mode] = { statuses, events, denials, reached: reached() };
     }
     const enforce = runs.enforce!;
