@@ -1,3 +1,5 @@
+import { SlidingCounts } from './sliding-counts.js';
+
 /**
  * Client-side adaptive throttling, as the Google SRE book describes it ("Handling Overload"): over a
  * sliding window, each origin counts the attempts the client asked for (`requests`, the ones it refused
@@ -31,8 +33,6 @@ export interface AdaptiveThrottleOptions {
   random?: () => number;
 }
 
-const SLOTS = 10;
-
 /**
  * The counts of one origin, in ten slots that slide with the clock (no timer).
  *
@@ -47,24 +47,19 @@ const SLOTS = 10;
 export class AdaptiveThrottle {
   readonly #k: number;
   readonly #random: () => number;
-  readonly #slotMs: number;
-  readonly #requests = new Float64Array(SLOTS);
-  readonly #accepts = new Float64Array(SLOTS);
-  #requestCount = 0;
-  #acceptCount = 0;
-  #slot: number;
+  /** Requests (first) and accepts (second) over the window. */
+  readonly #counts: SlidingCounts;
 
   constructor(options: Required<AdaptiveThrottleOptions>) {
     this.#k = options.k;
     this.#random = options.random;
-    this.#slotMs = options.windowMs / SLOTS;
-    this.#slot = Math.floor(Date.now() / this.#slotMs);
+    this.#counts = new SlidingCounts(options.windowMs);
   }
 
   /** The probability that the next attempt is refused locally. */
   probability(now: number = Date.now()): number {
-    this.#advance(now);
-    return Math.max(0, (this.#requestCount - this.#k * this.#acceptCount) / (this.#requestCount + 1));
+    const requests = this.#counts.first(now);
+    return Math.max(0, (requests - this.#k * this.#counts.second(now)) / (requests + 1));
   }
 
   /**
@@ -80,28 +75,6 @@ export class AdaptiveThrottle {
 
   /** Counts an attempt that ended: `accepted` when the origin answered it other than with 429, 5xx or no answer. */
   record(accepted: boolean, now: number = Date.now()): void {
-    const index = this.#advance(now);
-    this.#requests[index]! += 1;
-    this.#requestCount += 1;
-    if (accepted) {
-      this.#accepts[index]! += 1;
-      this.#acceptCount += 1;
-    }
-  }
-
-  #advance(now: number): number {
-    const slot = Math.floor(now / this.#slotMs);
-    if (slot > this.#slot) {
-      const expired = Math.min(slot - this.#slot, SLOTS);
-      for (let step = 1; step <= expired; step++) {
-        const index = (this.#slot + step) % SLOTS;
-        this.#requestCount -= this.#requests[index]!;
-        this.#acceptCount -= this.#accepts[index]!;
-        this.#requests[index] = 0;
-        this.#accepts[index] = 0;
-      }
-      this.#slot = slot;
-    }
-    return this.#slot % SLOTS;
+    this.#counts.addFirst(now, accepted);
   }
 }
