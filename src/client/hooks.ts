@@ -100,29 +100,8 @@ export interface Hooks {
   onCallEnd: ((event: CallEndEvent) => void) | undefined;
 }
 
-/**
- * Calls a hook; a hook that throws is ignored (hooks are for observation), and so is one that returns a
- * promise (or any thenable) that rejects: an `async` hook type-checks as `(event) => void`, and its
- * rejection left unhandled would end a Node process.
- */
-export function callHook<T>(hook: ((event: T) => unknown) | undefined, event: T): void {
-  if (hook === undefined) return;
-  try {
-    const returned: unknown = hook(event);
-    if (typeof returned === 'object' || typeof returned === 'function') {
-      if (returned !== null) {
-        const then = (returned as { then?: unknown }).then;
-        if (typeof then === 'function') then.call(returned, undefined, ignore);
-      }
-    }
-  } catch {
-    // A hook's failure never changes the call.
-  }
-}
-
-function ignore(): void {
-  // A hook's rejection never changes the call.
-}
+/** Calls a hook: a throw, or the rejection of a promise it returns, never changes the call (one helper for every hook of bulwark). */
+export { callHook } from '../events/call-hook.js';
 
 /** Publishes on `bulwark:client` (callers check `hasSubscribers` first, so that no subscriber costs nothing). */
 export function publish(event: ClientEvent): void {

@@ -4,7 +4,8 @@
  * rejection, left unhandled, would end the process under Node's default `--unhandled-rejections=throw`).
  * @internal
  */
-export function callHook<E>(hook: (event: E) => unknown, event: E): void {
+export function callHook<E>(hook: ((event: E) => unknown) | undefined, event: E): void {
+  if (hook === undefined) return;
   try {
     quiet(hook(event));
   } catch {
