@@ -7,10 +7,15 @@
  * `json()`, `arrayBuffer()`, `blob()`, `formData()`, a reader of `body`) rejects with the signal's
  * reason. So the timer of the attempt that ends the call is not cleared when the headers arrive: it
  * stays armed, and when it fires, a body still being read fails with `deadline_exceeded` or
- * `attempt_timeout`. The body is never wrapped, and nothing is done per chunk. Once the body has been
- * read or cancelled, the abort finds nothing to abort and changes nothing (the connection stays in the
- * pool). The timer holds only its controller, never the request or the response, so a call that is
- * done costs an unref'd timer until it would have fired, and no memory worth mentioning.
+ * `attempt_timeout`. The body is never wrapped, and nothing is done per chunk.
+ *
+ * The timer is cleared as soon as nothing is left to cover ({@link AttemptTimer.cover}): at once for a
+ * response without a body (a 204, a HEAD), and when one of the response's own readers (`text()`,
+ * `json()`, `arrayBuffer()`, `blob()`, `bytes()`, `formData()`) settles. A body read through its
+ * stream keeps the timer until it fires; the abort then finds nothing to abort and changes nothing (the
+ * connection stays in the pool). Clearing matters: a timer left armed holds its controller and signal
+ * for the whole timeout, and at a few thousand calls a second that is a heap of live objects that the
+ * collector must walk again and again (a timed call costs about a fifth more instructions that way).
  */
 import { FetchTimeoutError } from './errors.js';
 
@@ -52,6 +57,26 @@ export class AttemptTimer {
     this.#arm(ms);
   }
 
+  /**
+   * The attempt's response goes to the caller: the timer keeps covering its body and is cleared once the
+   * body is done, immediately when there is none, else when one of the response's readers settles.
+   */
+  cover(response: Response): Response {
+    if (response.body === null) {
+      this.stop();
+      return response;
+    }
+    const covered = response as CoveredResponse;
+    covered[TIMER] = this;
+    covered.arrayBuffer = arrayBuffer;
+    covered.blob = blob;
+    if (bytes !== undefined) covered.bytes = bytes;
+    covered.formData = formData;
+    covered.json = json;
+    covered.text = text;
+    return response;
+  }
+
   /** The timer fired: aborts the attempt (its request, or its body) with the error naming the limit. */
   expire(): void {
     this.#handle = undefined;
@@ -70,3 +95,45 @@ export class AttemptTimer {
 function expire(timer: AttemptTimer): void {
   timer.expire();
 }
+
+const TIMER = Symbol('bulwark.attemptTimer');
+
+/** A response whose body a still-armed {@link AttemptTimer} covers. */
+interface CoveredResponse extends Response {
+  [TIMER]: AttemptTimer;
+}
+
+type Reader = 'arrayBuffer' | 'blob' | 'bytes' | 'formData' | 'json' | 'text';
+
+/**
+ * A reader of `Response.prototype` that clears the covering timer once the body is read (or failed):
+ * one function per reader, shared by every response, so covering a response allocates nothing.
+ */
+function releasing<K extends Reader>(name: K): CoveredResponse[K] {
+  const read = (Response.prototype as unknown as Record<Reader, ((this: Response) => Promise<unknown>) | undefined>)[name];
+  if (read === undefined) return undefined as unknown as CoveredResponse[K];
+  return function (this: CoveredResponse): Promise<unknown> {
+    // The reader first: called on something other than a response, it throws as the original does.
+    const reading = read.call(this);
+    const timer = this[TIMER];
+    if (timer === undefined) return reading;
+    return reading.then(
+      (value) => {
+        timer.stop();
+        return value;
+      },
+      (error: unknown) => {
+        timer.stop();
+        throw error;
+      },
+    );
+  } as CoveredResponse[K];
+}
+
+const arrayBuffer = releasing('arrayBuffer');
+const blob = releasing('blob');
+/** Undefined where `Response.prototype.bytes` is missing (Node before 20.16). */
+const bytes = releasing('bytes') as CoveredResponse['bytes'] | undefined;
+const formData = releasing('formData');
+const json = releasing('json');
+const text = releasing('text');

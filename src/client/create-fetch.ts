@@ -656,7 +656,7 @@ class Call implements Attempt {
       return this.#retryAfter(new Failure('status', response, undefined));
     }
     this.#attemptEnd(false, 'answered', response, undefined);
-    return response;
+    return timer === undefined ? response : timer.cover(response);
   }
 
   /** The attempt failed: the call ends with the error, or retries it. */
@@ -692,7 +692,8 @@ class Call implements Attempt {
   /** Ends the call with `outcome` (its response returned, its error thrown), saying why it is not retried. */
   #stop(outcome: Failure, reason: RetryReason): Response {
     this.#attemptEnd(false, reason, outcome.response, outcome.error);
-    return outcome.end();
+    const response = outcome.end();
+    return this.#timer === undefined ? response : this.#timer.cover(response);
   }
 
   /**
@@ -818,7 +819,8 @@ class Call implements Attempt {
     if (outcome.response !== undefined && timer !== undefined && this.deadlineAt !== Number.POSITIVE_INFINITY) {
       timer.rearm(this.deadlineAt - Date.now(), 'deadline_exceeded', this.settings.deadlineMs);
     }
-    return outcome.end();
+    const response = outcome.end();
+    return timer === undefined ? response : timer.cover(response);
   }
 }
 

@@ -176,6 +176,8 @@ class OriginPace {
   readonly buckets = new Map<string, Bucket>();
   /** Route key to the buckets its last answer carried, least recently used first. */
   readonly routes = new Map<string, Bucket[]>();
+  /** The route set last (the last key of `routes`), whose recency needs no update. */
+  newestRoute: string | undefined;
   /** Routes whose last answer carried at least one bucket. */
   limitedRoutes = 0;
   /** Sequence numbers of the calls released to this origin whose answer has not come. */
@@ -237,6 +239,16 @@ class OriginPace {
 
   setRoute(route: string, buckets: Bucket[]): void {
     const previous = this.routes.get(route);
+    if (previous !== undefined && sameBuckets(previous, buckets)) {
+      // The answer carried what the route's last one did (the common case): only its recency changes,
+      // and not even that when it is already the newest.
+      if (route !== this.newestRoute) {
+        this.routes.delete(route);
+        this.routes.set(route, previous);
+        this.newestRoute = route;
+      }
+      return;
+    }
     if (previous !== undefined) {
       this.routes.delete(route);
       if (previous.length > 0) this.limitedRoutes -= 1;
@@ -251,6 +263,7 @@ class OriginPace {
     for (const bucket of buckets) bucket.routes += 1;
     if (buckets.length > 0) this.limitedRoutes += 1;
     this.routes.set(route, buckets);
+    this.newestRoute = route;
     // A bucket no route carries any more says nothing about any call: it is dropped.
     if (previous !== undefined) {
       for (const bucket of previous) {
@@ -261,6 +274,12 @@ class OriginPace {
       }
     }
   }
+}
+
+function sameBuckets(a: Bucket[], b: Bucket[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
 }
 
 /** Why a call is not let through: its turn would come after the limit it may wait. */
@@ -292,6 +311,8 @@ export class Pacer {
   readonly maxWaitMs: number;
   readonly #maxOrigins: number;
   readonly #origins = new Map<string, OriginPace>();
+  /** The origin touched last (the last key of `#origins`), whose recency needs no update. */
+  #newest: string | undefined;
   /** The last sequence number given: every call released gets the next, whatever its origin. */
   #seq = 0;
   /** The calls waiting with each signal (one abort listener per signal). */
@@ -321,8 +342,11 @@ export class Pacer {
   admit(origin: string, route: string, now: number, limitMs: number, signal: AbortSignal | undefined): number | PaceWait | PaceRefusal {
     const state = this.#origins.get(origin);
     if (state === undefined) return 0;
-    this.#origins.delete(origin);
-    this.#origins.set(origin, state);
+    if (origin !== this.#newest) {
+      this.#origins.delete(origin);
+      this.#origins.set(origin, state);
+      this.#newest = origin;
+    }
     const buckets = state.applicable(route);
     if (buckets.length === 0) return this.#release(state);
     if (state.waiting > 0) this.#drain(state, now);
@@ -439,6 +463,7 @@ export class Pacer {
       if (this.#origins.size >= this.#maxOrigins) this.#forgetOldest();
       state = new OriginPace();
       this.#origins.set(origin, state);
+      this.#newest = origin;
     }
     const inFlight = state.inFlight.size;
     const carried: Bucket[] = [];
@@ -460,6 +485,7 @@ export class Pacer {
   clear(): void {
     for (const state of this.#origins.values()) this.#letGo(state);
     this.#origins.clear();
+    this.#newest = undefined;
   }
 
   #forgetOldest(): void {
@@ -651,10 +677,7 @@ export function parseRateLimit(value: string, policy: string | null): Observatio
   if (/^limit\s*=|(^|,)\s*remaining\s*=/i.test(text)) return parseDraft7(text, policy);
   const members = parseList(text);
   if (members === undefined) return [];
-  const policies = new Map<string, Params>();
-  if (policy !== null && policy.length <= MAX_HEADER_LENGTH) {
-    for (const member of parseList(policy) ?? []) policies.set(member.name, member.params);
-  }
+  const policies = policy !== null && policy.length <= MAX_HEADER_LENGTH ? policiesOf(policy) : NO_POLICIES;
   const out: Observation[] = [];
   for (const member of members) {
     const remaining = units(member.params.r);
@@ -670,6 +693,19 @@ export function parseRateLimit(value: string, policy: string | null): Observatio
     if (out.length >= MAX_BUCKETS) break;
   }
   return out;
+}
+
+const NO_POLICIES: ReadonlyMap<string, Params> = new Map();
+/** The last `RateLimit-Policy` parsed, and its policies: an origin sends the same one on every answer. */
+let lastPolicy: { text: string; policies: ReadonlyMap<string, Params> } | undefined;
+
+/** The policies a `RateLimit-Policy` value describes, by name (read only: shared by the answers that repeat it). */
+function policiesOf(text: string): ReadonlyMap<string, Params> {
+  if (lastPolicy !== undefined && lastPolicy.text === text) return lastPolicy.policies;
+  const policies = new Map<string, Params>();
+  for (const member of parseList(text) ?? []) policies.set(member.name, member.params);
+  lastPolicy = { text, policies };
+  return policies;
 }
 
 function parseDraft7(text: string, policy: string | null): Observation[] {
@@ -705,71 +741,98 @@ function parseLegacy(remainingText: string, limitText: string | null, resetText:
 
 type Params = Record<string, number | string | boolean>;
 
+/** An sf-integer or sf-decimal, or a token, at `lastIndex`. */
+const NUMBER_OR_TOKEN = /(-?\d+(?:\.\d+)?)|([A-Za-z*][A-Za-z0-9:/!#$%&'*+\-.^_`|~]*)/y;
+/** A parameter key at `lastIndex`. */
+const PARAM_KEY = /[a-z*][a-z0-9_\-.*]*/y;
+
+/** The cursor of {@link parseList}: the text and the index reached. */
+interface Cursor {
+  text: string;
+  index: number;
+}
+
+function skipSpace(cursor: Cursor): void {
+  const { text } = cursor;
+  while (cursor.index < text.length && (text[cursor.index] === ' ' || text[cursor.index] === '\t')) cursor.index++;
+}
+
+/** An sf-string, token, integer, decimal or boolean at the cursor; undefined when malformed. */
+function bareItem(cursor: Cursor): number | string | boolean | undefined {
+  const { text } = cursor;
+  const char = text[cursor.index];
+  if (char === '"') {
+    const close = text.indexOf('"', cursor.index + 1);
+    if (close === -1) return undefined;
+    const backslash = text.indexOf('\\', cursor.index + 1);
+    if (backslash === -1 || backslash > close) {
+      // No escape inside: the string is the text between the quotes.
+      const result = text.slice(cursor.index + 1, close);
+      cursor.index = close + 1;
+      return result;
+    }
+    let result = '';
+    let index = cursor.index + 1;
+    while (index < text.length) {
+      const c = text[index] as string;
+      if (c === '\\') {
+        result += text[index + 1] ?? '';
+        index += 2;
+      } else if (c === '"') {
+        cursor.index = index + 1;
+        return result;
+      } else {
+        result += c;
+        index++;
+      }
+    }
+    return undefined;
+  }
+  if (char === '?') {
+    const value = text[cursor.index + 1];
+    cursor.index += 2;
+    return value === '1' ? true : value === '0' ? false : undefined;
+  }
+  NUMBER_OR_TOKEN.lastIndex = cursor.index;
+  const match = NUMBER_OR_TOKEN.exec(text);
+  if (!match) return undefined;
+  cursor.index += match[0].length;
+  return match[1] !== undefined ? Number(match[1]) : (match[2] as string);
+}
+
 /**
  * A small RFC 9651 list parser for the members these headers use: an sf-string or token, then
  * parameters whose values are integers, decimals, strings, tokens or booleans. Undefined when malformed.
  */
 function parseList(text: string): Array<{ name: string; params: Params }> | undefined {
   const out: Array<{ name: string; params: Params }> = [];
-  let index = 0;
+  const cursor: Cursor = { text, index: 0 };
   const length = text.length;
-  const skipSpace = () => {
-    while (index < length && (text[index] === ' ' || text[index] === '\t')) index++;
-  };
-  const bareItem = (): number | string | boolean | undefined => {
-    const char = text[index];
-    if (char === '"') {
-      let result = '';
-      index++;
-      while (index < length) {
-        const c = text[index] as string;
-        if (c === '\\') {
-          result += text[index + 1] ?? '';
-          index += 2;
-        } else if (c === '"') {
-          index++;
-          return result;
-        } else {
-          result += c;
-          index++;
-        }
-      }
-      return undefined;
-    }
-    if (char === '?') {
-      const value = text[index + 1];
-      index += 2;
-      return value === '1' ? true : value === '0' ? false : undefined;
-    }
-    const match = /^(-?\d+(?:\.\d+)?)|^([A-Za-z*][A-Za-z0-9:/!#$%&'*+\-.^_`|~]*)/.exec(text.slice(index, index + 256));
-    if (!match) return undefined;
-    index += match[0].length;
-    return match[1] !== undefined ? Number(match[1]) : (match[2] as string);
-  };
-  while (index < length) {
-    skipSpace();
-    const name = bareItem();
+  while (cursor.index < length) {
+    skipSpace(cursor);
+    const name = bareItem(cursor);
     if (typeof name !== 'string') return undefined;
     const params: Params = {};
-    while (text[index] === ';') {
-      index++;
-      skipSpace();
-      const key = /^[a-z*][a-z0-9_\-.*]*/.exec(text.slice(index, index + 64));
+    while (text[cursor.index] === ';') {
+      cursor.index++;
+      skipSpace(cursor);
+      PARAM_KEY.lastIndex = cursor.index;
+      const key = PARAM_KEY.exec(text);
       if (!key) return undefined;
-      index += key[0].length;
+      cursor.index += key[0].length;
       let paramValue: number | string | boolean | undefined = true;
-      if (text[index] === '=') {
-        index++;
-        paramValue = bareItem();
+      if (text[cursor.index] === '=') {
+        cursor.index++;
+        paramValue = bareItem(cursor);
         if (paramValue === undefined) return undefined;
       }
       params[key[0]] = paramValue;
     }
     out.push({ name, params });
-    skipSpace();
-    if (index >= length) break;
-    if (text[index] !== ',') return undefined;
-    index++;
+    skipSpace(cursor);
+    if (cursor.index >= length) break;
+    if (text[cursor.index] !== ',') return undefined;
+    cursor.index++;
     if (out.length >= MAX_BUCKETS * 2) break;
   }
   return out;

@@ -234,6 +234,29 @@ describe('pacing on Retry-After, other header styles, routes and bounds', () => 
     expect(readHeaders(new Response(null, { headers: { 'retry-after': '5' } }), now)).toBeUndefined();
   });
 
+  it('reads escaped strings, token names, booleans and spaces, and a policy header that changes between answers', () => {
+    const now = Date.now();
+    const read = (policy: string, limit: string) =>
+      readHeaders(new Response(null, { headers: { 'ratelimit-policy': policy, ratelimit: limit } }), now);
+    expect(read('"a\\"b";q=4;w=2;pk=?1, tok;q=9;w=3', '"a\\"b";r=3;t=1,  tok; r=8')).toEqual([
+      { key: 'policy:a"b', remaining: 3, untilMs: 1000, quota: 4, windowMs: 2000 },
+      { key: 'policy:tok', remaining: 8, untilMs: undefined, quota: 9, windowMs: 3000 },
+    ]);
+    // The same name under another policy header: the new quota is read, not the one seen before.
+    expect(read('tok;q=50;w=10', 'tok;r=49')).toEqual([
+      { key: 'policy:tok', remaining: 49, untilMs: undefined, quota: 50, windowMs: 10_000 },
+    ]);
+    expect(read('tok;q=9;w=3', 'tok;r=2.5;t=0.5')).toEqual([
+      { key: 'policy:tok', remaining: 2, untilMs: 500, quota: 9, windowMs: 3000 },
+    ]);
+    // A malformed policy header leaves the members without a quota; a malformed list says nothing.
+    expect(read('tok;q=', 'tok;r=1')).toEqual([
+      { key: 'policy:tok', remaining: 1, untilMs: undefined, quota: undefined, windowMs: undefined },
+    ]);
+    expect(read('tok;q=9', 'tok;r=1 tok2;r=2')).toBeUndefined();
+    expect(read('tok;q=9', '"open;r=1')).toBeUndefined();
+  });
+
   it('keeps at most maxOrigins origins: the least recently used is forgotten (and sent to again)', async () => {
     const spent = { headers: { 'ratelimit-policy': '"p";q=1;w=60', ratelimit: '"p";r=0;t=60' } };
     const [a, b, c] = await Promise.all([servers.start([spent]), servers.start([spent]), servers.start([spent])]);
