@@ -350,16 +350,16 @@ export class OriginPool {
       state.opened(retryAt);
       this.#opened(state);
       if (observed()) publish({ decision: 'breaker-open', origin, delayMs: settings.resetTimeout });
-      if (notify) safely(notify, { origin, state: 'open', retryAt: new Date(retryAt) });
+      if (notify) callHook(notify, { origin, state: 'open', retryAt: new Date(retryAt) });
     });
     breaker.on('close', () => {
       this.#closedAgain(state);
       if (observed()) publish({ decision: 'breaker-close', origin });
-      if (notify) safely(notify, { origin, state: 'close' });
+      if (notify) callHook(notify, { origin, state: 'close' });
     });
     breaker.on('halfOpen', () => {
       if (observed()) publish({ decision: 'breaker-half-open', origin });
-      if (notify) safely(notify, { origin, state: 'halfOpen' });
+      if (notify) callHook(notify, { origin, state: 'halfOpen' });
     });
     return state;
   }
@@ -382,9 +382,4 @@ export class OriginPool {
     timer.unref();
     this.#timer = timer;
   }
-}
-
-/** A hook is for observation: its failure (a throw, or a rejected promise) must not break the breaker's timers or the request. */
-function safely<T>(hook: (event: T) => void, event: T): void {
-  callHook(hook, event);
 }

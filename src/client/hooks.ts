@@ -103,13 +103,13 @@ export interface Hooks {
 /** Calls a hook: a throw, or the rejection of a promise it returns, never changes the call (one helper for every hook of bulwark). */
 export { callHook } from '../events/call-hook.js';
 
-/** Publishes on `bulwark:client` (callers check `hasSubscribers` first, so that no subscriber costs nothing). */
+/**
+ * Publishes on `bulwark:client` (callers check `hasSubscribers` first, so that no subscriber costs nothing).
+ * It never throws into the call: Node.js catches a subscriber's throw and reports it on its own, as an
+ * uncaught exception on the next tick, the subscriber's to handle.
+ */
 export function publish(event: ClientEvent): void {
-  try {
-    channels.client.publish(event);
-  } catch {
-    // A subscriber that throws is the subscriber's problem, never the call's.
-  }
+  channels.client.publish(event);
 }
 
 /** Whether anyone listens on `bulwark:client`. */
