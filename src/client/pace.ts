@@ -7,7 +7,7 @@
  * - `RateLimit` and `RateLimit-Policy` as IETF draft-10/-11 structured fields (bulwark's own server sends
  *   `RateLimit-Policy: "10-in-1s";q=10;w=1` and `RateLimit: "10-in-1s";r=9;t=1`), one bucket per policy name;
  * - draft-7 (`RateLimit: limit=10, remaining=9, reset=1`) and the legacy `X-RateLimit-Remaining`,
- *   `X-RateLimit-Limit`, `X-RateLimit-Reset` (Unix seconds, or seconds from now when small), one bucket each;
+ *   `X-RateLimit-Limit`, `X-RateLimit-Reset` (Unix seconds or milliseconds, or seconds from now when small), one bucket each;
  * - `Retry-After` on a 429 or a 503: the units of the policies the response named are zero until then; a
  *   response with `Retry-After` and no rate-limit header blocks its route (a bucket of its own) until then.
  *
@@ -733,8 +733,10 @@ function parseLegacy(remainingText: string, limitText: string | null, resetText:
   let untilMs: number | undefined;
   if (resetText !== null && /^\s*\d+(\.\d+)?\s*$/.test(resetText)) {
     const reset = Number(resetText);
-    // A Unix time (seconds) when large, else seconds from now (both forms are in use).
-    untilMs = reset > 1_000_000_000 ? Math.max(0, Math.min(reset * 1000 - now, MAX_SECONDS * 1000)) : seconds(reset);
+    // A Unix time when large (in milliseconds when larger still), else seconds from now: all three forms
+    // are in use. Unix seconds pass 1e11 only in the year 5138, Unix milliseconds were past it in 1973.
+    const at = reset > 100_000_000_000 ? reset : reset > 1_000_000_000 ? reset * 1000 : undefined;
+    untilMs = at !== undefined ? Math.max(0, Math.min(at - now, MAX_SECONDS * 1000)) : seconds(reset);
   }
   return [{ key: 'legacy', remaining, untilMs, quota, windowMs: undefined }];
 }

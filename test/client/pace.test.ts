@@ -234,6 +234,18 @@ describe('pacing on Retry-After, other header styles, routes and bounds', () => 
     expect(readHeaders(new Response(null, { headers: { 'retry-after': '5' } }), now)).toBeUndefined();
   });
 
+  it('reads X-RateLimit-Reset as Unix seconds, Unix milliseconds or seconds from now', () => {
+    const now = Date.now();
+    const reset = (value: string) =>
+      readHeaders(new Response(null, { headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': value } }), now)?.[0]?.untilMs;
+    expect(reset(String(Math.floor(now / 1000) + 30))).toBeGreaterThan(28_000);
+    expect(reset(String(Math.floor(now / 1000) + 30))).toBeLessThanOrEqual(30_000);
+    // Some APIs send the reset time in milliseconds: 30 s from now, not an hour (the longest wait read).
+    expect(reset(String(now + 30_000))).toBe(30_000);
+    expect(reset('30')).toBe(30_000);
+    expect(reset(String(now - 5_000))).toBe(0);
+  });
+
   it('reads escaped strings, token names, booleans and spaces, and a policy header that changes between answers', () => {
     const now = Date.now();
     const read = (policy: string, limit: string) =>
