@@ -59,9 +59,15 @@ export class AttemptTimer {
 
   /**
    * The attempt's response goes to the caller: the timer keeps covering its body and is cleared once the
-   * body is done, immediately when there is none, else when one of the response's readers settles.
+   * body is done, immediately when there is none, else when one of the response's readers settles. Only
+   * a plain `Response` (the global class's own, extensible) is touched; any other keeps the timer.
    */
   cover(response: Response): Response {
+    if (Object.getPrototypeOf(response) !== Response.prototype || !Object.isExtensible(response)) {
+      // A response of another class (a subclass, another fetch's own) or one made read-only keeps its
+      // own readers untouched, and the timer until it fires.
+      return response;
+    }
     if (response.body === null) {
       this.stop();
       return response;

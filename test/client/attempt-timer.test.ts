@@ -76,4 +76,21 @@ describe('AttemptTimer.cover', () => {
     await expect(res.text()).rejects.toBeInstanceOf(TypeError);
     timer.stop();
   });
+
+  it("leaves a response of another class, or a frozen one, with its own readers", async () => {
+    class Mine extends Response {
+      override async text(): Promise<string> {
+        return 'mine';
+      }
+    }
+    const timer = new AttemptTimer(1_000, 'attempt_timeout', 1_000);
+    const mine = timer.cover(new Mine('theirs'));
+    expect(await mine.text()).toBe('mine');
+    const frozen = timer.cover(Object.freeze(new Response('kept')));
+    expect(await frozen.text()).toBe('kept');
+    // Another fetch's response: not a Response at all, its reader is its own.
+    const other = { status: 200, body: {}, text: async () => 'other' } as unknown as Response;
+    expect(await timer.cover(other).text()).toBe('other');
+    timer.stop();
+  });
 });
