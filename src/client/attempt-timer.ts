@@ -63,7 +63,7 @@ export class AttemptTimer {
    * a plain `Response` (the global class's own, extensible) is touched; any other keeps the timer.
    */
   cover(response: Response): Response {
-    if (Object.getPrototypeOf(response) !== Response.prototype || !Object.isExtensible(response)) {
+    if (Object.getPrototypeOf(response) !== PLAIN || !Object.isExtensible(response)) {
       // A response of another class (a subclass, another fetch's own) or one made read-only keeps its
       // own readers untouched, and the timer until it fires.
       return response;
@@ -104,6 +104,12 @@ function expire(timer: AttemptTimer): void {
 
 const TIMER = Symbol('bulwark.attemptTimer');
 
+/**
+ * The prototype whose readers the covering readers call, taken once: a `Response` installed later
+ * (a polyfill replacing the global) is another class, and its responses keep their own readers.
+ */
+const PLAIN: Response = Response.prototype;
+
 /** A response whose body a still-armed {@link AttemptTimer} covers. */
 interface CoveredResponse extends Response {
   [TIMER]: AttemptTimer;
@@ -116,7 +122,7 @@ type Reader = 'arrayBuffer' | 'blob' | 'bytes' | 'formData' | 'json' | 'text';
  * one function per reader, shared by every response, so covering a response allocates nothing.
  */
 function releasing<K extends Reader>(name: K): CoveredResponse[K] {
-  const read = (Response.prototype as unknown as Record<Reader, ((this: Response) => Promise<unknown>) | undefined>)[name];
+  const read = (PLAIN as unknown as Record<Reader, ((this: Response) => Promise<unknown>) | undefined>)[name];
   if (read === undefined) return undefined as unknown as CoveredResponse[K];
   return function (this: CoveredResponse): Promise<unknown> {
     // The reader first: called on something other than a response, it throws as the original does.
@@ -138,7 +144,7 @@ function releasing<K extends Reader>(name: K): CoveredResponse[K] {
 
 const arrayBuffer = releasing('arrayBuffer');
 const blob = releasing('blob');
-/** Undefined where `Response.prototype.bytes` is missing (Node before 20.16). */
+/** Undefined where `Response.prototype.bytes` is missing (older Node.js releases). */
 const bytes = releasing('bytes') as CoveredResponse['bytes'] | undefined;
 const formData = releasing('formData');
 const json = releasing('json');

@@ -656,7 +656,7 @@ class Call implements Attempt {
       return this.#retryAfter(new Failure('status', response, undefined));
     }
     this.#attemptEnd(false, 'answered', response, undefined);
-    return timer === undefined ? response : timer.cover(response);
+    return timer?.cover(response) ?? response;
   }
 
   /** The attempt failed: the call ends with the error, or retries it. */
@@ -693,7 +693,7 @@ class Call implements Attempt {
   #stop(outcome: Failure, reason: RetryReason): Response {
     this.#attemptEnd(false, reason, outcome.response, outcome.error);
     const response = outcome.end();
-    return this.#timer === undefined ? response : this.#timer.cover(response);
+    return this.#timer?.cover(response) ?? response;
   }
 
   /**
@@ -820,7 +820,7 @@ class Call implements Attempt {
       timer.rearm(this.deadlineAt - Date.now(), 'deadline_exceeded', this.settings.deadlineMs);
     }
     const response = outcome.end();
-    return timer === undefined ? response : timer.cover(response);
+    return timer?.cover(response) ?? response;
   }
 }
 

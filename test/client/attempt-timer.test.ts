@@ -93,4 +93,22 @@ describe('AttemptTimer.cover', () => {
     expect(await timer.cover(other).text()).toBe('other');
     timer.stop();
   });
+
+  it('leaves alone the responses of a Response installed later in place of the global one', async () => {
+    const Original = globalThis.Response;
+    class Polyfilled extends Original {
+      override async text(): Promise<string> {
+        return 'polyfilled';
+      }
+    }
+    globalThis.Response = Polyfilled as typeof Response;
+    try {
+      const timer = new AttemptTimer(1_000, 'attempt_timeout', 1_000);
+      expect(await timer.cover(new Polyfilled('original')).text()).toBe('polyfilled');
+      timer.stop();
+    } finally {
+      globalThis.Response = Original;
+    }
+  });
 });
+
